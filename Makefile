@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the suite uses: a real Prometheus/promtool and headless Chromium.
+DEBS := prometheus chromium
+
+.PHONY: demo test setup system-deps lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "not root: please install$$missing (tests needing them will be skipped)"; \
+	  fi; \
+	fi
+
+demo: setup
+	$(BIN)/qualmon demo
+
+test: system-deps setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check qualmon tests
+	$(BIN)/mypy qualmon
+
+bench: setup
+	$(BIN)/qualmon bench --legs 20 --seconds 20
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,160 @@
+"""`qualmon` command line: serve, token, demo, publish, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .config import ConfigError, settings_from_env
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from .service.app import quiet_noisy_loggers
+
+    quiet_noisy_loggers()
+
+
+def _add_server_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="listen address (QUALMON_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (QUALMON_PORT, default 8080)")
+    p.add_argument("--max-legs", type=int, help="live WHIP leg cap (QUALMON_MAX_LEGS, default 100)")
+    p.add_argument("--db", dest="db_path", help="SQLite store path (QUALMON_DB)")
+    p.add_argument(
+        "--ice-addresses",
+        help="comma-separated host-candidate addresses (QUALMON_ICE_ADDRESSES), e.g. 127.0.0.1",
+    )
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _server_overrides(args: argparse.Namespace) -> dict[str, object]:
+    ice = None
+    if args.ice_addresses:
+        ice = tuple(a.strip() for a in args.ice_addresses.split(",") if a.strip())
+    return {
+        "host": args.host,
+        "port": args.port,
+        "max_legs": args.max_legs,
+        "db_path": args.db_path,
+        "ice_addresses": ice,
+    }
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .service.app import PrivateAccessLogger, create_app
+
+    settings = settings_from_env(None, **_server_overrides(args))
+    _configure_logging(args.verbose)
+    app = create_app(settings)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log_class=PrivateAccessLogger,
+        shutdown_timeout=8.0,
+        print=lambda msg: print(msg.replace("======== ", "").replace(" ========", ""), flush=True),
+    )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from .service.auth import TokenError, issue_token
+
+    secret = os.environ.get("QUALMON_SECRET", "")
+    if not secret:
+        raise ConfigError("QUALMON_SECRET is not set: tokens are signed with it")
+    try:
+        token = issue_token(
+            secret, scope=args.scope, session=args.session, role=args.role, ttl_seconds=args.ttl
+        )
+    except TokenError as exc:
+        raise ConfigError(str(exc)) from None
+    print(token)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .sim.demo import run_demo
+
+    _configure_logging(args.verbose)
+    return asyncio.run(run_demo(args))
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .sim.publish_cli import run_publish
+
+    _configure_logging(args.verbose)
+    return asyncio.run(run_publish(args))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    _configure_logging(False)
+    logging.getLogger().setLevel(logging.WARNING)
+    return asyncio.run(run_bench(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qualmon", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service (needs QUALMON_SECRET)")
+    _add_server_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="print a signed access token (needs QUALMON_SECRET)")
+    token.add_argument("--scope", required=True, choices=("publish", "watch", "admin"))
+    token.add_argument("--session", help="the platform's session id (publish, watch)")
+    token.add_argument("--role", choices=("therapist", "client"), help="publish tokens only")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.set_defaults(func=cmd_token)
+
+    demo = sub.add_parser("demo", help="run the service with simulated therapy sessions")
+    _add_server_flags(demo)
+    demo.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    demo.set_defaults(func=cmd_demo)
+
+    publish = sub.add_parser("publish", help="publish a WAV file to a WHIP endpoint")
+    publish.add_argument(
+        "--url", required=True, help="WHIP endpoint, e.g. http://127.0.0.1:8080/whip"
+    )
+    publish.add_argument("--token", required=True, help="publish token")
+    publish.add_argument("--wav", help="audio file (any format ffmpeg reads); default: speech-like")
+    publish.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    publish.add_argument("--loss", type=float, default=0.0, help="random loss ratio 0..1")
+    publish.add_argument("--delay-ms", type=float, default=0.0, help="one-way delay each way")
+    publish.add_argument("--jitter-ms", type=float, default=0.0, help="± delay variation")
+    publish.add_argument("--ice-addresses", help="host-candidate addresses, e.g. 127.0.0.1")
+    publish.add_argument("-v", "--verbose", action="store_true")
+    publish.set_defaults(func=cmd_publish)
+
+    bench = sub.add_parser("bench", help="CPU per leg: qualmon pipeline vs bare aiortc receive")
+    bench.add_argument("--legs", type=int, default=20)
+    bench.add_argument("--seconds", type=float, default=20.0)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"qualmon: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

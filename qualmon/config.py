@@ -1,0 +1,85 @@
+"""Service settings from the environment and command-line flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .core.emodel import EModelParams
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to run; defaults suit one small instance."""
+
+    secret: str
+    "HS256 key for tokens (QUALMON_SECRET); required."
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_legs: int = 100
+    "Live WHIP legs allowed at once (QUALMON_MAX_LEGS); more get 503."
+    db_path: str = "qualmon.db"
+    "SQLite store (QUALMON_DB)."
+    ice_addresses: tuple[str, ...] | None = None
+    "Host-candidate addresses (QUALMON_ICE_ADDRESSES, comma-separated); None: aioice's choice."
+    max_offer_bytes: int = 65536
+    stall_after_seconds: float = 2.0
+    "No RTP for this long: leg `stalled`."
+    lost_after_seconds: float = 20.0
+    "No RTP for this long: leg ended as `lost`."
+    connect_timeout_seconds: float = 20.0
+    "An answered offer that brings no media within this is reaped."
+    ended_retention_seconds: float = 600.0
+    "Ended sessions stay readable in memory this long."
+    rtt_probe_interval_seconds: float = 1.0
+    dropout_threshold_seconds: float = 0.150
+    recent_window_seconds: float = 5.0
+    tick_seconds: float = 0.25
+    "How often leg timers are checked."
+    close_timeout_seconds: float = 5.0
+    "Closing a peer connection may hang on a dead peer; give up after this."
+    retry_after_seconds: int = 5
+    emodel: EModelParams = field(default_factory=EModelParams)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read QUALMON_* variables; keyword overrides (from flags) win when not None."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {
+        "secret": env.get("QUALMON_SECRET", ""),
+        "host": env.get("QUALMON_HOST") or "127.0.0.1",
+        "port": _number(env, "QUALMON_PORT", int, 8080),
+        "max_legs": _number(env, "QUALMON_MAX_LEGS", int, 100),
+        "db_path": env.get("QUALMON_DB") or "qualmon.db",
+    }
+    addresses = env.get("QUALMON_ICE_ADDRESSES")
+    if addresses:
+        values["ice_addresses"] = tuple(a.strip() for a in addresses.split(",") if a.strip())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    secret = values["secret"]
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError(
+            "QUALMON_SECRET is not set: qualmon signs and checks access tokens with it. "
+            "Set it to a long random string, e.g. QUALMON_SECRET=$(openssl rand -hex 32)"
+        )
+    if len(secret) < 16:
+        raise ConfigError("QUALMON_SECRET is too short: use at least 16 characters (32+ random)")
+    return Settings(**values)  # type: ignore[arg-type]

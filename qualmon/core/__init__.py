@@ -1,0 +1,1 @@
+"""Pure measurement: numbers in, numbers out, time passed in."""

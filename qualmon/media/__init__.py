@@ -1,0 +1,1 @@
+"""The aiortc edge: offer validation, WHIP legs, RTP tap, STUN RTT probe."""

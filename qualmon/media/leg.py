@@ -1,0 +1,252 @@
+"""One WHIP leg: a receive-only aiortc peer, its RTP tap, RTT probe and media timers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..config import Settings
+from ..core.emodel import estimated_mos
+from ..core.rtp_stats import Dropout, RtpLegStats
+from ..core.rtt import RttTracker
+from .offer import ValidatedOffer
+from .stun_probe import measure_rtt
+from .tap import install_rtp_tap
+
+log = logging.getLogger(__name__)
+
+LegState = Literal["connecting", "live", "stalled", "ended"]
+EndReason = Literal["closed", "lost", "replaced", "failed", "never_connected", "shutdown"]
+
+_RTPMAP = re.compile(r"^a=rtpmap:(\d+) [^/\s]+/(\d+)", re.MULTILINE)
+_MLINE_AUDIO = re.compile(r"^m=audio \d+ \S+ ([\d ]+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LegSnapshot:
+    """One leg's measurements at one moment (monotonic times)."""
+
+    state: LegState
+    end_reason: EndReason | None
+    packets_received: int
+    packets_expected: int
+    packets_lost: int
+    loss_ratio: float
+    recent_loss_ratio: float
+    jitter_seconds: float
+    rtt_seconds: float | None
+    mos: float | None
+    "Estimated MOS (E-model); None before the first packet."
+    dropouts: int
+    dropout_seconds: float
+    bitrate_bps: float
+    seconds_since_last_packet: float | None
+
+
+def negotiated_clock_rate(answer_sdp: str) -> int:
+    """Clock rate of the first payload type the answer's audio section accepts."""
+    mline = _MLINE_AUDIO.search(answer_sdp)
+    rates = {int(pt): int(rate) for pt, rate in _RTPMAP.findall(answer_sdp)}
+    if mline:
+        for pt in mline.group(1).split():
+            if int(pt) in rates:
+                return rates[int(pt)]
+    return 48000
+
+
+class WhipLeg:
+    """Receives one participant's audio and measures it; owns its tasks and peer."""
+
+    def __init__(
+        self,
+        *,
+        resource_id: str,
+        session_id: str,
+        role: str,
+        settings: Settings,
+        on_dropout: Callable[[WhipLeg, Dropout], None] | None = None,
+        on_rtt: Callable[[WhipLeg, float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.resource_id = resource_id
+        self.session_id = session_id
+        self.role = role
+        self._settings = settings
+        self._clock = clock
+        self._on_dropout = on_dropout
+        self._on_rtt = on_rtt
+        self.created_at = clock()
+        self.state: LegState = "connecting"
+        self.end_reason: EndReason | None = None
+        self.stats = RtpLegStats(
+            dropout_threshold_seconds=settings.dropout_threshold_seconds,
+            recent_window_seconds=settings.recent_window_seconds,
+        )
+        self.rtt = RttTracker()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._uninstall_taps: list[Callable[[], None]] = []
+        self._clock_rate = 48000
+        self._closing: asyncio.Task[None] | None = None
+        self.ended = asyncio.Event()
+
+    # -- setup ---------------------------------------------------------------
+
+    async def accept(self, offer: ValidatedOffer) -> str:
+        """Apply a validated offer and return the recvonly SDP answer."""
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.direction = "recvonly"
+                self._uninstall_taps.append(install_rtp_tap(transceiver.receiver, self._on_rtp))
+            else:
+                # Only audio is measured; declining video saves decoding it.
+                transceiver.direction = "inactive"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        answer = self.pc.localDescription.sdp
+        self._clock_rate = negotiated_clock_rate(answer)
+        self._spawn(self._probe_rtt())
+        return answer
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        # An unread remote track grows memory ~70 MB/min: drain every one.
+        self._spawn(self._drain(track))
+
+    async def _drain(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+
+    def _on_connection_state(self) -> None:
+        if self.pc.connectionState == "failed" and self.state != "ended":
+            self.request_close("failed")
+
+    # -- measurement ---------------------------------------------------------
+
+    def _on_rtp(
+        self,
+        *,
+        ssrc: int,
+        sequence_number: int,
+        rtp_timestamp: int,
+        payload_type: int,
+        payload_bytes: int,
+        arrival_seconds: float,
+    ) -> None:
+        if self.state == "ended":
+            return
+        dropout = self.stats.on_packet(
+            ssrc=ssrc,
+            sequence_number=sequence_number,
+            rtp_timestamp=rtp_timestamp,
+            clock_rate=self._clock_rate,
+            payload_bytes=payload_bytes,
+            arrival_seconds=arrival_seconds,
+        )
+        if self.state in ("connecting", "stalled"):
+            self.state = "live"
+        if dropout is not None and self._on_dropout is not None:
+            self._on_dropout(self, dropout)
+
+    async def _probe_rtt(self) -> None:
+        interval = self._settings.rtt_probe_interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            if self.state not in ("live", "stalled"):
+                continue
+            rtt = await measure_rtt(self.pc, clock=self._clock)
+            if rtt is None:
+                self.rtt.add_timeout()
+                continue
+            self.rtt.add_sample(rtt, self._clock())
+            if self._on_rtt is not None:
+                self._on_rtt(self, rtt)
+
+    # -- timers --------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Apply the no-media timers; aiortc itself notices a dead peer only after ~30 s."""
+        if self.state == "ended":
+            return
+        silent = self.stats.seconds_since_last_packet(now)
+        if silent is None:
+            if now - self.created_at >= self._settings.connect_timeout_seconds:
+                self.request_close("never_connected")
+            return
+        if silent >= self._settings.lost_after_seconds:
+            self.request_close("lost")
+        elif silent >= self._settings.stall_after_seconds:
+            self.state = "stalled"
+
+    def snapshot(self, now: float) -> LegSnapshot:
+        rtp = self.stats.snapshot(now)
+        rtt = self.rtt.snapshot(now)
+        mos = None
+        if rtp.packets_received:
+            mos = estimated_mos(
+                rtt_seconds=rtt.rtt_seconds,
+                jitter_seconds=rtp.jitter_seconds,
+                loss_ratio=rtp.recent_loss_ratio,
+                params=self._settings.emodel,
+            )
+        return LegSnapshot(
+            state=self.state,
+            end_reason=self.end_reason,
+            packets_received=rtp.packets_received,
+            packets_expected=rtp.packets_expected,
+            packets_lost=rtp.packets_lost,
+            loss_ratio=rtp.loss_ratio,
+            recent_loss_ratio=rtp.recent_loss_ratio,
+            jitter_seconds=rtp.jitter_seconds,
+            rtt_seconds=rtt.rtt_seconds,
+            mos=mos,
+            dropouts=rtp.dropouts,
+            dropout_seconds=rtp.dropout_seconds,
+            bitrate_bps=rtp.bitrate_bps,
+            seconds_since_last_packet=self.stats.seconds_since_last_packet(now),
+        )
+
+    # -- teardown ------------------------------------------------------------
+
+    def request_close(self, reason: EndReason) -> asyncio.Task[None]:
+        """End the leg (idempotent); the first reason given wins."""
+        if self._closing is None:
+            self.end_reason = reason
+            self.state = "ended"
+            self._closing = asyncio.ensure_future(self._close())
+        return self._closing
+
+    async def close(self, reason: EndReason) -> None:
+        await asyncio.shield(self.request_close(reason))
+
+    async def _close(self) -> None:
+        for uninstall in self._uninstall_taps:
+            uninstall()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        try:
+            # A dead peer can make close() wait on DTLS/ICE; never let it hang a leg.
+            await asyncio.wait_for(self.pc.close(), self._settings.close_timeout_seconds)
+        except TimeoutError:
+            log.warning("peer connection close timed out (leg %s)", self.resource_id[:8])
+        except Exception:
+            log.exception("peer connection close failed (leg %s)", self.resource_id[:8])
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.ended.set()

@@ -1,0 +1,263 @@
+"""Validation of a WHIP SDP offer before aiortc parses it."""
+
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# aiortc's parser asserts, int()s or splits these values; a value off this shape raises
+# deep inside it (AssertionError, ValueError, KeyError), so it must not get that far.
+_ATTRIBUTE_FORMS = {
+    "candidate": re.compile(r"\S+ \d+ \S+ \d+ \S+ \d+ typ \S+( .*)?"),
+    "extmap": re.compile(r"\d+(/\w+)? \S+"),
+    "fingerprint": re.compile(r"[A-Za-z0-9-]+ [0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+"),
+    "fmtp": re.compile(r"\d{1,3} .+"),
+    "max-message-size": re.compile(r"\d+"),
+    "msid": re.compile(r"\S+( \S+)?"),
+    "rtcp": re.compile(r"\d+( IN IP[46] [^ ]+)?"),
+    "rtpmap": re.compile(r"\d{1,3} [^/ ]+/\d+(/\d+)?"),
+    "sctp-port": re.compile(r"\d+"),
+    "sctpmap": re.compile(r"\d+ .+"),
+    "setup": re.compile(r"actpass|active|passive"),
+    "ssrc": re.compile(r"\d+ [^:]+:.*"),
+    "ssrc-group": re.compile(r"\S+( \d+)*"),
+}
+# aiortc int()s these fmtp parameters.
+_FMTP_INT_PARAMETERS = frozenset(
+    {"apt", "max-fr", "max-fs", "maxplaybackrate", "minptime", "stereo", "useinbandfec"}
+)
+_LINE = re.compile(r"[a-z]=.*")
+_CONNECTION = re.compile(r"IN IP[46] [^ ]+")
+# aiortc's own m-line pattern: a port with "/<count>" or a lower-case proto fails its assert.
+_MEDIA = re.compile(r"m=(\S+) (\d+) ([A-Z/]+) (.+)")
+_DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
+_STATIC_AUDIO_PAYLOAD_TYPES = frozenset({0, 8})  # PCMU/8000, PCMA/8000
+_FORBIDDEN_PAYLOAD_TYPES = range(72, 77)  # RTCP packet types under rtcp-mux
+_EXCERPT_CHARS = 40
+
+
+class OfferError(ValueError):
+    """An offer we refuse; ``reason`` is one human-readable line, fit for an HTTP 400 body."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ValidatedOffer:
+    """An offer that aiortc can parse, and what we learnt from it on the way."""
+
+    sdp: str
+    "The cleaned SDP, CRLF line endings, to hand to aiortc."
+    audio_payload_clock_rates: dict[int, int]
+    "RTP payload type → clock rate in Hz, from the a=rtpmap lines of the audio sections."
+    dropped_candidates: int
+    "Candidates removed because their address is a host name (e.g. mDNS .local), not an IP."
+
+
+@dataclass(frozen=True)
+class _Section:
+    label: str
+    kind: str
+    "Media kind from the m= line; empty for the session part."
+    lines: list[str]
+
+
+def validate_offer(text: str, *, max_bytes: int = 65536) -> ValidatedOffer:
+    """Check a WHIP offer strictly enough that aiortc neither crashes nor half-succeeds on it.
+
+    Raises OfferError with a one-line reason. Candidates with host-name addresses are dropped
+    (aioice would resolve them with blocking DNS inside the event loop); an audio or video
+    section without a direction attribute gets its effective one appended (aiortc does not
+    apply the sendrecv default and fails in createAnswer). Everything else is kept as sent.
+    """
+    size_bytes = len(text.encode("utf-8", errors="replace"))
+    if size_bytes > max_bytes:
+        raise OfferError(f"offer is {size_bytes} bytes, over the limit of {max_bytes} bytes")
+    if not text.strip():
+        raise OfferError("offer is empty")
+    _reject_control_characters(text)
+    lines = _split_lines(text)
+    session, media = _group(lines)
+    for name in ("o", "s", "t"):
+        if not any(line.startswith(f"{name}=") for line in session.lines):
+            raise OfferError(f"offer lacks the session-level {name}= line")
+    for section in [session, *media]:
+        _check_line_forms(section)
+    audio = [section for section in media if section.kind == "audio"]
+    if not audio:
+        raise OfferError("offer has no m=audio section")
+    clock_rates: dict[int, int] = {}
+    for section in audio:
+        for pt, clock_rate_hz in _check_audio(section, session).items():
+            clock_rates.setdefault(pt, clock_rate_hz)
+    dropped = 0
+    out = list(session.lines)
+    for section in media:
+        kept, dropped_here = _drop_hostname_candidates(section.lines)
+        dropped += dropped_here
+        if section.kind in ("audio", "video") and _direction(section) is None:
+            kept.append(f"a={_direction(session) or 'sendrecv'}")
+        out += kept
+    return ValidatedOffer(
+        sdp="\r\n".join(out) + "\r\n",
+        audio_payload_clock_rates=clock_rates,
+        dropped_candidates=dropped,
+    )
+
+
+def _reject_control_characters(text: str) -> None:
+    for char in text:
+        # Zl/Zp and C1 controls would make str.splitlines (aiortc's splitter) see extra lines.
+        if char not in "\r\n\t" and unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
+            raise OfferError(f"offer contains control character U+{ord(char):04X}")
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    if lines[0] != "v=0":
+        raise OfferError("offer does not start with v=0")
+    for number, line in enumerate(lines, start=1):
+        if "\r" in line:
+            raise OfferError(f"line {number} contains a stray CR")
+        if not _LINE.fullmatch(line):
+            excerpt = line[:_EXCERPT_CHARS]
+            raise OfferError(f"line {number} is not of the form <letter>=<value>: {excerpt!r}")
+    return lines
+
+
+def _group(lines: list[str]) -> tuple[_Section, list[_Section]]:
+    session = _Section("session", "", [])
+    media: list[_Section] = []
+    for line in lines:
+        if line.startswith("m="):
+            kind = line[2:].split(" ", 1)[0]
+            media.append(_Section(f"m-line {len(media) + 1} ({kind})", kind, [line]))
+        else:
+            (media[-1] if media else session).lines.append(line)
+    return session, media
+
+
+def _attribute(line: str) -> tuple[str, str] | None:
+    if not line.startswith("a="):
+        return None
+    name, _, value = line[2:].partition(":")
+    return name, value
+
+
+def _values(section: _Section, name: str) -> list[str]:
+    return [a[1] for line in section.lines if (a := _attribute(line)) and a[0] == name]
+
+
+def _direction(section: _Section) -> str | None:
+    # aiortc, like the RFC, lets the last direction attribute win.
+    found = [a[0] for line in section.lines if (a := _attribute(line)) and a[0] in _DIRECTIONS]
+    return found[-1] if found else None
+
+
+def _check_line_forms(section: _Section) -> None:
+    is_media = bool(section.kind)
+    if is_media:
+        match = _MEDIA.fullmatch(section.lines[0])
+        if not match:
+            raise OfferError(f"{section.label}: malformed m= line")
+        if section.kind in ("audio", "video"):
+            _payload_types(section, match.group(4))
+    for line in section.lines[is_media:]:
+        if line.startswith("c=") and not _CONNECTION.fullmatch(line[2:]):
+            raise OfferError(f"{section.label}: malformed c= line")
+        attribute = _attribute(line)
+        if attribute is None:
+            continue
+        name, value = attribute
+        form = _ATTRIBUTE_FORMS.get(name)
+        if form is not None and not form.fullmatch(value):
+            if name == "setup":
+                raise OfferError(f"{section.label}: a=setup must be actpass, active or passive")
+            raise OfferError(f"{section.label}: malformed a={name} line")
+        if name == "candidate":
+            _check_candidate_extensions(section, value)
+    if is_media:
+        _check_fmtp(section)
+
+
+def _payload_types(section: _Section, fmt: str) -> list[int]:
+    payload_types = []
+    for token in fmt.split():
+        if not token.isdigit() or int(token) > 255 or int(token) in _FORBIDDEN_PAYLOAD_TYPES:
+            raise OfferError(f"{section.label}: invalid payload type {token[:8]!r}")
+        payload_types.append(int(token))
+    return payload_types
+
+
+def _check_candidate_extensions(section: _Section, value: str) -> None:
+    bits = value.split()
+    for i in range(8, len(bits) - 1, 2):
+        if bits[i] == "rport" and not bits[i + 1].isdigit():
+            raise OfferError(f"{section.label}: malformed a=candidate line")
+
+
+def _check_fmtp(section: _Section) -> None:
+    mapped = {int(value.split(" ", 1)[0]) for value in _values(section, "rtpmap")}
+    for value in _values(section, "fmtp"):
+        pt_text, parameters = value.split(" ", 1)
+        if int(pt_text) not in mapped:
+            raise OfferError(f"{section.label}: a=fmtp for payload type {pt_text} has no a=rtpmap")
+        for parameter in parameters.split(";"):
+            key, has_value, parameter_value = parameter.partition("=")
+            if has_value and key in _FMTP_INT_PARAMETERS and not parameter_value.isdigit():
+                raise OfferError(f"{section.label}: a=fmtp {key} is not an integer")
+
+
+def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
+    label = section.label
+    match = _MEDIA.fullmatch(section.lines[0])
+    assert match is not None  # _check_line_forms has run
+    if "RTP/" not in match.group(3):
+        raise OfferError(f"{label}: protocol {match.group(3)!r} is not RTP")
+    if int(match.group(2)) > 65535:
+        raise OfferError(f"{label}: port {match.group(2)} is out of range")
+    payload_types = _payload_types(section, match.group(4))
+    if not payload_types:
+        raise OfferError(f"{label}: no payload types on the m= line")
+
+    if not (_values(section, "fingerprint") or _values(session, "fingerprint")):
+        raise OfferError(f"{label}: no a=fingerprint (DTLS is required)")
+    for name in ("ice-ufrag", "ice-pwd"):
+        values = _values(section, name) or _values(session, name)
+        if not values or not values[-1]:
+            raise OfferError(f"{label}: no a={name}")
+    if not any(line == "a=rtcp-mux" for line in section.lines):
+        raise OfferError(f"{label}: no a=rtcp-mux (RTCP multiplexing is required)")
+    if not (_values(section, "setup") or _values(session, "setup")):
+        raise OfferError(f"{label}: no a=setup")
+    direction = _direction(section) or _direction(session) or "sendrecv"
+    if direction not in ("sendrecv", "sendonly"):
+        raise OfferError(f"{label}: direction is {direction}, a WHIP publisher must send")
+
+    clock_rates: dict[int, int] = {}
+    for value in _values(section, "rtpmap"):
+        pt_text, encoding = value.split(" ", 1)
+        clock_rates.setdefault(int(pt_text), int(encoding.split("/")[1]))
+    if not any(pt in clock_rates or pt in _STATIC_AUDIO_PAYLOAD_TYPES for pt in payload_types):
+        raise OfferError(f"{label}: no payload type with an a=rtpmap or a static codec")
+    return clock_rates
+
+
+def _drop_hostname_candidates(lines: list[str]) -> tuple[list[str], int]:
+    kept = []
+    dropped = 0
+    for line in lines:
+        attribute = _attribute(line)
+        if attribute is not None and attribute[0] == "candidate":
+            address = attribute[1].split()[4]
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                dropped += 1
+                continue
+        kept.append(line)
+    return kept, dropped

@@ -1,0 +1,60 @@
+"""Tap RTP packets before aiortc's jitter buffer, which is no measuring instrument."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiortc import RTCRtpReceiver
+from aiortc.rtp import RtpPacket
+
+
+class PacketSink(Protocol):
+    """Receives one call per RTP packet, with its arrival time."""
+
+    def __call__(
+        self,
+        *,
+        ssrc: int,
+        sequence_number: int,
+        rtp_timestamp: int,
+        payload_type: int,
+        payload_bytes: int,
+        arrival_seconds: float,
+    ) -> None: ...
+
+
+def install_rtp_tap(
+    receiver: RTCRtpReceiver,
+    sink: PacketSink,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[], None]:
+    """Route every RTP packet of this receiver through sink first; returns an uninstaller.
+
+    RTCDtlsTransport looks up `receiver._handle_rtp_packet` on each packet, so an
+    instance attribute sees packets as they come off SRTP, before NACK, depacketising
+    and the jitter buffer (which hides loss as 100 ms gaps and adds delay).
+    """
+    original = receiver._handle_rtp_packet
+
+    async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
+        sink(
+            ssrc=packet.ssrc,
+            sequence_number=packet.sequence_number,
+            rtp_timestamp=packet.timestamp,
+            payload_type=packet.payload_type,
+            payload_bytes=len(packet.payload),
+            arrival_seconds=clock(),
+        )
+        await original(packet, arrival_time_ms)
+
+    receiver_any: Any = receiver
+    receiver_any._handle_rtp_packet = tapped
+
+    def uninstall() -> None:
+        if receiver_any.__dict__.get("_handle_rtp_packet") is tapped:
+            del receiver_any._handle_rtp_packet
+
+    return uninstall

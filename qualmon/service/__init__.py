@@ -1,0 +1,1 @@
+"""The aiohttp service: app factory, routes, auth, metrics."""

@@ -1,0 +1,56 @@
+"""Session API, Prometheus exposition and health probes."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .app import metrics_key, sessions_key, settings_key
+from .auth import authenticate, require
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
+    require(claims, scopes=("admin",))
+    now = time.monotonic()
+    sessions = request.app[sessions_key].sessions.values()
+    return web.json_response({"sessions": [s.to_json(now) for s in sessions]})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
+    # Authorise before looking up, so a token for one session cannot probe for others.
+    require(claims, scopes=("admin", "watch"), session=session_id)
+    session = request.app[sessions_key].sessions.get(session_id)
+    if session is None:
+        raise web.HTTPNotFound(text="unknown session\n")
+    return web.json_response(session.to_json(time.monotonic()))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[metrics_key].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    sessions = request.app[sessions_key]
+    if not sessions.accepting:
+        raise web.HTTPServiceUnavailable(text="shutting down\n")
+    if sessions.live_leg_count() >= request.app[settings_key].max_legs:
+        raise web.HTTPServiceUnavailable(text="at capacity\n")
+    return web.Response(text="ready\n")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/v1/sessions", list_sessions)
+    app.router.add_get("/v1/sessions/{session_id}", get_session)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,91 @@
+"""aiohttp application factory: state keys, background tasks, logging that keeps secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from ..config import Settings
+from ..media.ice import use_host_addresses
+from ..session import SessionRegistry
+from .metrics import QualmonMetrics, register_live_collector
+
+settings_key = web.AppKey("settings", Settings)
+sessions_key = web.AppKey("sessions", SessionRegistry)
+metrics_key = web.AppKey("metrics", QualmonMetrics)
+
+log = logging.getLogger(__name__)
+
+
+class PrivateAccessLogger(AbstractAccessLogger):
+    """Method, path without query (tokens travel in `?token=`), status, time; no client address."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.rel_url.path
+        if path.startswith("/whip/"):
+            path = "/whip/<resource>"  # resource ids are capabilities
+        self.logger.info("%s %s %s %.1fms", request.method, path, response.status, time * 1000)
+
+
+def quiet_noisy_loggers() -> None:
+    """aioice/aiortc log candidate addresses and SDP at INFO/DEBUG: keep them out of logs."""
+    for name in ("aioice", "aiortc"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+async def _measure_loop_lag(metrics: QualmonMetrics, interval: float = 0.1) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(interval)
+        metrics.loop_lag.observe(max(0.0, loop.time() - before - interval))
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    sessions = app[sessions_key]
+    tasks = [
+        asyncio.create_task(sessions.run_ticker(), name="qualmon-ticker"),
+        asyncio.create_task(_measure_loop_lag(app[metrics_key]), name="qualmon-loop-lag"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    sessions = app[sessions_key]
+    sessions.accepting = False
+    started = time.monotonic()
+    await sessions.close_all("shutdown")
+    log.info("closed all legs in %.2fs", time.monotonic() - started)
+
+
+def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
+    """Build the service; `metrics` lets tests inject a fresh registry."""
+    from . import api, whip  # routes import the keys above
+
+    quiet_noisy_loggers()
+    use_host_addresses(settings.ice_addresses)
+    metrics = metrics or QualmonMetrics()
+    sessions = SessionRegistry(settings, metrics)
+    register_live_collector(metrics, sessions, settings.max_legs)
+
+    # Offers are capped by the WHIP handler with a clear 413; the app limit only stops abuse.
+    app = web.Application(client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4)
+    app[settings_key] = settings
+    app[sessions_key] = sessions
+    app[metrics_key] = metrics
+    whip.setup(app)
+    api.setup(app)
+    app.cleanup_ctx.append(_background)
+    app.on_shutdown.append(_on_shutdown)
+    return app

@@ -1,0 +1,127 @@
+"""Bearer tokens: JWT HS256 with scope, session and role claims."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+from aiohttp import web
+
+Scope = Literal["publish", "watch", "admin"]
+Role = Literal["therapist", "client"]
+SCOPES: tuple[Scope, ...] = ("publish", "watch", "admin")
+ROLES: tuple[Role, ...] = ("therapist", "client")
+MAX_SESSION_ID_CHARS = 128
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a verified token allows."""
+
+    scope: Scope
+    session: str | None
+    role: Role | None
+    expires_at: int
+
+
+class TokenError(ValueError):
+    """A token that cannot be used; the message is safe to show (no token text in it)."""
+
+
+def issue_token(
+    secret: str,
+    *,
+    scope: str,
+    session: str | None = None,
+    role: str | None = None,
+    ttl_seconds: int = 3600,
+    now: float | None = None,
+) -> str:
+    """Sign a token; refuses claim combinations the service would reject."""
+    if scope not in SCOPES:
+        raise TokenError(f"scope must be one of {', '.join(SCOPES)}")
+    if scope == "admin" and session is not None:
+        raise TokenError("an admin token is not tied to a session")
+    if scope != "admin" and not session:
+        raise TokenError(f"a {scope} token needs --session")
+    if scope == "publish" and role not in ROLES:
+        raise TokenError(f"a publish token needs --role {' or '.join(ROLES)}")
+    if scope != "publish" and role is not None:
+        raise TokenError("only publish tokens carry a role")
+    if session is not None and not 0 < len(session) <= MAX_SESSION_ID_CHARS:
+        raise TokenError(f"session ids are 1–{MAX_SESSION_ID_CHARS} characters")
+    if ttl_seconds <= 0:
+        raise TokenError("ttl must be positive")
+    issued = int(now if now is not None else time.time())
+    payload: dict[str, object] = {"scope": scope, "iat": issued, "exp": issued + ttl_seconds}
+    if session is not None:
+        payload["session"] = session
+    if role is not None:
+        payload["role"] = role
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def verify_token(secret: str, token: str) -> Claims:
+    """Check signature, expiry and claim shape."""
+    try:
+        payload = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"require": ["exp", "scope"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("invalid token") from exc
+    scope, session, role = payload.get("scope"), payload.get("session"), payload.get("role")
+    if scope not in SCOPES:
+        raise TokenError("invalid token: unknown scope")
+    if scope != "admin" and (not isinstance(session, str) or not session):
+        raise TokenError("invalid token: no session")
+    if scope == "admin":
+        session = None
+    if scope == "publish" and role not in ROLES:
+        raise TokenError("invalid token: publish token without a valid role")
+    if session is not None and len(session) > MAX_SESSION_ID_CHARS:
+        raise TokenError("invalid token: session id too long")
+    return Claims(
+        scope=scope,
+        session=session,
+        role=role if scope == "publish" else None,
+        expires_at=int(payload["exp"]),
+    )
+
+
+def _token_from(request: web.Request, *, allow_query: bool) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        kind, _, value = header.partition(" ")
+        return value.strip() if kind.lower() == "bearer" and value.strip() else None
+    if allow_query:
+        return request.query.get("token") or None
+    return None
+
+
+def _unauthorized(reason: str) -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text=reason + "\n", headers={"WWW-Authenticate": 'Bearer realm="qualmon"'}
+    )
+
+
+def authenticate(request: web.Request, secret: str, *, allow_query: bool = False) -> Claims:
+    """Claims of the request's token, or 401."""
+    token = _token_from(request, allow_query=allow_query)
+    if token is None:
+        raise _unauthorized("missing bearer token")
+    try:
+        return verify_token(secret, token)
+    except TokenError as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+def require(claims: Claims, *, scopes: tuple[Scope, ...], session: str | None = None) -> None:
+    """403 unless the token has one of the scopes (and, unless admin, this session)."""
+    if claims.scope not in scopes:
+        raise web.HTTPForbidden(text=f"token scope {claims.scope!r} not allowed here\n")
+    if claims.scope != "admin" and session is not None and claims.session != session:
+        raise web.HTTPForbidden(text="token is for another session\n")

@@ -1,0 +1,171 @@
+"""Prometheus metrics: counters fed by the session layer, gauges read fresh on scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..core.rtp_stats import Dropout
+from ..media.leg import EndReason, LegSnapshot
+from ..session import ROLES, SessionRegistry
+
+RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 2.0)
+JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
+# MOS lives in 1..4.5; the E-model's clean-line value is 4.41 with our delay assumptions.
+MOS_BUCKETS = (1.0, 2.0, 2.5, 3.0, 3.25, 3.5, 3.75, 4.0, 4.2, 4.3, 4.4, 4.5)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class QualmonMetrics:
+    """Owns the registry; implements the session layer's QualityObserver."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.packets_received = Counter(
+            "qualmon_rtp_packets_received",
+            "RTP packets received from WHIP legs.",
+            ["role"],
+            registry=r,
+        )
+        self.packets_lost = Counter(
+            "qualmon_rtp_packets_lost",
+            "RTP packets lost on the way in, from sequence-number gaps.",
+            ["role"],
+            registry=r,
+        )
+        self.dropouts = Counter(
+            "qualmon_audio_dropouts",
+            "Stretches of >= 150 ms of missing audio (loss or late packets).",
+            ["role"],
+            registry=r,
+        )
+        self.dropout_seconds = Counter(
+            "qualmon_audio_dropout_seconds",
+            "Summed length of audio dropouts.",
+            ["role"],
+            registry=r,
+        )
+        self.reconnects = Counter(
+            "qualmon_leg_reconnects",
+            "WHIP legs replaced by a new POST for the same role.",
+            ["role"],
+            registry=r,
+        )
+        self.legs_ended = Counter(
+            "qualmon_legs_ended",
+            "WHIP legs that ended, by reason "
+            "(closed, lost, replaced, failed, never_connected, shutdown).",
+            ["role", "reason"],
+            registry=r,
+        )
+        self.whip_requests = Counter(
+            "qualmon_whip_requests",
+            "WHIP requests by method and HTTP status.",
+            ["method", "code"],
+            registry=r,
+        )
+        self.rtt = Histogram(
+            "qualmon_rtt_seconds",
+            "Round-trip time per STUN probe on the selected ICE pair.",
+            ["role"],
+            buckets=RTT_BUCKETS,
+            registry=r,
+        )
+        self.jitter = Histogram(
+            "qualmon_jitter_seconds",
+            "RFC 3550 interarrival jitter, sampled per leg each second.",
+            ["role"],
+            buckets=JITTER_BUCKETS,
+            registry=r,
+        )
+        self.mos = Histogram(
+            "qualmon_mos",
+            "Estimated MOS (E-model), sampled per leg each second.",
+            ["role"],
+            buckets=MOS_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "qualmon_event_loop_lag_seconds",
+            "How late the event loop runs a timer; "
+            "a loaded monitor inflates the jitter and RTT it measures.",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        for role in ROLES:
+            for metric in (
+                self.packets_received,
+                self.packets_lost,
+                self.dropouts,
+                self.dropout_seconds,
+                self.reconnects,
+            ):
+                metric.labels(role=role)
+
+    # -- QualityObserver -------------------------------------------------------
+
+    def on_dropout(self, role: str, dropout: Dropout) -> None:
+        self.dropouts.labels(role=role).inc()
+        self.dropout_seconds.labels(role=role).inc(dropout.duration_seconds)
+
+    def on_rtt(self, role: str, rtt_seconds: float) -> None:
+        self.rtt.labels(role=role).observe(rtt_seconds)
+
+    def on_packets(self, role: str, received: int, lost: int) -> None:
+        self.packets_received.labels(role=role).inc(received)
+        self.packets_lost.labels(role=role).inc(lost)
+
+    def on_leg_sample(self, role: str, snapshot: LegSnapshot) -> None:
+        if snapshot.packets_received == 0:
+            return
+        self.jitter.labels(role=role).observe(snapshot.jitter_seconds)
+        if snapshot.mos is not None:
+            self.mos.labels(role=role).observe(snapshot.mos)
+
+    def on_leg_ended(self, role: str, reason: EndReason) -> None:
+        self.legs_ended.labels(role=role, reason=reason).inc()
+
+    def on_reconnect(self, role: str) -> None:
+        self.reconnects.labels(role=role).inc()
+
+
+class LiveCollector(Collector):
+    """Gauges of what is live right now, read from the registry on every scrape."""
+
+    def __init__(self, sessions: SessionRegistry, max_legs: int) -> None:
+        self._sessions = sessions
+        self._max_legs = max_legs
+
+    def collect(self) -> Iterator[Metric]:
+        sessions = GaugeMetricFamily(
+            "qualmon_sessions_active", "Sessions with at least one live leg."
+        )
+        sessions.add_metric([], len(self._sessions.live_sessions()))
+        yield sessions
+        active = GaugeMetricFamily(
+            "qualmon_legs_active", "WHIP legs not ended, by role.", labels=["role"]
+        )
+        stalled = GaugeMetricFamily(
+            "qualmon_legs_stalled", "Live WHIP legs without RTP for 2 s or more.", labels=["role"]
+        )
+        legs = [leg for leg in self._sessions.legs_by_resource.values() if leg.state != "ended"]
+        for role in ROLES:
+            active.add_metric([role], sum(1 for leg in legs if leg.role == role))
+            stalled.add_metric(
+                [role], sum(1 for leg in legs if leg.role == role and leg.state == "stalled")
+            )
+        yield active
+        yield stalled
+        cap = GaugeMetricFamily("qualmon_legs_capacity", "Configured cap on live WHIP legs.")
+        cap.add_metric([], self._max_legs)
+        yield cap
+
+
+def register_live_collector(
+    metrics: QualmonMetrics, sessions: SessionRegistry, max_legs: int
+) -> None:
+    metrics.registry.register(LiveCollector(sessions, max_legs))

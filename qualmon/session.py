@@ -1,0 +1,251 @@
+"""Sessions and their legs: who is connected, their measurements, and the leg timers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from .config import Settings
+from .core.rtp_stats import Dropout
+from .media.leg import EndReason, LegSnapshot, WhipLeg
+from .media.offer import ValidatedOffer
+
+log = logging.getLogger(__name__)
+
+ROLES = ("therapist", "client")
+
+
+class QualityObserver(Protocol):
+    """What the session layer reports to (the Prometheus exporter, tests)."""
+
+    def on_dropout(self, role: str, dropout: Dropout) -> None: ...
+    def on_rtt(self, role: str, rtt_seconds: float) -> None: ...
+    def on_packets(self, role: str, received: int, lost: int) -> None: ...
+    def on_leg_sample(self, role: str, snapshot: LegSnapshot) -> None: ...
+    def on_leg_ended(self, role: str, reason: EndReason) -> None: ...
+    def on_reconnect(self, role: str) -> None: ...
+
+
+class CapacityError(RuntimeError):
+    """The configured leg cap is reached."""
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class RoleSlot:
+    """A role's current leg plus the totals of the legs it replaced."""
+
+    leg: WhipLeg | None = None
+    earlier: list[LegSnapshot] = field(default_factory=list)
+    reconnects: int = 0
+
+
+class Session:
+    """A therapy session as qualmon sees it: one slot per role."""
+
+    def __init__(self, session_id: str, *, wall_clock: Callable[[], float] = time.time) -> None:
+        self.id = session_id
+        self.started_at = wall_clock()
+        self.ended_at: float | None = None
+        self.ended_monotonic: float | None = None
+        self.slots: dict[str, RoleSlot] = {}
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+    def live_legs(self) -> list[WhipLeg]:
+        return [s.leg for s in self.slots.values() if s.leg and s.leg.state != "ended"]
+
+    def role_json(self, role: str, now: float) -> dict[str, Any] | None:
+        slot = self.slots.get(role)
+        if slot is None or slot.leg is None:
+            return None
+        current = slot.leg.snapshot(now)
+        parts = [*slot.earlier, current]
+        received = sum(p.packets_received for p in parts)
+        expected = sum(p.packets_expected for p in parts)
+        lost = sum(p.packets_lost for p in parts)
+        doc = asdict(current)
+        doc.pop("packets_expected")
+        doc.update(
+            packets_received=received,
+            packets_lost=lost,
+            loss_ratio=lost / expected if expected else 0.0,
+            dropouts=sum(p.dropouts for p in parts),
+            dropout_seconds=sum(p.dropout_seconds for p in parts),
+            reconnects=slot.reconnects,
+        )
+        return doc
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": "live" if self.live else "ended",
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "legs": {role: self.role_json(role, now) for role in ROLES if role in self.slots},
+        }
+
+
+class SessionRegistry:
+    """Live and recently ended sessions; creates, replaces and retires legs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        observer: QualityObserver,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._observer = observer
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self.sessions: dict[str, Session] = {}
+        self.legs_by_resource: dict[str, WhipLeg] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        # (received, lost) already reported per leg, so counters get deltas only.
+        self._counted: dict[str, tuple[int, int]] = {}
+        self._last_sample_at = 0.0
+        self.accepting = True
+
+    # -- queries -------------------------------------------------------------
+
+    def live_leg_count(self) -> int:
+        return sum(1 for leg in self.legs_by_resource.values() if leg.state != "ended")
+
+    def live_sessions(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.live]
+
+    # -- legs ----------------------------------------------------------------
+
+    async def add_leg(
+        self, session_id: str, role: str, offer: ValidatedOffer
+    ) -> tuple[WhipLeg, str]:
+        """Create a leg for (session, role), replacing a live one; returns it and the answer."""
+        session = self.sessions.get(session_id)
+        old = None
+        if session is not None and session.live:
+            slot = session.slots.get(role)
+            if slot and slot.leg and slot.leg.state != "ended":
+                old = slot.leg
+        if old is None and self.live_leg_count() >= self._settings.max_legs:
+            raise CapacityError("leg cap reached")
+        leg = WhipLeg(
+            resource_id=secrets.token_urlsafe(24),
+            session_id=session_id,
+            role=role,
+            settings=self._settings,
+            on_dropout=lambda leg, d: self._observer.on_dropout(leg.role, d),
+            on_rtt=lambda leg, rtt: self._observer.on_rtt(leg.role, rtt),
+            clock=self._clock,
+        )
+        try:
+            answer = await leg.accept(offer)
+        except Exception:
+            await leg.close("failed")
+            raise
+        if session is None or not session.live:
+            session = Session(session_id, wall_clock=self._wall_clock)
+            self.sessions[session_id] = session
+        slot = session.slots.setdefault(role, RoleSlot())
+        if old is not None:
+            slot.reconnects += 1
+            self._observer.on_reconnect(role)
+            self._retire(old, "replaced")
+            slot.earlier.append(old.snapshot(self._clock()))
+        elif slot.leg is not None:
+            # the earlier leg ended on its own; keep its totals
+            slot.earlier.append(slot.leg.snapshot(self._clock()))
+        slot.leg = leg
+        self.legs_by_resource[leg.resource_id] = leg
+        return leg, answer
+
+    def _retire(self, leg: WhipLeg, reason: EndReason) -> None:
+        """End a leg and move its totals into its role's history."""
+        task = leg.request_close(reason)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        self._count(leg, leg.snapshot(self._clock()))
+        self._counted.pop(leg.resource_id, None)
+        self.legs_by_resource.pop(leg.resource_id, None)
+        self._observer.on_leg_ended(leg.role, leg.end_reason or reason)
+
+    async def delete_leg(self, resource_id: str) -> bool:
+        leg = self.legs_by_resource.get(resource_id)
+        if leg is None:
+            return False
+        self._retire(leg, "closed")
+        self._maybe_end_session(leg.session_id)
+        await leg.ended.wait()
+        return True
+
+    def _maybe_end_session(self, session_id: str) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None and session.live and not session.live_legs():
+            session.ended_at = self._wall_clock()
+            session.ended_monotonic = self._clock()
+            log.info("session ended (%d roles)", len(session.slots))
+
+    def _count(self, leg: WhipLeg, snapshot: LegSnapshot) -> None:
+        received0, lost0 = self._counted.get(leg.resource_id, (0, 0))
+        # A late reordered packet lowers `lost`; a counter must not go down, so
+        # report only growth beyond the highest value reported.
+        lost = max(lost0, snapshot.packets_lost)
+        if snapshot.packets_received > received0 or lost > lost0:
+            self._observer.on_packets(leg.role, snapshot.packets_received - received0, lost - lost0)
+        self._counted[leg.resource_id] = (snapshot.packets_received, lost)
+
+    # -- timers --------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Leg timers, metric feeds and forgetting old sessions; call every few 100 ms."""
+        now = self._clock()
+        sample = now - self._last_sample_at >= 1.0
+        if sample:
+            self._last_sample_at = now
+        for leg in list(self.legs_by_resource.values()):
+            leg.tick(now)
+            snapshot = leg.snapshot(now)
+            self._count(leg, snapshot)
+            if sample and leg.state in ("live", "stalled"):
+                self._observer.on_leg_sample(leg.role, snapshot)
+            if leg.state == "ended":
+                self._retire(leg, leg.end_reason or "failed")
+        for session in list(self.sessions.values()):
+            if session.live:
+                self._maybe_end_session(session.id)
+            elif (
+                session.ended_monotonic is not None
+                and now - session.ended_monotonic > self._settings.ended_retention_seconds
+            ):
+                del self.sessions[session.id]
+
+    async def run_ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.tick_seconds)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("session tick failed")
+
+    async def close_all(self, reason: EndReason = "shutdown") -> None:
+        for leg in list(self.legs_by_resource.values()):
+            self._retire(leg, reason)
+        for session_id in list(self.sessions):
+            self._maybe_end_session(session_id)
+        if self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)

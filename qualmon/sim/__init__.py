@@ -1,0 +1,1 @@
+"""Simulated publishers, pre-encoded audio and network impairment."""

@@ -1,0 +1,130 @@
+"""Speech-like audio, Opus-encoded once and replayed as packets (encoding costs 2× receiving)."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+from collections.abc import Sequence
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+SAMPLE_RATE = 48000
+PTIME_SECONDS = 0.020
+SAMPLES_PER_PACKET = int(SAMPLE_RATE * PTIME_SECONDS)
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+def speech_like_pcm(seconds: float, *, seed: int = 1) -> np.ndarray:
+    """Voiced bursts at syllable rate with pauses: a harmonic tone, amplitude-modulated.
+
+    Not speech, but with the level and rhythm of speech, so an encoder spends bits the
+    way it would on a voice. Returns int16 mono at 48 kHz.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    pitch = 140 + 30 * np.sin(2 * math.pi * 0.3 * t)
+    phase = 2 * math.pi * np.cumsum(pitch) / SAMPLE_RATE
+    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+    syllables = np.clip(np.sin(2 * math.pi * 4.0 * t), 0, None) ** 0.5
+    # phrases of ~2 s with ~0.7 s pauses
+    phrase = ((t % 2.7) < 2.0).astype(float)
+    noise = rng.normal(0, 0.02, n)
+    signal = 0.25 * voice * syllables * phrase + noise
+    return (np.clip(signal, -1, 1) * 32767).astype(np.int16)
+
+
+def encode_opus(pcm: np.ndarray) -> list[bytes]:
+    """Encode 48 kHz mono int16 PCM into 20 ms Opus packets."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = SAMPLE_RATE
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.bit_rate = 32000
+    codec.time_base = TIME_BASE
+    packets: list[bytes] = []
+    whole = len(pcm) - len(pcm) % SAMPLES_PER_PACKET
+    for start in range(0, whole, SAMPLES_PER_PACKET):
+        frame = av.AudioFrame.from_ndarray(
+            pcm[start : start + SAMPLES_PER_PACKET].reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = start
+        frame.time_base = TIME_BASE
+        packets.extend(bytes(p) for p in codec.encode(frame))
+    packets.extend(bytes(p) for p in codec.encode(None))
+    return packets
+
+
+_cache: dict[tuple[float, int], list[bytes]] = {}
+
+
+def speech_like_packets(seconds: float = 10.0, *, seed: int = 1) -> list[bytes]:
+    """Pre-encoded speech-like Opus packets, cached per process."""
+    key = (seconds, seed)
+    if key not in _cache:
+        _cache[key] = encode_opus(speech_like_pcm(seconds, seed=seed))
+    return _cache[key]
+
+
+class EncodedAudioTrack(MediaStreamTrack):
+    """Replays Opus packets in real time; aiortc's sender packs av.Packet without encoding."""
+
+    kind = "audio"
+
+    def __init__(self, packets: Sequence[bytes], *, loop_forever: bool = True) -> None:
+        super().__init__()
+        if not packets:
+            raise ValueError("no packets to replay")
+        self._packets = packets
+        self._loop_forever = loop_forever
+        self._index = 0
+        self._pts = 0
+        self._start: float | None = None
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._paused_at: float | None = None
+
+    def pause(self) -> None:
+        """Stop handing out packets (the publisher goes quiet without closing)."""
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+            self._resumed.clear()
+
+    def resume(self) -> None:
+        """Continue; the RTP timestamps jump by the paused time, as a live source's would."""
+        if self._paused_at is not None:
+            paused_seconds = time.monotonic() - self._paused_at
+            if self._start is not None:
+                self._pts += (
+                    int(paused_seconds * SAMPLE_RATE) // SAMPLES_PER_PACKET * SAMPLES_PER_PACKET
+                )
+            self._paused_at = None
+            self._resumed.set()
+
+    async def recv(self) -> av.Packet:
+        await self._resumed.wait()
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._index >= len(self._packets):
+            if not self._loop_forever:
+                self.stop()
+                raise MediaStreamError
+            self._index = 0
+        if self._start is None:
+            self._start = time.monotonic()
+        # Pace against the start time, not the previous packet, so delays do not add up.
+        due = self._start + self._pts / SAMPLE_RATE
+        wait = due - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = av.Packet(self._packets[self._index])
+        packet.pts = self._pts
+        packet.time_base = TIME_BASE
+        self._index += 1
+        self._pts += SAMPLES_PER_PACKET
+        return packet

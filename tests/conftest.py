@@ -1,0 +1,145 @@
+"""Shared fixtures: a real qualmon server on loopback, tokens, and condition waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from qualmon.config import Settings
+from qualmon.media.ice import use_host_addresses
+from qualmon.service.app import create_app, sessions_key
+from qualmon.service.auth import issue_token
+from qualmon.service.metrics import QualmonMetrics
+from qualmon.session import SessionRegistry
+
+SECRET = "test-secret-" + "x" * 24
+
+
+async def wait_for(
+    condition: Callable[[], Any | Awaitable[Any]],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
+    """Poll until condition() is truthy; fail with `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Service:
+    """A running qualmon app on a random loopback port."""
+
+    app: web.Application
+    url: str
+    metrics: QualmonMetrics
+    http: aiohttp.ClientSession
+
+    @property
+    def sessions(self) -> SessionRegistry:
+        return self.app[sessions_key]
+
+    @property
+    def whip_url(self) -> str:
+        return self.url + "/whip"
+
+    def token(
+        self, scope: str, session: str | None = None, role: str | None = None, ttl: int = 600
+    ) -> str:
+        return issue_token(SECRET, scope=scope, session=session, role=role, ttl_seconds=ttl)
+
+    def auth(
+        self, scope: str, session: str | None = None, role: str | None = None
+    ) -> dict[str, str]:
+        return {"Authorization": "Bearer " + self.token(scope, session, role)}
+
+    async def session_json(self, session_id: str) -> dict[str, Any]:
+        async with self.http.get(
+            f"{self.url}/v1/sessions/{session_id}", headers=self.auth("admin")
+        ) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    async def metrics_text(self) -> str:
+        async with self.http.get(self.url + "/metrics") as r:
+            assert r.status == 200
+            return await r.text()
+
+
+def test_settings(**overrides: Any) -> Settings:
+    base = Settings(secret=SECRET, ice_addresses=("127.0.0.1",), db_path=":memory:")
+    return replace(base, **overrides)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return test_settings()
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Service]:
+    metrics = QualmonMetrics(CollectorRegistry())
+    app = create_app(settings, metrics=metrics)
+    runner = web.AppRunner(app, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with aiohttp.ClientSession() as http:
+        yield Service(app=app, url=f"http://127.0.0.1:{port}", metrics=metrics, http=http)
+    await runner.cleanup()
+    use_host_addresses(None)
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Every test must leave no task of its own running."""
+    before = set(asyncio.all_tasks())
+    yield
+    current = asyncio.current_task()
+
+    def leftovers() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+
+    deadline = time.monotonic() + 5.0
+    while leftovers() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    left = leftovers()
+    assert not left, f"leaked tasks: {[t.get_coro() for t in left]}"
+
+
+@pytest.fixture
+async def publishers() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Start WHIP publishers; all are stopped (closed without DELETE if still up) at the end."""
+    from qualmon.sim.publisher import WhipPublisher
+
+    started: list[WhipPublisher] = []
+
+    async def start(service: Service, session: str, role: str, **kwargs: Any) -> WhipPublisher:
+        publisher = WhipPublisher(
+            url=service.whip_url, token=service.token("publish", session, role), **kwargs
+        )
+        started.append(publisher)
+        await publisher.start()
+        return publisher
+
+    yield start
+    for publisher in started:
+        await publisher.stop(delete=False)

@@ -1,0 +1,130 @@
+"""Ground truth through the whole path: WHIP publisher → impairment → service → session API.
+
+Tolerances are those of the walking-skeleton issue: loss exact to ±1 packet per 1000 and
+±0.5 pp; RTT ±5 ms; a 500 ms outage is one dropout of 0.50 ± 0.04 s; jitter ±2 ms of
+RFC 3550 computed over the impairment's own record of the same packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from qualmon.sim.impairment import ImpairmentConfig
+from qualmon.sim.publisher import WhipPublisher
+
+from .conftest import Service, wait_for
+
+pytestmark = pytest.mark.realtime
+
+
+async def quiesce(
+    service: Service, publisher: WhipPublisher, session: str, role: str
+) -> dict[str, Any]:
+    """Pause the sender and wait until every delivered packet is counted; return the leg JSON."""
+    publisher.track.pause()  # type: ignore[attr-defined]
+    impairment = publisher.impairment
+    assert impairment is not None
+
+    async def settled() -> dict[str, Any] | None:
+        in_flight = any(r.delivered_at is None and r.dropped is None for r in impairment.records)
+        delivered = sum(1 for r in impairment.records if r.delivered_at is not None)
+        leg = (await service.session_json(session))["legs"][role]
+        return leg if not in_flight and leg["packets_received"] == delivered else None
+
+    return await wait_for(settled, timeout=5.0, what="all delivered packets counted")
+
+
+def dropped_before_last_delivered(publisher: WhipPublisher) -> tuple[int, int]:
+    """(dropped, sent) up to the last delivered packet: a trailing loss is invisible."""
+    assert publisher.impairment is not None
+    records = publisher.impairment.records
+    last = max(i for i, r in enumerate(records) if r.delivered_at is not None)
+    window = records[: last + 1]
+    return sum(1 for r in window if r.dropped), len(window)
+
+
+async def test_random_loss_is_counted_exactly(service: Service, publishers: Any) -> None:
+    """1 %, 5 % and 20 % injected loss: packets_lost equals what the impairment dropped."""
+    ratios = {"loss-1": 0.01, "loss-5": 0.05, "loss-20": 0.20}
+    started = await asyncio.gather(
+        *(
+            publishers(
+                service, session, "client", impairment=ImpairmentConfig(loss_ratio=ratio, seed=i)
+            )
+            for i, (session, ratio) in enumerate(ratios.items())
+        )
+    )
+    await asyncio.sleep(12.0)
+    for publisher, session in zip(started, ratios, strict=True):
+        leg = await quiesce(service, publisher, session, "client")
+        dropped, sent = dropped_before_last_delivered(publisher)
+        assert sent >= 500
+        assert abs(leg["packets_lost"] - dropped) <= max(1, sent // 1000), (session, leg, dropped)
+        assert leg["loss_ratio"] == pytest.approx(dropped / sent, abs=0.005)
+        assert leg["dropouts"] == 0
+
+
+async def test_rtt_measures_injected_delay(service: Service, publishers: Any) -> None:
+    """50 ms of delay each way → rtt_seconds 0.100 ± 0.005."""
+    await publishers(service, "rtt", "therapist", impairment=ImpairmentConfig(delay_seconds=0.050))
+
+    async def measured() -> float | None:
+        leg = (await service.session_json("rtt"))["legs"]["therapist"]
+        return (
+            leg["rtt_seconds"]
+            if service.sessions.sessions["rtt"].slots["therapist"].leg.rtt.samples >= 4
+            else None
+        )  # type: ignore[union-attr]
+
+    rtt = await wait_for(measured, timeout=15.0, what="four RTT samples")
+    assert rtt == pytest.approx(0.100, abs=0.005)
+
+
+async def test_outage_is_one_dropout(service: Service, publishers: Any) -> None:
+    """A 500 ms outage → exactly one dropout of 0.50 ± 0.04 s."""
+    publisher = await publishers(
+        service, "outage", "client", impairment=ImpairmentConfig(outages=((2.0, 0.5),))
+    )
+    await asyncio.sleep(4.0)
+    leg = await quiesce(service, publisher, "outage", "client")
+    assert leg["dropouts"] == 1
+    assert leg["dropout_seconds"] == pytest.approx(0.50, abs=0.04)
+    assert publisher.impairment is not None
+    assert leg["packets_lost"] == len(publisher.impairment.dropped_sequence_numbers)
+
+
+def rfc3550_jitter(records: list[Any], clock_rate: int = 48000) -> float:
+    """Reference jitter over delivered packets in delivery order, from the impairment's record."""
+    delivered = sorted(
+        (r for r in records if r.delivered_at is not None), key=lambda r: r.delivered_at
+    )
+    jitter, previous = 0.0, None
+    base_ts = delivered[0].rtp_timestamp
+    for r in delivered:
+        ts = (r.rtp_timestamp - base_ts) % (1 << 32)
+        transit = r.delivered_at - ts / clock_rate
+        if previous is not None:
+            jitter += (abs(transit - previous) - jitter) / 16
+        previous = transit
+    return jitter
+
+
+async def test_jitter_matches_rfc3550_over_the_same_packets(
+    service: Service, publishers: Any
+) -> None:
+    """20 ms ± 15 ms of delay → jitter_seconds within 2 ms of the reference computation."""
+    publisher = await publishers(
+        service,
+        "jitter",
+        "client",
+        impairment=ImpairmentConfig(delay_seconds=0.020, jitter_seconds=0.015, seed=3),
+    )
+    await asyncio.sleep(6.0)
+    leg = await quiesce(service, publisher, "jitter", "client")
+    assert publisher.impairment is not None
+    reference = rfc3550_jitter(publisher.impairment.records)
+    assert reference > 0.005  # the injection really produced jitter
+    assert leg["jitter_seconds"] == pytest.approx(reference, abs=0.002)
