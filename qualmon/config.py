@@ -80,6 +80,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
             "QUALMON_SECRET is not set: qualmon signs and checks access tokens with it. "
             "Set it to a long random string, e.g. QUALMON_SECRET=$(openssl rand -hex 32)"
         )
-    if len(secret) < 16:
-        raise ConfigError("QUALMON_SECRET is too short: use at least 16 characters (32+ random)")
+    if len(secret) < 32:
+        # HS256 wants a key of at least 32 bytes (RFC 7518 3.2); PyJWT warns below it.
+        raise ConfigError("QUALMON_SECRET is too short: use at least 32 random characters")
     return Settings(**values)  # type: ignore[arg-type]

@@ -83,14 +83,14 @@ class Service:
             return await r.text()
 
 
-def test_settings(**overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     base = Settings(secret=SECRET, ice_addresses=("127.0.0.1",), db_path=":memory:")
     return replace(base, **overrides)
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return test_settings()
+    return make_settings()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -37,6 +38,20 @@ def quiet_noisy_loggers() -> None:
     """aioice/aiortc log candidate addresses and SDP at INFO/DEBUG: keep them out of logs."""
     for name in ("aioice", "aiortc"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer a bug with a plain 500 and log it without the client address or query."""
+    try:
+        return cast(web.StreamResponse, await handler(request))
+    except web.HTTPException:
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.rel_url.path)
+        return web.json_response({"error": "internal error"}, status=500)
 
 
 async def _measure_loop_lag(metrics: QualmonMetrics, interval: float = 0.1) -> None:
@@ -80,7 +95,9 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     register_live_collector(metrics, sessions, settings.max_legs)
 
     # Offers are capped by the WHIP handler with a clear 413; the app limit only stops abuse.
-    app = web.Application(client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4)
+    app = web.Application(
+        client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4, middlewares=[_errors]
+    )
     app[settings_key] = settings
     app[sessions_key] = sessions
     app[metrics_key] = metrics

@@ -158,7 +158,7 @@ async def patch_resource(request: web.Request) -> web.StreamResponse:
         if line.startswith("a=candidate:"):
             try:
                 candidate = candidate_from_sdp(line[len("a=candidate:") :])
-            except (ValueError, IndexError, KeyError):
+            except (ValueError, IndexError, KeyError, AssertionError):
                 raise _bad_request("bad candidate line") from None
             candidates.append(candidate)
     mid = next((t.mid for t in pc.getTransceivers() if t.kind == "audio"), None)

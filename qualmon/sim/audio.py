@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+import os
 import time
 from collections.abc import Sequence
 
@@ -58,6 +59,31 @@ def encode_opus(pcm: np.ndarray) -> list[bytes]:
         packets.extend(bytes(p) for p in codec.encode(frame))
     packets.extend(bytes(p) for p in codec.encode(None))
     return packets
+
+
+def packets_from_file(path: str | os.PathLike[str]) -> list[bytes]:
+    """Decode any audio file FFmpeg reads into 20 ms Opus packets (48 kHz mono).
+
+    Raises OSError if the file cannot be opened, av.FFmpegError if it cannot be decoded,
+    and ValueError if it holds no audio (or less than one packet's worth).
+    """
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    container = av.open(os.fspath(path))
+    try:
+        if not container.streams.audio:
+            raise ValueError("no audio stream in the file")
+        for frame in container.decode(container.streams.audio[0]):
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    finally:
+        # Both hold FFmpeg buffers and file handles; a long-lived publisher should not keep them.
+        container.close()
+        del resampler
+    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+    if len(pcm) < SAMPLES_PER_PACKET:
+        raise ValueError("the file holds less than 20 ms of audio")
+    return encode_opus(pcm.astype(np.int16, copy=False))
 
 
 _cache: dict[tuple[float, int], list[bytes]] = {}
