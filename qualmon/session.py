@@ -119,6 +119,8 @@ class SessionRegistry:
         self._closing: set[asyncio.Task[None]] = set()
         # (received, lost) already reported per leg, so counters get deltas only.
         self._counted: dict[str, tuple[int, int]] = {}
+        # Legs being answered (inside aiortc) count against the cap already.
+        self._pending = 0
         self._last_sample_at = 0.0
         self.accepting = True
 
@@ -135,14 +137,14 @@ class SessionRegistry:
     async def add_leg(
         self, session_id: str, role: str, offer: ValidatedOffer
     ) -> tuple[WhipLeg, str]:
-        """Create a leg for (session, role), replacing a live one; returns it and the answer."""
-        session = self.sessions.get(session_id)
-        old = None
-        if session is not None and session.live:
-            slot = session.slots.get(role)
-            if slot and slot.leg and slot.leg.state != "ended":
-                old = slot.leg
-        if old is None and self.live_leg_count() >= self._settings.max_legs:
+        """Create a leg for (session, role), replacing a live one; returns it and the answer.
+
+        Everything that depends on other legs is decided after the only await (aiortc
+        answering), so concurrent POSTs for one session or near the cap cannot race.
+        """
+        if not self._live_role(session_id, role) and (
+            self.live_leg_count() + self._pending >= self._settings.max_legs
+        ):
             raise CapacityError("leg cap reached")
         leg = WhipLeg(
             resource_id=secrets.token_urlsafe(24),
@@ -153,33 +155,45 @@ class SessionRegistry:
             on_rtt=lambda leg, rtt: self._observer.on_rtt(leg.role, rtt),
             clock=self._clock,
         )
+        self._pending += 1
         try:
             answer = await leg.accept(offer)
-        except Exception:
+        except BaseException:
             await leg.close("failed")
             raise
+        finally:
+            self._pending -= 1
+        session = self.sessions.get(session_id)
         if session is None or not session.live:
             session = Session(session_id, wall_clock=self._wall_clock)
             self.sessions[session_id] = session
         slot = session.slots.setdefault(role, RoleSlot())
-        if old is not None:
+        old = slot.leg
+        if old is not None and old.state != "ended":
             slot.reconnects += 1
             self._observer.on_reconnect(role)
             self._retire(old, "replaced")
             slot.earlier.append(old.snapshot(self._clock()))
-        elif slot.leg is not None:
+        elif old is not None:
             # the earlier leg ended on its own; keep its totals
-            slot.earlier.append(slot.leg.snapshot(self._clock()))
+            slot.earlier.append(old.snapshot(self._clock()))
         slot.leg = leg
         self.legs_by_resource[leg.resource_id] = leg
         return leg, answer
+
+    def _live_role(self, session_id: str, role: str) -> bool:
+        session = self.sessions.get(session_id)
+        if session is None or not session.live:
+            return False
+        slot = session.slots.get(role)
+        return bool(slot and slot.leg and slot.leg.state != "ended")
 
     def _retire(self, leg: WhipLeg, reason: EndReason) -> None:
         """End a leg and move its totals into its role's history."""
         task = leg.request_close(reason)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
-        self._count(leg, leg.snapshot(self._clock()))
+        self._count(leg)
         self._counted.pop(leg.resource_id, None)
         self.legs_by_resource.pop(leg.resource_id, None)
         self._observer.on_leg_ended(leg.role, leg.end_reason or reason)
@@ -200,14 +214,15 @@ class SessionRegistry:
             session.ended_monotonic = self._clock()
             log.info("session ended (%d roles)", len(session.slots))
 
-    def _count(self, leg: WhipLeg, snapshot: LegSnapshot) -> None:
+    def _count(self, leg: WhipLeg) -> None:
         received0, lost0 = self._counted.get(leg.resource_id, (0, 0))
+        received = leg.stats.packets_received
         # A late reordered packet lowers `lost`; a counter must not go down, so
         # report only growth beyond the highest value reported.
-        lost = max(lost0, snapshot.packets_lost)
-        if snapshot.packets_received > received0 or lost > lost0:
-            self._observer.on_packets(leg.role, snapshot.packets_received - received0, lost - lost0)
-        self._counted[leg.resource_id] = (snapshot.packets_received, lost)
+        lost = max(lost0, leg.stats.packets_expected - received)
+        if received > received0 or lost > lost0:
+            self._observer.on_packets(leg.role, received - received0, lost - lost0)
+        self._counted[leg.resource_id] = (received, lost)
 
     # -- timers --------------------------------------------------------------
 
@@ -219,10 +234,9 @@ class SessionRegistry:
             self._last_sample_at = now
         for leg in list(self.legs_by_resource.values()):
             leg.tick(now)
-            snapshot = leg.snapshot(now)
-            self._count(leg, snapshot)
+            self._count(leg)
             if sample and leg.state in ("live", "stalled"):
-                self._observer.on_leg_sample(leg.role, snapshot)
+                self._observer.on_leg_sample(leg.role, leg.snapshot(now))
             if leg.state == "ended":
                 self._retire(leg, leg.end_reason or "failed")
         for session in list(self.sessions.values()):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-import subprocess
 from typing import Any
 
 import pytest
@@ -70,10 +70,14 @@ async def test_promtool_check_metrics_is_clean(service: Service, publishers: Any
         what="an rtt sample",
     )
     text = await service.metrics_text()
-    result = subprocess.run(
-        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    proc = await asyncio.create_subprocess_exec(
+        "promtool",
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "" and result.stderr.strip() == "", (
-        result.stdout + result.stderr
-    )
+    out, err = await asyncio.wait_for(proc.communicate(text.encode()), 30)
+    assert proc.returncode == 0, (out + err).decode()
+    assert out.strip() == b"" and err.strip() == b"", (out + err).decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -218,7 +219,7 @@ async def test_leg_cap_is_503_and_allocates_nothing(service: Service, offer: str
         status, _, _ = await post(service, offer, token=service.token("publish", session, "client"))
         assert status == 201
     fds = await baseline_fds(service)
-    status, text, headers = await post(
+    status, _text, headers = await post(
         service, offer, token=service.token("publish", "c", "client")
     )
     assert status == 503
@@ -329,3 +330,31 @@ async def test_patch_trickle_and_ice_restart(service: Service, publishers: Any) 
     async with service.http.patch(url, data="a=candidate:garbage\r\n", headers=hdrs) as r:
         assert r.status == 400
     assert service.sessions.live_leg_count() == 1
+
+
+async def test_simultaneous_joins_share_one_session(service: Service, publishers: Any) -> None:
+    """Therapist and client POSTing at the same moment end up in the same session."""
+    await asyncio.gather(
+        publishers(service, "both", "therapist"), publishers(service, "both", "client")
+    )
+    doc = await service.session_json("both")
+    assert set(doc["legs"]) == {"therapist", "client"}
+    assert service.sessions.live_leg_count() == 2
+
+
+async def test_cap_holds_under_concurrent_posts(service: Service) -> None:
+    """Five POSTs at once against a cap of two: exactly two are admitted."""
+    pcs_offers = [await make_offer() for _ in range(5)]
+    try:
+        results = await asyncio.gather(
+            *(
+                post(service, sdp, token=service.token("publish", f"c{i}", "client"))
+                for i, (_, sdp) in enumerate(pcs_offers)
+            )
+        )
+    finally:
+        for pc, _ in pcs_offers:
+            await pc.close()
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [201, 201, 503, 503, 503]
+    assert service.sessions.live_leg_count() == 2

@@ -1,0 +1,332 @@
+"""`qualmon bench`: CPU per leg of qualmon's pipeline against a bare aiortc receiver, one run.
+
+Each receiver runs in its own process (so its CPU time is its own) while this process
+publishes N legs of pre-encoded Opus to it. Reported: CPU milliseconds per leg per
+audio-second for both, their ratio, legs per core at qualmon's cost, event-loop lag of
+the receiver (p50/p99) and `/metrics` scrape time. Benchmarks are not tests: nothing
+here asserts; the goals are printed beside the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+GOAL_RATIO = 1.15
+GOAL_LEGS_PER_CORE = 55
+GOAL_LAG_P99_SECONDS = 0.050
+WARMUP_SECONDS = 3.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# -- receiver side (runs in a child process) -------------------------------------------
+
+
+class LagSampler:
+    """Timer lateness of the event loop, sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    async def run(self, interval: float = 0.02) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(interval)
+            self.samples.append(max(0.0, loop.time() - before - interval))
+
+
+def _lag_routes(app: web.Application, sampler: LagSampler) -> None:
+    async def lag(request: web.Request) -> web.Response:
+        samples = sorted(sampler.samples) or [0.0]
+        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+        return web.json_response(
+            {"p50": statistics.median(samples), "p99": p99, "n": len(sampler.samples)}
+        )
+
+    async def reset(request: web.Request) -> web.Response:
+        sampler.samples.clear()
+        return web.Response(text="ok")
+
+    app.router.add_get("/bench/lag", lag)
+    app.router.add_post("/bench/lag/reset", reset)
+
+
+def _bare_app() -> web.Application:
+    """The least a receiver can do: answer, receive, drain every track."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import MediaStreamError
+
+    pcs: dict[str, Any] = {}
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def drain(track: Any) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+
+    async def whip(request: web.Request) -> web.Response:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            task = asyncio.ensure_future(drain(track))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        await pc.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
+        for transceiver in pc.getTransceivers():
+            transceiver.direction = "recvonly"
+        await pc.setLocalDescription(await pc.createAnswer())
+        resource = secrets.token_urlsafe(16)
+        pcs[resource] = pc
+        return web.Response(
+            status=201,
+            text=pc.localDescription.sdp,
+            content_type="application/sdp",
+            headers={"Location": f"/whip/{resource}"},
+        )
+
+    async def delete(request: web.Request) -> web.Response:
+        pc = pcs.pop(request.match_info["resource"], None)
+        if pc is not None:
+            await pc.close()
+        return web.Response(text="ok")
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def on_shutdown(app: web.Application) -> None:
+        await asyncio.gather(*(pc.close() for pc in pcs.values()), return_exceptions=True)
+
+    app = web.Application()
+    app.router.add_post("/whip", whip)
+    app.router.add_delete("/whip/{resource}", delete)
+    app.router.add_get("/healthz", healthz)
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+def serve_receiver(mode: str, port: int, secret: str) -> None:
+    """Child-process entry: run one receiver until terminated."""
+    import logging
+
+    from .media.ice import use_host_addresses
+
+    logging.basicConfig(level=logging.WARNING)
+    use_host_addresses(["127.0.0.1"])
+    sampler = LagSampler()
+    if mode == "bare":
+        app = _bare_app()
+    else:
+        from .config import settings_from_env
+        from .service.app import create_app
+
+        settings = settings_from_env(
+            {}, secret=secret, port=port, max_legs=10_000, ice_addresses=("127.0.0.1",)
+        )
+        app = create_app(settings)
+
+    async def lag_task(app: web.Application) -> Any:
+        task = asyncio.create_task(sampler.run())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(lag_task)
+    _lag_routes(app, sampler)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# -- driver side -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiverResult:
+    mode: str
+    legs: int
+    seconds: float
+    cpu_ms_per_leg_second: float
+    lag_p50_ms: float
+    lag_p99_ms: float
+    scrape_ms: float | None
+    legs_connected: int
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of stat; after the ")" split, 12 and 13.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise RuntimeError("receiver process exited during start-up")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(url + "/healthz") as r:
+                if r.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("receiver did not start within 30 s")
+
+
+async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -> ReceiverResult:
+    """Publish `legs` legs to a fresh receiver of this mode and measure its CPU."""
+    from .service.auth import issue_token
+    from .sim.audio import speech_like_packets
+    from .sim.publisher import WhipPublisher
+
+    port, secret = _free_port(), secrets.token_hex(32)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "qualmon.bench",
+        "--serve-mode",
+        mode,
+        "--port",
+        str(port),
+        env={**os.environ, "QUALMON_SECRET": secret},  # not in argv, where ps shows it
+    )
+    url = f"http://127.0.0.1:{port}"
+    packets = speech_like_packets()
+    publishers: list[WhipPublisher] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _wait_healthy(http, url, proc)
+            progress(f"[{mode}] connecting {legs} legs …")
+            for i in range(legs):
+                token = issue_token(
+                    secret,
+                    scope="publish",
+                    session=f"bench-{i // 2}",
+                    role=("therapist", "client")[i % 2],
+                )
+                publisher = WhipPublisher(
+                    url=url + "/whip", token=token, packets=packets, http=http
+                )
+                await publisher.start()
+                publishers.append(publisher)
+            await asyncio.sleep(WARMUP_SECONDS)
+            async with http.post(url + "/bench/lag/reset") as r:
+                await r.read()
+            cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
+            progress(f"[{mode}] measuring {seconds:g} s …")
+            await asyncio.sleep(seconds)
+            cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
+            async with http.get(url + "/bench/lag") as r:
+                lag = await r.json()
+            scrape_ms = None
+            if mode == "qualmon":
+                times = []
+                for _ in range(10):
+                    started = time.perf_counter()
+                    async with http.get(url + "/metrics") as r:
+                        await r.read()
+                    times.append((time.perf_counter() - started) * 1000)
+                scrape_ms = statistics.median(times)
+            connected = sum(1 for p in publishers if p.pc.connectionState == "connected")
+            for publisher in publishers:
+                await publisher.stop()
+    finally:
+        for publisher in publishers:
+            with contextlib.suppress(Exception):
+                await publisher.pc.close()
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+    elapsed = t1 - t0
+    return ReceiverResult(
+        mode=mode,
+        legs=legs,
+        seconds=elapsed,
+        cpu_ms_per_leg_second=(cpu1 - cpu0) * 1000 / (legs * elapsed),
+        lag_p50_ms=lag["p50"] * 1000,
+        lag_p99_ms=lag["p99"] * 1000,
+        scrape_ms=scrape_ms,
+        legs_connected=connected,
+    )
+
+
+def report(bare: ReceiverResult, ours: ReceiverResult) -> dict[str, Any]:
+    ratio = ours.cpu_ms_per_leg_second / bare.cpu_ms_per_leg_second
+    legs_per_core = 1000 / ours.cpu_ms_per_leg_second
+    return {
+        "bare": asdict(bare),
+        "qualmon": asdict(ours),
+        "ratio": ratio,
+        "legs_per_core": legs_per_core,
+        "goals": {
+            "ratio<=1.15": ratio <= GOAL_RATIO,
+            "legs_per_core>=55": legs_per_core >= GOAL_LEGS_PER_CORE,
+            "lag_p99<50ms": ours.lag_p99_ms < GOAL_LAG_P99_SECONDS * 1000,
+        },
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    bare, ours = result["bare"], result["qualmon"]
+    print()
+    header = ("receiver", "legs", "CPU ms/leg·s", "lag p50", "lag p99", "scrape")
+    print(
+        f"{header[0]:<10}"
+        + "".join(f"{h:>{w}}" for h, w in zip(header[1:], (6, 14, 10, 10, 10), strict=True))
+    )
+    for row in (bare, ours):
+        scrape = f"{row['scrape_ms']:.1f} ms" if row["scrape_ms"] is not None else "–"
+        print(
+            f"{row['mode']:<10}{row['legs_connected']:>6}{row['cpu_ms_per_leg_second']:>14.2f}"
+            f"{row['lag_p50_ms']:>8.1f}ms{row['lag_p99_ms']:>8.1f}ms{scrape:>10}"
+        )
+    print()
+    print(f"ratio qualmon / bare: {result['ratio']:.3f}   (goal <= {GOAL_RATIO})")
+    print(
+        f"legs per core:        {result['legs_per_core']:.0f}      (goal >= {GOAL_LEGS_PER_CORE})"
+    )
+    print(f"lag p99 at {ours['legs']} legs:  {ours['lag_p99_ms']:.1f} ms (goal < 50 ms)")
+
+
+async def run_bench(args: argparse.Namespace) -> int:
+    if args.legs < 1 or args.seconds <= 0:
+        print("qualmon bench: --legs must be >= 1 and --seconds > 0", file=sys.stderr)
+        return 2
+    bare = await measure("bare", args.legs, args.seconds)
+    ours = await measure("qualmon", args.legs, args.seconds)
+    result = report(bare, ours)
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m qualmon.bench")
+    parser.add_argument("--serve-mode", choices=("bare", "qualmon"), required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    serve_receiver(args.serve_mode, args.port, os.environ.get("QUALMON_SECRET", ""))
+
+
+if __name__ == "__main__":
+    main()
