@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .core.emodel import EModelParams
+from .core.speech import SpeechParams
+from .core.turns import TurnParams
 
 
 class ConfigError(ValueError):
@@ -45,6 +47,10 @@ class Settings:
     "Closing a peer connection may hang on a dead peer; give up after this."
     retry_after_seconds: int = 5
     emodel: EModelParams = field(default_factory=EModelParams)
+    vad_mode: int = 2
+    "webrtcvad aggressiveness 0..3 (QUALMON_VAD_MODE); higher trades recall for precision."
+    speech: SpeechParams = field(default_factory=SpeechParams)
+    turns: TurnParams = field(default_factory=TurnParams)
 
 
 def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
@@ -70,6 +76,15 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "max_legs": _number(env, "QUALMON_MAX_LEGS", int, 100),
         "db_path": env.get("QUALMON_DB") or "qualmon.db",
     }
+    vad_mode = env.get("QUALMON_VAD_MODE")
+    if vad_mode:
+        if vad_mode not in ("0", "1", "2", "3"):
+            raise ConfigError(f"QUALMON_VAD_MODE must be 0, 1, 2 or 3, got {vad_mode!r}")
+        values["vad_mode"] = int(vad_mode)
+    mic_silent = env.get("QUALMON_MIC_SILENT_SECONDS")
+    if mic_silent:
+        seconds = _number(env, "QUALMON_MIC_SILENT_SECONDS", float, 30.0)
+        values["speech"] = SpeechParams(mic_silent_after_seconds=float(seconds))  # type: ignore[arg-type]
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
         values["ice_addresses"] = tuple(a.strip() for a in addresses.split(",") if a.strip())

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from .config import Settings
 from .core.rtp_stats import Dropout
+from .core.speech import SpeechParams, SpeechSegmenter
+from .core.turns import TurnParams, TurnStats, compute_turns
 from .media.leg import EndReason, LegSnapshot, WhipLeg
 from .media.offer import ValidatedOffer
 
@@ -29,7 +31,20 @@ class QualityObserver(Protocol):
     def on_packets(self, role: str, received: int, lost: int) -> None: ...
     def on_leg_sample(self, role: str, snapshot: LegSnapshot) -> None: ...
     def on_leg_ended(self, role: str, reason: EndReason) -> None: ...
+    def on_dropout_in_speech(self, role: str, dropout: Dropout) -> None: ...
+    def on_conversation(self, deltas: ConversationDeltas) -> None: ...
+    def on_session_ended(self, stats: TurnStats) -> None: ...
     def on_reconnect(self, role: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConversationDeltas:
+    """Growth of a session's conversation counters since the last report."""
+
+    speech_seconds: dict[str, float]
+    overlap_seconds: float
+    turns: dict[str, int]
+    interruptions: dict[str, int]
 
 
 class CapacityError(RuntimeError):
@@ -46,6 +61,8 @@ def _iso(ts: float | None) -> str | None:
 class RoleSlot:
     """A role's current leg plus the totals of the legs it replaced."""
 
+    segmenter: SpeechSegmenter
+    "Speech of this role on the session clock, across reconnects."
     leg: WhipLeg | None = None
     earlier: list[LegSnapshot] = field(default_factory=list)
     reconnects: int = 0
@@ -54,8 +71,21 @@ class RoleSlot:
 class Session:
     """A therapy session as qualmon sees it: one slot per role."""
 
-    def __init__(self, session_id: str, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        speech_params: SpeechParams | None = None,
+        turn_params: TurnParams | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.id = session_id
+        self._speech_params = speech_params or SpeechParams()
+        self._turn_params = turn_params or TurnParams()
+        self._turns_cache: tuple[float, TurnStats] | None = None
+        # Highest values already reported to counters (they must never go down, while a
+        # recomputation may reclassify, e.g. an open overlap that becomes a backchannel).
+        self._reported: dict[str, float] = {}
         self.started_at = wall_clock()
         self.ended_at: float | None = None
         self.ended_monotonic: float | None = None
@@ -64,6 +94,44 @@ class Session:
     @property
     def live(self) -> bool:
         return self.ended_at is None
+
+    def slot(self, role: str) -> RoleSlot:
+        if role not in self.slots:
+            self.slots[role] = RoleSlot(segmenter=SpeechSegmenter(self._speech_params))
+        return self.slots[role]
+
+    def turn_stats(self, now: float, *, max_age_seconds: float = 1.0) -> TurnStats:
+        """Talk-turn measures, recomputed at most once per max_age_seconds."""
+        cached = self._turns_cache
+        if cached is not None and now - cached[0] < max_age_seconds:
+            return cached[1]
+        segmenters = {role: slot.segmenter for role, slot in self.slots.items()}
+        starts = [g.first_frame_at for g in segmenters.values() if g.first_frame_at is not None]
+        ends = [g.last_frame_end for g in segmenters.values() if g.last_frame_end is not None]
+        stats = compute_turns(
+            {role: g.all_segments() for role, g in segmenters.items()},
+            roles=ROLES,
+            span=(min(starts), max(ends)) if starts and ends else None,
+            unknown_seconds=sum(g.unknown_total_seconds for g in segmenters.values()),
+            params=self._turn_params,
+        )
+        self._turns_cache = (now, stats)
+        return stats
+
+    def conversation_deltas(self, stats: TurnStats) -> ConversationDeltas:
+        def grow(key: str, value: float) -> float:
+            before = self._reported.get(key, 0.0)
+            self._reported[key] = max(before, value)
+            return max(0.0, value - before)
+
+        return ConversationDeltas(
+            speech_seconds={r: grow("speech:" + r, v) for r, v in stats.speech_seconds.items()},
+            overlap_seconds=grow("overlap", stats.overlap_seconds),
+            turns={r: int(grow("turns:" + r, v)) for r, v in stats.turn_count.items()},
+            interruptions={
+                r: int(grow("interruptions:" + r, v)) for r, v in stats.interruptions.items()
+            },
+        )
 
     def live_legs(self) -> list[WhipLeg]:
         return [s.leg for s in self.slots.values() if s.leg and s.leg.state != "ended"]
@@ -85,7 +153,11 @@ class Session:
             loss_ratio=lost / expected if expected else 0.0,
             dropouts=sum(p.dropouts for p in parts),
             dropout_seconds=sum(p.dropout_seconds for p in parts),
+            dropouts_in_speech=sum(p.dropouts_in_speech for p in parts),
+            dropout_in_speech_seconds=sum(p.dropout_in_speech_seconds for p in parts),
             reconnects=slot.reconnects,
+            speech_seconds=slot.segmenter.speech_seconds(),
+            mic_silent=current.state in ("live", "stalled") and slot.segmenter.mic_silent(),
         )
         return doc
 
@@ -96,7 +168,28 @@ class Session:
             "started_at": _iso(self.started_at),
             "ended_at": _iso(self.ended_at),
             "legs": {role: self.role_json(role, now) for role in ROLES if role in self.slots},
+            "turns": turns_json(self.turn_stats(now)),
         }
+
+
+def turns_json(stats: TurnStats) -> dict[str, Any]:
+    return {
+        "talk_share": stats.talk_share,
+        "speech_seconds": stats.speech_seconds,
+        "turn_count": stats.turn_count,
+        "mean_turn_seconds": stats.mean_turn_seconds,
+        "longest_turn_seconds": stats.longest_turn_seconds,
+        "overlap_seconds": stats.overlap_seconds,
+        "interruptions": stats.interruptions,
+        "backchannels": stats.backchannels,
+        "response_gap_seconds": {
+            role: {"median": g.median_seconds, "p90": g.p90_seconds, "count": g.count}
+            if g is not None
+            else None
+            for role, g in stats.response_gaps.items()
+        },
+        "silence_ratio": stats.silence_ratio,
+    }
 
 
 class SessionRegistry:
@@ -153,6 +246,7 @@ class SessionRegistry:
             settings=self._settings,
             on_dropout=lambda leg, d: self._observer.on_dropout(leg.role, d),
             on_rtt=lambda leg, rtt: self._observer.on_rtt(leg.role, rtt),
+            on_dropout_in_speech=lambda leg, d: self._observer.on_dropout_in_speech(leg.role, d),
             clock=self._clock,
         )
         self._pending += 1
@@ -165,9 +259,17 @@ class SessionRegistry:
             self._pending -= 1
         session = self.sessions.get(session_id)
         if session is None or not session.live:
-            session = Session(session_id, wall_clock=self._wall_clock)
+            session = Session(
+                session_id,
+                speech_params=self._settings.speech,
+                turn_params=self._settings.turns,
+                wall_clock=self._wall_clock,
+            )
             self.sessions[session_id] = session
-        slot = session.slots.setdefault(role, RoleSlot())
+        slot = session.slot(role)
+        # Media flows only once the answer is returned, so the role's segmenter is in
+        # place before the first frame.
+        leg.use_segmenter(slot.segmenter)
         old = slot.leg
         if old is not None and old.state != "ended":
             slot.reconnects += 1
@@ -212,6 +314,9 @@ class SessionRegistry:
         if session is not None and session.live and not session.live_legs():
             session.ended_at = self._wall_clock()
             session.ended_monotonic = self._clock()
+            stats = session.turn_stats(self._clock(), max_age_seconds=0.0)
+            self._observer.on_conversation(session.conversation_deltas(stats))
+            self._observer.on_session_ended(stats)
             log.info("session ended (%d roles)", len(session.slots))
 
     def _count(self, leg: WhipLeg) -> None:
@@ -240,6 +345,9 @@ class SessionRegistry:
             if leg.state == "ended":
                 self._retire(leg, leg.end_reason or "failed")
         for session in list(self.sessions.values()):
+            if session.live and sample:
+                stats = session.turn_stats(now)
+                self._observer.on_conversation(session.conversation_deltas(stats))
             if session.live:
                 self._maybe_end_session(session.id)
             elif (

@@ -239,3 +239,25 @@ def test_silence_before_first_packet() -> None:
     assert snap.loss_ratio == 0.0
     assert snap.last_packet_at is None
     assert stats.seconds_since_last_packet(3.0) is None
+
+
+def test_dropout_media_interval_and_session_time() -> None:
+    """The outage's missing audio is placed on the session clock via RTP time."""
+    stats = RtpLegStats()
+    offset = 100.0  # constant transit: session time = RTP time + 100 s
+    for i in [i for i in range(300) if not 100 <= i < 125]:
+        feed(stats, i, i * STEP, offset + i * PTIME)
+    dropout = stats.dropouts[0]
+    assert dropout.media_start == pytest.approx(offset + 100 * PTIME)
+    assert dropout.media_end == pytest.approx(offset + 125 * PTIME)
+    assert stats.session_time_of(150 * STEP) == pytest.approx(offset + 150 * PTIME)
+
+
+def test_session_time_uses_least_delayed_packets() -> None:
+    """Jittered arrivals map RTP time onto the lowest transit, not an average."""
+    stats = RtpLegStats()
+    for i in range(100):
+        feed(stats, i, i * STEP, 5.0 + i * PTIME + (0.030 if i % 2 else 0.0))
+    assert stats.session_time_of(0) == pytest.approx(5.0)
+    assert stats.session_time_of(None or 0) is not None
+    assert RtpLegStats().session_time_of(0) is None

@@ -16,6 +16,9 @@ DUPLICATE_MEMORY_PACKETS = 1024
 MAX_PTIME_SECONDS = 0.120
 DEFAULT_PTIME_SECONDS = 0.020
 CHECKPOINT_EVERY_SECONDS = 0.25
+# The RTP→session clock mapping uses the lowest transit seen over this many buckets.
+TRANSIT_BUCKET_SECONDS = 2.0
+TRANSIT_BUCKETS = 5
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class Dropout:
     "Missing audio: lost packets' duration plus how late the resuming packet came."
     missing_packets: int
     "Packets lost inside the gap (0 when packets were only held back)."
+    media_start: float = 0.0
+    "Where the missing audio begins on the session clock (RTP time mapped to arrival)."
+    media_end: float = 0.0
+    "Where audio resumes on the session clock."
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class _Stream:
     # Timestamp of the previous arrival, raw and unwrapped, for jitter across 2^32.
     jitter_ts_raw: int = 0
     jitter_ts_unwrapped: int = 0
+    last_ts_unwrapped: int = 0
+    "RTP timestamp of the newest in-order packet, unwrapped (same origin as jitter's)."
 
     @property
     def expected(self) -> int:
@@ -114,6 +123,8 @@ class RtpLegStats:
         self.dropouts: list[Dropout] = []
         self._checkpoints: deque[tuple[float, int, int, int]] = deque()
         self.last_packet_at: float | None = None
+        # (bucket start, lowest transit in it): the least-delayed packets anchor RTP time.
+        self._transit_buckets: deque[tuple[float, float]] = deque()
 
     # -- input -------------------------------------------------------------
 
@@ -177,7 +188,10 @@ class RtpLegStats:
             transit_prev=arrival - ts / clock_rate,
             jitter_ts_raw=ts,
             jitter_ts_unwrapped=ts,
+            last_ts_unwrapped=ts,
         )
+        self._transit_buckets.clear()
+        self._note_transit(arrival, arrival - ts / clock_rate)
         self._seen.clear()
         self._seen_order.clear()
         self._remember(ext)
@@ -195,13 +209,20 @@ class RtpLegStats:
         gap_seconds = missing_seconds + max(0.0, late_seconds)
         dropout = None
         if gap_seconds >= self._dropout_threshold:
+            floor = self._transit_floor()
+            previous_media = stream.last_ts_unwrapped / stream.clock_rate + floor
             dropout = Dropout(
                 started_at=stream.last_arrival,
                 duration_seconds=gap_seconds,
                 missing_packets=missing,
+                media_start=previous_media + stream.ptime_seconds,
+                media_end=previous_media
+                + max(ts_step_seconds, stream.ptime_seconds)
+                + max(0.0, late_seconds),
             )
             self.dropouts.append(dropout)
         stream.max_ext_seq = ext
+        stream.last_ts_unwrapped += _signed_delta(ts, stream.last_ts, TS_MOD)
         stream.last_ts = ts
         stream.last_arrival = arrival
         stream.received += 1
@@ -220,6 +241,33 @@ class RtpLegStats:
             d = abs(transit - stream.transit_prev)
             stream.jitter_seconds += (d - stream.jitter_seconds) / 16.0
         stream.transit_prev = transit
+        self._note_transit(arrival, transit)
+
+    def _note_transit(self, arrival: float, transit: float) -> None:
+        buckets = self._transit_buckets
+        if buckets and arrival - buckets[-1][0] < TRANSIT_BUCKET_SECONDS:
+            if transit < buckets[-1][1]:
+                buckets[-1] = (buckets[-1][0], transit)
+            return
+        buckets.append((arrival, transit))
+        if len(buckets) > TRANSIT_BUCKETS:
+            buckets.popleft()
+
+    def _transit_floor(self) -> float:
+        return min(t for _, t in self._transit_buckets)
+
+    def session_time_of(self, rtp_timestamp: int) -> float | None:
+        """Session-clock time of audio with this RTP timestamp (None before any packet).
+
+        RTP time plus the lowest recent transit: where the sample would have arrived on
+        the least-delayed path. Both roles land on one timeline this way, without the
+        jitter buffer's playout delay.
+        """
+        stream = self._stream
+        if stream is None or not self._transit_buckets:
+            return None
+        unwrapped = stream.last_ts_unwrapped + _signed_delta(rtp_timestamp, stream.last_ts, TS_MOD)
+        return unwrapped / stream.clock_rate + self._transit_floor()
 
     def _remember(self, ext: int) -> None:
         self._seen.add(ext)

@@ -11,14 +11,21 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..config import Settings
 from ..core.emodel import estimated_mos
 from ..core.rtp_stats import Dropout, RtpLegStats
 from ..core.rtt import RttTracker
+from ..core.speech import SpeechSegmenter
 from .offer import ValidatedOffer
+from .speech import SpeechPipeline
 from .stun_probe import measure_rtt
 from .tap import install_rtp_tap
 
@@ -50,6 +57,9 @@ class LegSnapshot:
     dropout_seconds: float
     bitrate_bps: float
     seconds_since_last_packet: float | None
+    dropouts_in_speech: int
+    "Dropouts with speech just before and after them: words the listener lost."
+    dropout_in_speech_seconds: float
 
 
 def negotiated_clock_rate(answer_sdp: str) -> int:
@@ -61,6 +71,25 @@ def negotiated_clock_rate(answer_sdp: str) -> int:
             if int(pt) in rates:
                 return rates[int(pt)]
     return 48000
+
+
+def pts_origin_of(
+    receiver: RTCRtpReceiver, fallback: Callable[[], int | None]
+) -> Callable[[], int | None]:
+    """How to turn a decoded frame's pts back into its RTP timestamp.
+
+    aiortc rebases frame timestamps to start at 0 (its private TimestampMapper keeps the
+    origin). Read that origin when it is there; otherwise assume the first packet tapped.
+    """
+    mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
+    if mapper is None or not hasattr(mapper, "_origin"):
+        return fallback
+
+    def origin() -> int | None:
+        value = mapper._origin
+        return int(value) if value is not None else fallback()
+
+    return origin
 
 
 class WhipLeg:
@@ -75,6 +104,8 @@ class WhipLeg:
         settings: Settings,
         on_dropout: Callable[[WhipLeg, Dropout], None] | None = None,
         on_rtt: Callable[[WhipLeg, float], None] | None = None,
+        on_dropout_in_speech: Callable[[WhipLeg, Dropout], None] | None = None,
+        segmenter: SpeechSegmenter | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resource_id = resource_id
@@ -92,6 +123,18 @@ class WhipLeg:
             recent_window_seconds=settings.recent_window_seconds,
         )
         self.rtt = RttTracker()
+        self._on_dropout_in_speech = on_dropout_in_speech
+        self.segmenter = segmenter or SpeechSegmenter()
+        self._speech: SpeechPipeline | None = SpeechPipeline(
+            segmenter=self.segmenter,
+            session_time_of=self._frame_session_time,
+            vad_mode=settings.vad_mode,
+        )
+        self._pts_origin: Callable[[], int | None] = lambda: self._first_rtp_timestamp
+        self._first_rtp_timestamp: int | None = None
+        # Dropouts waiting until the audio after them has been classified.
+        self._pending_dropouts: list[Dropout] = []
+        self.dropouts_in_speech: list[Dropout] = []
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._tasks: set[asyncio.Task[None]] = set()
         self._uninstall_taps: list[Callable[[], None]] = []
@@ -100,6 +143,12 @@ class WhipLeg:
         self.ended = asyncio.Event()
 
     # -- setup ---------------------------------------------------------------
+
+    def use_segmenter(self, segmenter: SpeechSegmenter) -> None:
+        """Feed speech into the role's segmenter (shared across reconnects)."""
+        self.segmenter = segmenter
+        if self._speech is not None:
+            self._speech.segmenter = segmenter
 
     async def accept(self, offer: ValidatedOffer) -> str:
         """Apply a validated offer and return the recvonly SDP answer."""
@@ -110,6 +159,7 @@ class WhipLeg:
             if transceiver.kind == "audio":
                 transceiver.direction = "recvonly"
                 self._uninstall_taps.append(install_rtp_tap(transceiver.receiver, self._on_rtp))
+                self._pts_origin = pts_origin_of(transceiver.receiver, self._pts_origin)
             else:
                 # Only audio is measured; declining video saves decoding it.
                 transceiver.direction = "inactive"
@@ -131,13 +181,37 @@ class WhipLeg:
     async def _drain(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                await track.recv()
+                frame = await track.recv()
+                speech = self._speech
+                if speech is not None and track.kind == "audio":
+                    speech.process(frame)  # type: ignore[arg-type]
+                    if self._pending_dropouts:
+                        self._resolve_dropouts(final=False)
+                del frame  # audio is not kept past classification
+
+    def _resolve_dropouts(self, *, final: bool) -> None:
+        still: list[Dropout] = []
+        for dropout in self._pending_dropouts:
+            verdict = self.segmenter.speech_around(dropout.media_start, dropout.media_end)
+            if verdict is None and not final:
+                still.append(dropout)
+            elif verdict:
+                self.dropouts_in_speech.append(dropout)
+                if self._on_dropout_in_speech is not None:
+                    self._on_dropout_in_speech(self, dropout)
+        self._pending_dropouts = still
 
     def _on_connection_state(self) -> None:
         if self.pc.connectionState == "failed" and self.state != "ended":
             self.request_close("failed")
 
     # -- measurement ---------------------------------------------------------
+
+    def _frame_session_time(self, pts: int) -> float | None:
+        origin = self._pts_origin()
+        if origin is None:
+            return None
+        return self.stats.session_time_of((pts + origin) % (1 << 32))
 
     def _on_rtp(
         self,
@@ -151,6 +225,8 @@ class WhipLeg:
     ) -> None:
         if self.state == "ended":
             return
+        if self._first_rtp_timestamp is None:
+            self._first_rtp_timestamp = rtp_timestamp
         dropout = self.stats.on_packet(
             ssrc=ssrc,
             sequence_number=sequence_number,
@@ -161,8 +237,11 @@ class WhipLeg:
         )
         if self.state in ("connecting", "stalled"):
             self.state = "live"
-        if dropout is not None and self._on_dropout is not None:
-            self._on_dropout(self, dropout)
+        if dropout is not None:
+            self.segmenter.add_unknown(dropout.media_start, dropout.media_end)
+            self._pending_dropouts.append(dropout)
+            if self._on_dropout is not None:
+                self._on_dropout(self, dropout)
 
     async def _probe_rtt(self) -> None:
         interval = self._settings.rtt_probe_interval_seconds
@@ -193,6 +272,9 @@ class WhipLeg:
             self.request_close("lost")
         elif silent >= self._settings.stall_after_seconds:
             self.state = "stalled"
+            if self._pending_dropouts:
+                # No audio is coming to tell; a gap nobody spoke around is not "in speech".
+                self._resolve_dropouts(final=True)
 
     def snapshot(self, now: float) -> LegSnapshot:
         rtp = self.stats.snapshot(now)
@@ -220,6 +302,8 @@ class WhipLeg:
             dropout_seconds=rtp.dropout_seconds,
             bitrate_bps=rtp.bitrate_bps,
             seconds_since_last_packet=self.stats.seconds_since_last_packet(now),
+            dropouts_in_speech=len(self.dropouts_in_speech),
+            dropout_in_speech_seconds=sum(d.duration_seconds for d in self.dropouts_in_speech),
         )
 
     # -- teardown ------------------------------------------------------------
@@ -249,4 +333,8 @@ class WhipLeg:
         except Exception:
             log.exception("peer connection close failed (leg %s)", self.resource_id[:8])
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._resolve_dropouts(final=True)
+        if self._speech is not None:
+            self._speech.close()
+            self._speech = None
         self.ended.set()

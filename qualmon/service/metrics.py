@@ -9,13 +9,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..core.rtp_stats import Dropout
+from ..core.turns import TurnStats
 from ..media.leg import EndReason, LegSnapshot
-from ..session import ROLES, SessionRegistry
+from ..session import ROLES, ConversationDeltas, SessionRegistry
 
 RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 2.0)
 JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
 # MOS lives in 1..4.5; the E-model's clean-line value is 4.41 with our delay assumptions.
 MOS_BUCKETS = (1.0, 2.0, 2.5, 3.0, 3.25, 3.5, 3.75, 4.0, 4.2, 4.3, 4.4, 4.5)
+TALK_SHARE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -89,6 +91,37 @@ class QualmonMetrics:
             buckets=MOS_BUCKETS,
             registry=r,
         )
+        self.speech_seconds = Counter(
+            "qualmon_speech_seconds",
+            "Seconds of detected speech (webrtcvad).",
+            ["role"],
+            registry=r,
+        )
+        self.overlap_seconds = Counter(
+            "qualmon_overlap_seconds", "Seconds in which both roles spoke at once.", registry=r
+        )
+        self.turns = Counter(
+            "qualmon_turns", "Conversation turns taken, by role.", ["role"], registry=r
+        )
+        self.interruptions = Counter(
+            "qualmon_interruptions",
+            "Overlaps after which the newcomer held the floor, by the interrupting role.",
+            ["role"],
+            registry=r,
+        )
+        self.dropouts_in_speech = Counter(
+            "qualmon_audio_dropouts_in_speech",
+            "Dropouts with speech just before and after them (words the listener lost).",
+            ["role"],
+            registry=r,
+        )
+        self.talk_share = Histogram(
+            "qualmon_talk_share",
+            "A role's share of all speech, observed once per session when it ends.",
+            ["role"],
+            buckets=TALK_SHARE_BUCKETS,
+            registry=r,
+        )
         self.loop_lag = Histogram(
             "qualmon_event_loop_lag_seconds",
             "How late the event loop runs a timer; "
@@ -103,6 +136,10 @@ class QualmonMetrics:
                 self.dropouts,
                 self.dropout_seconds,
                 self.reconnects,
+                self.speech_seconds,
+                self.turns,
+                self.interruptions,
+                self.dropouts_in_speech,
             ):
                 metric.labels(role=role)
 
@@ -131,6 +168,26 @@ class QualmonMetrics:
 
     def on_reconnect(self, role: str) -> None:
         self.reconnects.labels(role=role).inc()
+
+    def on_dropout_in_speech(self, role: str, dropout: Dropout) -> None:
+        self.dropouts_in_speech.labels(role=role).inc()
+
+    def on_conversation(self, deltas: ConversationDeltas) -> None:
+        for role, seconds in deltas.speech_seconds.items():
+            if seconds:
+                self.speech_seconds.labels(role=role).inc(seconds)
+        if deltas.overlap_seconds:
+            self.overlap_seconds.inc(deltas.overlap_seconds)
+        for role, n in deltas.turns.items():
+            if n:
+                self.turns.labels(role=role).inc(n)
+        for role, n in deltas.interruptions.items():
+            if n:
+                self.interruptions.labels(role=role).inc(n)
+
+    def on_session_ended(self, stats: TurnStats) -> None:
+        for role, share in stats.talk_share.items():
+            self.talk_share.labels(role=role).observe(share)
 
 
 class LiveCollector(Collector):

@@ -39,13 +39,13 @@ def speech_like_pcm(seconds: float, *, seed: int = 1) -> np.ndarray:
     return (np.clip(signal, -1, 1) * 32767).astype(np.int16)
 
 
-def encode_opus(pcm: np.ndarray) -> list[bytes]:
-    """Encode 48 kHz mono int16 PCM into 20 ms Opus packets."""
+def encode_opus(pcm: np.ndarray, *, bit_rate: int = 32000) -> list[bytes]:
+    """Encode 48 kHz mono int16 PCM into 20 ms Opus packets (bit_rate in bits per second)."""
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate = SAMPLE_RATE
     codec.layout = "mono"
     codec.format = "s16"
-    codec.bit_rate = 32000
+    codec.bit_rate = bit_rate
     codec.time_base = TIME_BASE
     packets: list[bytes] = []
     whole = len(pcm) - len(pcm) % SAMPLES_PER_PACKET
