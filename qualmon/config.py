@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .core.emodel import EModelParams
-from .core.speech import SpeechParams
+from .core.speech import SpeechParams, vad_overhang_seconds
 from .core.turns import TurnParams
 
 
@@ -81,10 +81,13 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         if vad_mode not in ("0", "1", "2", "3"):
             raise ConfigError(f"QUALMON_VAD_MODE must be 0, 1, 2 or 3, got {vad_mode!r}")
         values["vad_mode"] = int(vad_mode)
+        values["speech"] = SpeechParams(vad_overhang_seconds=vad_overhang_seconds(int(vad_mode)))
     mic_silent = env.get("QUALMON_MIC_SILENT_SECONDS")
     if mic_silent:
         seconds = _number(env, "QUALMON_MIC_SILENT_SECONDS", float, 30.0)
-        values["speech"] = SpeechParams(mic_silent_after_seconds=float(seconds))  # type: ignore[arg-type]
+        base = values.get("speech", SpeechParams())
+        assert isinstance(base, SpeechParams)
+        values["speech"] = replace(base, mic_silent_after_seconds=float(seconds))  # type: ignore[arg-type]
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
         values["ice_addresses"] = tuple(a.strip() for a in addresses.split(",") if a.strip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -93,8 +94,9 @@ def settings() -> Settings:
     return make_settings()
 
 
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[Service]:
+@asynccontextmanager
+async def run_service(settings: Settings) -> AsyncIterator[Service]:
+    """A real app on a random loopback port with a fresh metrics registry."""
     metrics = QualmonMetrics(CollectorRegistry())
     app = create_app(settings, metrics=metrics)
     runner = web.AppRunner(app, shutdown_timeout=5.0)
@@ -102,10 +104,18 @@ async def service(settings: Settings) -> AsyncIterator[Service]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    async with aiohttp.ClientSession() as http:
-        yield Service(app=app, url=f"http://127.0.0.1:{port}", metrics=metrics, http=http)
-    await runner.cleanup()
-    use_host_addresses(None)
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Service(app=app, url=f"http://127.0.0.1:{port}", metrics=metrics, http=http)
+    finally:
+        await runner.cleanup()
+        use_host_addresses(None)
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Service]:
+    async with run_service(settings) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

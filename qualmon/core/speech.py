@@ -24,6 +24,16 @@ class SpeechParams:
     "Level (RMS, full scale 1.0) below which a batch is silence (ObserveRTC uses 0.001)."
     speech_margin_seconds: float = 0.3
     "A dropout is 'in speech' if speech frames lie within this before and after it."
+    vad_overhang_seconds: float = 0.100
+    "webrtcvad keeps saying 'speech' this long after speech ends (its own hangover:"
+    " 5 frames of 20 ms in modes 2–3, 7 in modes 0–1); segment ends are moved back by it."
+
+
+def vad_overhang_seconds(vad_mode: int, frame_seconds: float = 0.020) -> float:
+    """webrtcvad's built-in overhang after a long speech burst (kOverHangMax2 in vad_core.c)."""
+    frames_by_ms = {10: (14, 9), 20: (7, 5), 30: (5, 3)}  # (modes 0–1, modes 2–3)
+    quality, aggressive = frames_by_ms[round(frame_seconds * 1000)]
+    return (quality if vad_mode < 2 else aggressive) * frame_seconds
 
 
 @dataclass(frozen=True)
@@ -123,9 +133,14 @@ class SpeechSegmenter:
         if rms >= self.params.silence_rms:
             self._last_voice_at = at
 
+    def _speech_end(self) -> float:
+        assert self._seg_start is not None
+        end = self._last_speech_end - self.params.vad_overhang_seconds
+        return max(self._seg_start + CONTIGUITY_TOLERANCE_SECONDS, end)
+
     def _close(self) -> None:
         assert self._seg_start is not None
-        segment = Segment(self._seg_start, self._last_speech_end, self._seg_unknown)
+        segment = Segment(self._seg_start, self._speech_end(), self._seg_unknown)
         self.segments.append(segment)
         self.closed_speech_seconds += segment.speech_seconds
         self._seg_start = None
@@ -141,7 +156,7 @@ class SpeechSegmenter:
         """The segment in progress (ending at its last speech frame so far), if any."""
         if self._seg_start is None:
             return None
-        return Segment(self._seg_start, self._last_speech_end, self._seg_unknown)
+        return Segment(self._seg_start, self._speech_end(), self._seg_unknown)
 
     def all_segments(self) -> list[Segment]:
         current = self.open_segment()

@@ -38,6 +38,7 @@ class WhipPublisher:
         track: MediaStreamTrack | None = None,
         impairment: ImpairmentConfig | None = None,
         http: aiohttp.ClientSession | None = None,
+        hold_audio: bool = False,
     ) -> None:
         self.url = url
         self._token = token
@@ -48,6 +49,8 @@ class WhipPublisher:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.impairment: Impairment | None = None
         self.resource_url: str | None = None
+        # Keep the track paused after connecting, so several publishers can start together.
+        self._hold_audio = hold_audio
 
     @property
     def track(self) -> MediaStreamTrack:
@@ -59,7 +62,7 @@ class WhipPublisher:
             self._http = aiohttp.ClientSession()
         # Hold the audio until the impairment is in place, so it sees every RTP packet.
         held = self._track if isinstance(self._track, EncodedAudioTrack) else None
-        if held is not None and self._impairment_config is not None:
+        if held is not None and (self._impairment_config is not None or self._hold_audio):
             held.pause()
         self.pc.addTransceiver(self._track, direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -82,7 +85,7 @@ class WhipPublisher:
                 raise WhipError("connected without a selected ICE pair")
             self.impairment = Impairment(self._impairment_config)
             self.impairment.install(pair.protocol)
-        if held is not None:
+        if held is not None and not self._hold_audio:
             held.resume()
 
     async def _wait_connected(self, timeout_seconds: float) -> None:
