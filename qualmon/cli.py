@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="CPU per leg: qualmon pipeline vs bare aiortc receive")
     bench.add_argument("--legs", type=int, default=40, help="legs published at once")
-    bench.add_argument("--seconds", type=float, default=20.0, help="measured time per receiver")
+    bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
+    bench.add_argument("--rounds", type=int, default=3, help="bare/qualmon pairs (median)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -47,6 +47,8 @@ class Settings:
     "Closing a peer connection may hang on a dead peer; give up after this."
     retry_after_seconds: int = 5
     emodel: EModelParams = field(default_factory=EModelParams)
+    speech_enabled: bool = True
+    "Speech activity and talk turns (QUALMON_SPEECH=off keeps only network measures)."
     vad_mode: int = 2
     "webrtcvad aggressiveness 0..3 (QUALMON_VAD_MODE); higher trades recall for precision."
     speech: SpeechParams = field(default_factory=SpeechParams)
@@ -76,6 +78,11 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "max_legs": _number(env, "QUALMON_MAX_LEGS", int, 100),
         "db_path": env.get("QUALMON_DB") or "qualmon.db",
     }
+    speech = env.get("QUALMON_SPEECH", "").strip().lower()
+    if speech:
+        if speech not in ("on", "off", "1", "0", "true", "false"):
+            raise ConfigError(f"QUALMON_SPEECH must be on or off, got {speech!r}")
+        values["speech_enabled"] = speech in ("on", "1", "true")
     vad_mode = env.get("QUALMON_VAD_MODE")
     if vad_mode:
         if vad_mode not in ("0", "1", "2", "3"):

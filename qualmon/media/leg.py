@@ -125,11 +125,13 @@ class WhipLeg:
         self.rtt = RttTracker()
         self._on_dropout_in_speech = on_dropout_in_speech
         self.segmenter = segmenter or SpeechSegmenter()
-        self._speech: SpeechPipeline | None = SpeechPipeline(
-            segmenter=self.segmenter,
-            session_time_of=self._frame_session_time,
-            vad_mode=settings.vad_mode,
-        )
+        self._speech: SpeechPipeline | None = None
+        if settings.speech_enabled:
+            self._speech = SpeechPipeline(
+                segmenter=self.segmenter,
+                session_time_of=self._frame_session_time,
+                vad_mode=settings.vad_mode,
+            )
         self._pts_origin: Callable[[], int | None] = lambda: self._first_rtp_timestamp
         self._first_rtp_timestamp: int | None = None
         # Dropouts waiting until the audio after them has been classified.
@@ -179,11 +181,12 @@ class WhipLeg:
         self._spawn(self._drain(track))
 
     async def _drain(self, track: MediaStreamTrack) -> None:
+        speech = self._speech if track.kind == "audio" else None
+        recv = track.recv
         with contextlib.suppress(MediaStreamError):
             while True:
-                frame = await track.recv()
-                speech = self._speech
-                if speech is not None and track.kind == "audio":
+                frame = await recv()
+                if speech is not None and self._speech is not None:
                     speech.process(frame)  # type: ignore[arg-type]
                     if self._pending_dropouts:
                         self._resolve_dropouts(final=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -27,6 +27,10 @@ class QualmonMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # Our own registry leaves out the default one's process_* series (CPU, memory, fds),
+        # which the capacity dashboard needs. No PlatformCollector: its python_info carries
+        # version labels outside our bounded label set.
+        ProcessCollector(registry=r)
         self.packets_received = Counter(
             "qualmon_rtp_packets_received",
             "RTP packets received from WHIP legs.",
