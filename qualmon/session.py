@@ -216,6 +216,12 @@ class SessionRegistry:
         self._pending = 0
         self._last_sample_at = 0.0
         self.accepting = True
+        # Called with (session, now) once a second per live session, and with
+        # (session, reason) when a session ends; reason is "ended" or "shutdown".
+        # The warning engine and the store hang off these.
+        self.sample_hooks: list[Callable[[Session, float], None]] = []
+        self.end_hooks: list[Callable[[Session, str], None]] = []
+        self._shutting_down = False
 
     # -- queries -------------------------------------------------------------
 
@@ -317,6 +323,12 @@ class SessionRegistry:
             stats = session.turn_stats(self._clock(), max_age_seconds=0.0)
             self._observer.on_conversation(session.conversation_deltas(stats))
             self._observer.on_session_ended(stats)
+            reason = "shutdown" if self._shutting_down else "ended"
+            for hook in self.end_hooks:
+                try:
+                    hook(session, reason)
+                except Exception:
+                    log.exception("session end hook failed")
             log.info("session ended (%d roles)", len(session.slots))
 
     def _count(self, leg: WhipLeg) -> None:
@@ -348,6 +360,11 @@ class SessionRegistry:
             if session.live and sample:
                 stats = session.turn_stats(now)
                 self._observer.on_conversation(session.conversation_deltas(stats))
+                for sample_hook in self.sample_hooks:
+                    try:
+                        sample_hook(session, now)
+                    except Exception:
+                        log.exception("session sample hook failed")
             if session.live:
                 self._maybe_end_session(session.id)
             elif (
@@ -365,6 +382,7 @@ class SessionRegistry:
                 log.exception("session tick failed")
 
     async def close_all(self, reason: EndReason = "shutdown") -> None:
+        self._shutting_down = reason == "shutdown"
         for leg in list(self.legs_by_resource.values()):
             self._retire(leg, reason)
         for session_id in list(self.sessions):
