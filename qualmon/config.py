@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from .core.emodel import EModelParams
 from .core.speech import SpeechParams, vad_overhang_seconds
 from .core.turns import TurnParams
+from .core.warnings import DEFAULT_RULES, Rule
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,8 @@ class Settings:
     "webrtcvad aggressiveness 0..3 (QUALMON_VAD_MODE); higher trades recall for precision."
     speech: SpeechParams = field(default_factory=SpeechParams)
     turns: TurnParams = field(default_factory=TurnParams)
+    warning_rules: tuple[Rule, ...] = DEFAULT_RULES
+    "Warning thresholds and windows (core/warnings.py); QUALMON_TALK_BALANCE=on enables that rule."
 
 
 def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
@@ -83,6 +86,10 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         if speech not in ("on", "off", "1", "0", "true", "false"):
             raise ConfigError(f"QUALMON_SPEECH must be on or off, got {speech!r}")
         values["speech_enabled"] = speech in ("on", "1", "true")
+    if env.get("QUALMON_TALK_BALANCE", "").strip().lower() in ("on", "1", "true"):
+        values["warning_rules"] = tuple(
+            replace(r, enabled=True) if r.kind == "talk_balance" else r for r in DEFAULT_RULES
+        )
     vad_mode = env.get("QUALMON_VAD_MODE")
     if vad_mode:
         if vad_mode not in ("0", "1", "2", "3"):

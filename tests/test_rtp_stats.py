@@ -261,3 +261,14 @@ def test_session_time_uses_least_delayed_packets() -> None:
     assert stats.session_time_of(0) == pytest.approx(5.0)
     assert stats.session_time_of(None or 0) is not None
     assert RtpLegStats().session_time_of(0) is None
+
+
+def test_short_window_loss_for_warnings() -> None:
+    """The 2 s window sees a loss burst the 5 s window dilutes, and forgets it quickly."""
+    stats = RtpLegStats(recent_window_seconds=5.0)
+    offsets = [i for i in range(500) if not (400 <= i < 500 and i % 5 == 0)]
+    for offset in offsets:
+        feed(stats, offset, offset * STEP, offset * PTIME)
+    now = 499 * PTIME
+    assert stats.window_loss_ratio(now, 2.0) == pytest.approx(0.2, abs=0.03)
+    assert RtpLegStats().window_loss_ratio(1.0, 2.0) is None

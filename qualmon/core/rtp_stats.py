@@ -336,6 +336,23 @@ class RtpLegStats:
             last_packet_at=self.last_packet_at,
         )
 
+    def window_loss_ratio(self, now: float, seconds: float) -> float | None:
+        """Loss over roughly the last `seconds` (checkpoint resolution 0.25 s); None if no
+        packet was expected in it."""
+        self._checkpoint(now)
+        start = None
+        for checkpoint in reversed(self._checkpoints):
+            start = checkpoint
+            if checkpoint[0] <= now - seconds:
+                break
+        if start is None:
+            return None
+        d_expected = self.packets_expected - start[1]
+        if d_expected <= 0:
+            return None
+        d_received = self.packets_received - start[2]
+        return min(1.0, max(0.0, (d_expected - d_received) / d_expected))
+
     def _window_start(self, now: float) -> tuple[float, int, int, int] | None:
         """The newest checkpoint at least a window old, else the oldest one."""
         chosen = None

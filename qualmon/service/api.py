@@ -27,7 +27,12 @@ async def get_session(request: web.Request) -> web.Response:
     session = request.app[sessions_key].sessions.get(session_id)
     if session is None:
         raise web.HTTPNotFound(text="unknown session\n")
-    return web.json_response(session.to_json(time.monotonic()))
+    doc = session.to_json(time.monotonic())
+    from .events import warnings_key
+
+    runtime = request.app.get(warnings_key)
+    doc["warnings"] = runtime.active_json(session_id) if runtime is not None else []
+    return web.json_response(doc)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -86,7 +86,7 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
     """Build the service; `metrics` lets tests inject a fresh registry."""
-    from . import api, whip  # routes import the keys above
+    from . import api, events, whip  # routes import the keys above
 
     quiet_noisy_loggers()
     use_host_addresses(settings.ice_addresses)
@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     app[metrics_key] = metrics
     whip.setup(app)
     api.setup(app)
+    events.setup(app)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_on_shutdown)
     return app

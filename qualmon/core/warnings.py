@@ -1,0 +1,286 @@
+"""Warning rules with hysteresis: N-of-M raise, recovery clear, minimum hold, rate limit.
+
+Pure: measurements and the time come in, raised/cleared events go out. Defaults follow
+shared/REFERENCE.md (Twilio, ObserveRTC, G.114) and are all configuration.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Severity = Literal["info", "warning", "critical"]
+EventType = Literal["raised", "cleared"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When one kind of warning is raised and cleared."""
+
+    kind: str
+    severity: Severity
+    threshold: float
+    above: bool = True
+    "Bad when the value is at or above the threshold (False: at or below)."
+    raise_n: int = 2
+    raise_m: int = 3
+    "Raised when the condition held in raise_n of the last raise_m ticks."
+    clear_after_seconds: float = 5.0
+    "Cleared only after the condition stayed clear this long."
+    min_hold_seconds: float = 5.0
+    "A raised warning stays at least this long (Twilio: 5 s)."
+    rate_limit_seconds: float = 30.0
+    "After clearing, the same warning for the same role is not raised again sooner."
+    scope: Literal["leg", "session"] = "leg"
+    enabled: bool = True
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    # Loss over the last 2 s; two bad ticks of three keep 1 % loss from tripping it.
+    Rule("high_loss", "warning", 0.03, raise_n=2, raise_m=3),
+    Rule("high_rtt", "warning", 0.400, raise_n=3, raise_m=5),
+    Rule("high_jitter", "warning", 0.030, raise_n=3, raise_m=5),
+    Rule("low_mos", "warning", 3.5, above=False, raise_n=3, raise_m=5),
+    # Dropouts heard during speech in the last 10 s: one is enough.
+    Rule("audio_dropouts", "warning", 1, raise_n=1, raise_m=1, clear_after_seconds=10.0),
+    # Seconds without RTP: the leg timers' 2 s stall.
+    Rule(
+        "media_stopped",
+        "critical",
+        2.0,
+        raise_n=1,
+        raise_m=1,
+        clear_after_seconds=1.0,
+        min_hold_seconds=2.0,
+        rate_limit_seconds=5.0,
+    ),
+    Rule("mic_silent", "info", 1, raise_n=1, raise_m=1, clear_after_seconds=2.0),
+    Rule(
+        "connection_lost",
+        "critical",
+        1,
+        raise_n=1,
+        raise_m=1,
+        clear_after_seconds=0.0,
+        min_hold_seconds=0.0,
+        rate_limit_seconds=0.0,
+    ),
+    # Overlap seconds in the last 30 s while the RTT is above 300 ms.
+    Rule(
+        "talk_over_delay",
+        "info",
+        2.0,
+        raise_n=2,
+        raise_m=3,
+        scope="session",
+        clear_after_seconds=15.0,
+    ),
+    # One role's talk share over the last 5 minutes; informational and off by default.
+    Rule(
+        "talk_balance",
+        "info",
+        0.80,
+        raise_n=10,
+        raise_m=10,
+        scope="session",
+        clear_after_seconds=60.0,
+        enabled=False,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class WarningEvent:
+    """A warning raised or cleared; texts for the therapist and for SREs."""
+
+    type: EventType
+    kind: str
+    severity: Severity
+    role: str | None
+    value: float
+    threshold: float
+    at: float
+    "When, on the caller's clock (the service uses wall-clock seconds)."
+    therapist_text: str
+    sre_text: str
+
+
+THERAPIST_TEXTS: dict[str, str] = {
+    "high_loss": "{who} audio is breaking up. You may want to ask them to repeat anything "
+    "important.",
+    "high_rtt": "There is a noticeable delay on {whose} connection. Leaving a little more "
+    "time before replying can help avoid talking over each other.",
+    "high_jitter": "{who} connection is unsteady, so their voice may sound choppy.",
+    "low_mos": "Call quality on {whose} side is poor right now. If it continues, a short "
+    "pause or reconnecting may help.",
+    "audio_dropouts": "Some of {whose} words were lost. You may want to ask them to repeat "
+    "what they just said.",
+    "media_stopped": "{who} audio has stopped reaching the session. They may not hear you "
+    "either; check in with them.",
+    "mic_silent": "We are not picking up any sound from {whose} microphone. They may be muted.",
+    "connection_lost": "{who} connection has dropped. They may be trying to reconnect.",
+    "talk_over_delay": "The connection delay is making it easy to talk over each other. "
+    "Short pauses before replying can help.",
+    "talk_balance": "For your information: one participant has been doing most of the "
+    "talking for a while.",
+}
+CLEARED_TEXTS: dict[str, str] = {
+    "media_stopped": "{who} audio is coming through again.",
+    "connection_lost": "{who} connection is back.",
+}
+SRE_TEXTS: dict[str, str] = {
+    "high_loss": "{role} inbound RTP loss {value:.1%} over 2 s (threshold {threshold:.0%})",
+    "high_rtt": "{role} RTT {value_ms:.0f} ms (threshold {threshold_ms:.0f} ms)",
+    "high_jitter": "{role} RFC 3550 jitter {value_ms:.1f} ms (threshold {threshold_ms:.0f} ms)",
+    "low_mos": "{role} estimated MOS {value:.2f} (threshold {threshold:.2f})",
+    "audio_dropouts": "{role} {value:.0f} dropout(s) during speech in the last 10 s",
+    "media_stopped": "{role} no RTP for {value:.1f} s (threshold {threshold:.1f} s)",
+    "mic_silent": "{role} audio below -60 dBFS with no speech for the mic-silent period",
+    "connection_lost": "{role} leg ended without media (lost/failed)",
+    "talk_over_delay": "overlap {value:.1f} s in 30 s while RTT > 300 ms",
+    "talk_balance": "a role's talk share {value:.0%} over 5 min (threshold {threshold:.0%})",
+}
+
+
+def _who(role: str | None) -> tuple[str, str]:
+    if role == "client":
+        return "The client's", "the client's"
+    if role == "therapist":
+        return "Your", "your"
+    return "The", "the"
+
+
+def texts(
+    kind: str, role: str | None, value: float, threshold: float, *, cleared: bool
+) -> tuple[str, str]:
+    who, whose = _who(role)
+    if cleared:
+        template = CLEARED_TEXTS.get(kind, "This has settled: {what}")
+        what = {
+            "high_loss": "audio is coming through clearly again.",
+            "high_rtt": "the delay is back to normal.",
+            "high_jitter": "the connection is steady again.",
+            "low_mos": "call quality has recovered.",
+            "audio_dropouts": "no more lost words.",
+            "mic_silent": "sound is coming from the microphone again.",
+            "talk_over_delay": "the delay is no longer getting in the way.",
+            "talk_balance": "the conversation is more balanced again.",
+        }.get(kind, "resolved.")
+        therapist = template.format(who=who, whose=whose, what=what)
+    else:
+        therapist = THERAPIST_TEXTS[kind].format(who=who, whose=whose)
+    sre = SRE_TEXTS[kind].format(
+        role=role or "session",
+        value=value,
+        threshold=threshold,
+        value_ms=value * 1000,
+        threshold_ms=threshold * 1000,
+    )
+    return therapist, ("cleared: " + sre if cleared else sre)
+
+
+@dataclass
+class _State:
+    history: deque[bool]
+    active: bool = False
+    raised_at: float = 0.0
+    clear_since: float | None = None
+    last_cleared_at: float | None = None
+    last_value: float = 0.0
+
+
+@dataclass
+class WarningEngine:
+    """Evaluates the rules once per tick; keeps per (kind, role) state."""
+
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+    _states: dict[tuple[str, str | None], _State] = field(default_factory=dict)
+
+    def rule(self, kind: str) -> Rule:
+        return next(r for r in self.rules if r.kind == kind)
+
+    def with_overrides(self, **changes: dict[str, object]) -> WarningEngine:
+        """A fresh engine with some rules changed, e.g. talk_balance={"enabled": True}."""
+        rules = tuple(
+            replace(r, **changes[r.kind]) if r.kind in changes else r  # type: ignore[arg-type]
+            for r in self.rules
+        )
+        return WarningEngine(rules=rules)
+
+    def active(self) -> list[tuple[str, str | None]]:
+        return [key for key, state in self._states.items() if state.active]
+
+    def evaluate(
+        self, now: float, values: Mapping[tuple[str, str | None], float | None]
+    ) -> list[WarningEvent]:
+        """One tick. `values` maps (kind, role) to the measured value, None if unknown.
+
+        A key missing from `values` (a leg gone) counts as clear.
+        """
+        events: list[WarningEvent] = []
+        for rule in self.rules:
+            if not rule.enabled:
+                continue
+            roles = {role for kind, role in values if kind == rule.kind}
+            roles |= {role for kind, role in self._states if kind == rule.kind}
+            for role in sorted(roles, key=lambda r: r or ""):
+                value = values.get((rule.kind, role))
+                event = self._step(rule, role, value, now)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def _step(
+        self, rule: Rule, role: str | None, value: float | None, now: float
+    ) -> WarningEvent | None:
+        key = (rule.kind, role)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = _State(history=deque(maxlen=rule.raise_m))
+        bad = value is not None and (
+            value >= rule.threshold if rule.above else value <= rule.threshold
+        )
+        state.history.append(bad)
+        if value is not None:
+            state.last_value = value
+        if not state.active:
+            limited = (
+                state.last_cleared_at is not None
+                and now - state.last_cleared_at < rule.rate_limit_seconds
+            )
+            if sum(state.history) >= rule.raise_n and not limited:
+                state.active, state.raised_at, state.clear_since = True, now, None
+                return self._event("raised", rule, role, state.last_value, now)
+            return None
+        if bad:
+            state.clear_since = None
+            return None
+        if state.clear_since is None:
+            state.clear_since = now
+        if (
+            now - state.clear_since >= rule.clear_after_seconds
+            and now - state.raised_at >= rule.min_hold_seconds
+        ):
+            state.active, state.last_cleared_at = False, now
+            state.history.clear()
+            return self._event("cleared", rule, role, state.last_value, now)
+        return None
+
+    @staticmethod
+    def _event(
+        kind: EventType, rule: Rule, role: str | None, value: float, now: float
+    ) -> WarningEvent:
+        therapist, sre = texts(rule.kind, role, value, rule.threshold, cleared=kind == "cleared")
+        return WarningEvent(
+            type=kind,
+            kind=rule.kind,
+            severity=rule.severity,
+            role=role,
+            value=value,
+            threshold=rule.threshold,
+            at=now,
+            therapist_text=therapist,
+            sre_text=sre,
+        )

@@ -1,0 +1,211 @@
+"""Live warnings over Server-Sent Events and WebSocket, and the therapist widget."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from importlib import resources
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..warnings_runtime import StreamMessage, WarningsRuntime
+from .app import metrics_key, sessions_key, settings_key
+from .auth import authenticate, require
+
+log = logging.getLogger(__name__)
+
+warnings_key = web.AppKey("warnings", WarningsRuntime)
+HEARTBEAT_SECONDS = 5.0
+KINDS = (
+    "high_loss",
+    "high_rtt",
+    "high_jitter",
+    "low_mos",
+    "audio_dropouts",
+    "media_stopped",
+    "mic_silent",
+    "connection_lost",
+    "talk_over_delay",
+    "talk_balance",
+)
+
+
+def _authorize(request: web.Request) -> str:
+    session_id = request.match_info["session_id"]
+    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
+    require(claims, scopes=("admin", "watch"), session=session_id)
+    if session_id not in request.app[sessions_key].sessions:
+        raise web.HTTPNotFound(text="unknown session\n")
+    return session_id
+
+
+@contextlib.asynccontextmanager
+async def _subscription(
+    request: web.Request, session_id: str
+) -> AsyncIterator[asyncio.Queue[StreamMessage | None]]:
+    runtime = request.app[warnings_key]
+    try:
+        queue = runtime.subscribe(session_id)
+    except KeyError:
+        raise web.HTTPNotFound(text="unknown session\n") from None
+    session = request.app[sessions_key].sessions[session_id]
+    queue.put_nowait(StreamMessage("snapshot", _snapshot(request, session)))
+    try:
+        yield queue
+    finally:
+        runtime.unsubscribe(session_id, queue)
+
+
+def _snapshot(request: web.Request, session: Any) -> dict[str, Any]:
+    doc = request.app[warnings_key].snapshot(session, time.monotonic())
+    doc["talk_balance_enabled"] = request.app[warnings_key].talk_balance_enabled
+    return doc
+
+
+async def _messages(
+    queue: asyncio.Queue[StreamMessage | None],
+) -> AsyncIterator[StreamMessage]:
+    """Messages, with a heartbeat whenever nothing happened for a while; ends on None."""
+    while True:
+        try:
+            message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+        except TimeoutError:
+            yield StreamMessage("heartbeat", {})
+            continue
+        if message is None:
+            return
+        yield message
+
+
+async def sse(request: web.Request) -> web.StreamResponse:
+    session_id = _authorize(request)
+    async with _subscription(request, session_id) as queue:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # proxies must not hold events back
+            }
+        )
+        await response.prepare(request)
+        try:
+            async for message in _messages(queue):
+                frame = f"event: {message.event}\ndata: {json.dumps(message.data)}\n\n"
+                await response.write(frame.encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
+
+
+async def ws(request: web.Request) -> web.StreamResponse:
+    session_id = _authorize(request)
+    socket = web.WebSocketResponse(heartbeat=15.0)
+    await socket.prepare(request)
+    async with _subscription(request, session_id) as queue:
+
+        async def drain_client() -> None:
+            async for msg in socket:  # clients only listen; read to notice closes
+                if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                    break
+
+        reader = asyncio.create_task(drain_client())
+        try:
+            async for message in _messages(queue):
+                if socket.closed or reader.done():
+                    break
+                await socket.send_json({"event": message.event, "data": message.data})
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            await socket.close()
+    return socket
+
+
+def _widget_html() -> str:
+    return resources.files("qualmon.service").joinpath("static/widget.html").read_text("utf-8")
+
+
+async def widget(request: web.Request) -> web.Response:
+    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
+    require(claims, scopes=("watch", "admin"))
+    session_id = claims.session or request.query.get("session", "")
+    if not session_id:
+        raise web.HTTPBadRequest(text="an admin token needs ?session=ID\n")
+    page = _widget_html().replace(
+        "<body>", f'<body data-session="{html.escape(session_id, quote=True)}">', 1
+    )
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={
+            # Embeddable in a platform's page; no external resources at all.
+            "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class ActiveWarningsCollector(Collector):
+    def __init__(self, runtime: WarningsRuntime) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "qualmon_warnings_active", "Warnings raised and not yet cleared.", labels=["kind"]
+        )
+        counts = self._runtime.active_counts()
+        for kind in KINDS:
+            gauge.add_metric([kind], counts.get(kind, 0))
+        yield gauge
+
+
+async def _run(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[warnings_key].run(), name="qualmon-warnings")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[warnings_key].close_streams(restart=True)
+
+
+def setup(app: web.Application) -> None:
+    runtime = WarningsRuntime(app[sessions_key], rules=app[settings_key].warning_rules)
+    app[warnings_key] = runtime
+    registry = app[metrics_key].registry
+    total = Counter(
+        "qualmon_warnings",
+        "Warnings raised, by kind and severity.",
+        ["kind", "severity"],
+        registry=registry,
+    )
+    runtime.listeners.append(
+        lambda _sid, kind, doc: (
+            total.labels(kind=doc["kind"], severity=doc["severity"]).inc()
+            if kind == "raised"
+            else None
+        )
+    )
+    registry.register(ActiveWarningsCollector(runtime))
+    app.router.add_get("/v1/sessions/{session_id}/events", sse)
+    app.router.add_get("/v1/sessions/{session_id}/ws", ws)
+    app.router.add_get("/widget", widget)
+    app.cleanup_ctx.append(_run)
+    # Before legs close, so subscribers hear "restart" rather than a dead socket.
+    app.on_shutdown.insert(0, _on_shutdown)

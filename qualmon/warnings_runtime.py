@@ -1,0 +1,256 @@
+"""Live warnings: measurements from each session's legs into the engine, events to listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .core.warnings import Rule, WarningEngine, WarningEvent
+from .session import Session, SessionRegistry
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.5
+SNAPSHOT_EVERY_SECONDS = 3.0
+LOSS_WINDOW_SECONDS = 2.0
+DROPOUT_WINDOW_SECONDS = 10.0
+OVERLAP_WINDOW_SECONDS = 30.0
+OVERLAP_RTT_SECONDS = 0.300
+BALANCE_WINDOW_SECONDS = 300.0
+QUEUE_LIMIT = 256  # a subscriber this far behind is dropped, never the service slowed
+
+
+def iso(wall: float) -> str:
+    return (
+        datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    """One message for event-stream subscribers: raised, cleared, snapshot or restart."""
+
+    event: str
+    data: dict[str, Any]
+
+
+def event_json(event: WarningEvent, wall_at: float) -> dict[str, Any]:
+    doc = asdict(event)
+    doc.pop("type")
+    doc["at"] = iso(wall_at)
+    return doc
+
+
+def _overlap_in(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    total = 0.0
+    for a0, a1 in a:
+        for b0, b1 in b:
+            total += max(0.0, min(a1, b1) - max(a0, b0))
+    return total
+
+
+def measurements(session: Session, now: float) -> dict[tuple[str, str | None], float | None]:
+    """The value of every rule for every role of this session, now (monotonic seconds)."""
+    values: dict[tuple[str, str | None], float | None] = {}
+    rtts: list[float] = []
+    recent: dict[str, list[tuple[float, float]]] = {}
+    for role, slot in session.slots.items():
+        leg = slot.leg
+        if leg is None:
+            continue
+        if leg.state == "ended":
+            values[("connection_lost", role)] = 1.0 if leg.end_reason in ("lost", "failed") else 0.0
+            continue
+        values[("connection_lost", role)] = 0.0
+        values[("media_stopped", role)] = leg.stats.seconds_since_last_packet(now)
+        segments = slot.segmenter.all_segments()
+        recent[role] = [(s.start, s.end) for s in segments if s.end >= now - OVERLAP_WINDOW_SECONDS]
+        if leg.state != "live":
+            continue
+        rtt = leg.rtt.snapshot(now).rtt_seconds
+        if rtt is not None:
+            rtts.append(rtt)
+        snap = leg.snapshot(now)
+        values[("high_loss", role)] = leg.stats.window_loss_ratio(now, LOSS_WINDOW_SECONDS)
+        values[("high_rtt", role)] = rtt
+        values[("high_jitter", role)] = snap.jitter_seconds
+        values[("low_mos", role)] = snap.mos
+        values[("audio_dropouts", role)] = float(
+            sum(1 for d in leg.dropouts_in_speech if d.started_at >= now - DROPOUT_WINDOW_SECONDS)
+        )
+        values[("mic_silent", role)] = 1.0 if slot.segmenter.mic_silent() else 0.0
+    if len(recent) == 2:
+        a, b = recent.values()
+        slow = bool(rtts) and max(rtts) > OVERLAP_RTT_SECONDS
+        values[("talk_over_delay", None)] = _overlap_in(a, b) if slow else 0.0
+    speech = {
+        role: sum(
+            max(0.0, min(s.end, now) - max(s.start, now - BALANCE_WINDOW_SECONDS))
+            for s in slot.segmenter.all_segments()
+        )
+        for role, slot in session.slots.items()
+    }
+    total = sum(speech.values())
+    values[("talk_balance", None)] = max(speech.values()) / total if total > 30 else None
+    return values
+
+
+@dataclass
+class SessionWarnings:
+    """Engine, active warnings, history and subscribers of one session."""
+
+    engine: WarningEngine
+    active: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+    history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    subscribers: set[asyncio.Queue[StreamMessage | None]] = field(default_factory=set)
+    last_snapshot_at: float = 0.0
+    finished: bool = False
+
+
+class WarningsRuntime:
+    """Ticks every session's engine and fans events out to subscribers and listeners."""
+
+    def __init__(
+        self,
+        sessions: SessionRegistry,
+        *,
+        rules: tuple[Rule, ...] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sessions = sessions
+        self._rules = rules
+        self._clock = clock
+        self._wall = wall_clock
+        self.by_session: dict[str, SessionWarnings] = {}
+        self._session_objects: dict[str, Session] = {}
+        # Called with (session_id, "raised"|"cleared", event json): metrics, store, webhooks.
+        self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+        self.talk_balance_enabled = any(
+            r.kind == "talk_balance" and r.enabled for r in (rules or ())
+        )
+
+    def state_for(self, session: Session) -> SessionWarnings:
+        current = self.by_session.get(session.id)
+        if current is None or self._session_objects.get(session.id) is not session:
+            engine = WarningEngine(rules=self._rules) if self._rules else WarningEngine()
+
+            subscribers = current.subscribers if current else set()
+            current = SessionWarnings(engine=engine, subscribers=subscribers)
+            self.by_session[session.id] = current
+            self._session_objects[session.id] = session
+        return current
+
+    def active_json(self, session_id: str) -> list[dict[str, Any]]:
+        state = self.by_session.get(session_id)
+        return list(state.active.values()) if state else []
+
+    def active_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for state in self.by_session.values():
+            for kind, _ in state.active:
+                counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def subscribe(self, session_id: str) -> asyncio.Queue[StreamMessage | None]:
+        queue: asyncio.Queue[StreamMessage | None] = asyncio.Queue(QUEUE_LIMIT)
+        state = self.by_session.get(session_id)
+        if state is None:
+            session = self._sessions.sessions.get(session_id)
+            if session is None:
+                raise KeyError(session_id)
+            state = self.state_for(session)
+        for doc in state.active.values():
+            queue.put_nowait(StreamMessage("raised", doc))
+        state.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, session_id: str, queue: asyncio.Queue[StreamMessage | None]) -> None:
+        state = self.by_session.get(session_id)
+        if state is not None:
+            state.subscribers.discard(queue)
+
+    def _publish(self, state: SessionWarnings, message: StreamMessage | None) -> None:
+        for queue in list(state.subscribers):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:
+                state.subscribers.discard(queue)
+                log.warning("dropped an event-stream subscriber that fell behind")
+
+    def tick(self) -> None:
+        now, wall = self._clock(), self._wall()
+        for session in list(self._sessions.sessions.values()):
+            state = self.state_for(session)
+            if state.finished:
+                continue
+            values = measurements(session, now)
+            for event in state.engine.evaluate(now, values):
+                doc = event_json(event, wall - (now - event.at))
+                key = (event.kind, event.role)
+                if event.type == "raised":
+                    state.active[key] = doc
+                else:
+                    state.active.pop(key, None)
+                state.history.append((event.type, doc))
+                self._publish(state, StreamMessage(event.type, doc))
+                for listener in self.listeners:
+                    try:
+                        listener(session.id, event.type, doc)
+                    except Exception:
+                        log.exception("warning listener failed")
+            if now - state.last_snapshot_at >= SNAPSHOT_EVERY_SECONDS:
+                state.last_snapshot_at = now
+                self._publish(state, StreamMessage("snapshot", self.snapshot(session, now)))
+            if not session.live:
+                # One last evaluation saw the end (connection_lost); then stop.
+                state.finished = True
+
+    def snapshot(self, session: Session, now: float) -> dict[str, Any]:
+        doc = session.to_json(now)
+        legs = {
+            role: {
+                k: leg.get(k)
+                for k in (
+                    "state",
+                    "loss_ratio",
+                    "recent_loss_ratio",
+                    "jitter_seconds",
+                    "rtt_seconds",
+                    "mos",
+                    "dropouts",
+                    "dropouts_in_speech",
+                    "mic_silent",
+                )
+            }
+            for role, leg in doc["legs"].items()
+            if leg is not None
+        }
+        return {
+            "id": session.id,
+            "state": doc["state"],
+            "legs": legs,
+            "talk_share": doc["turns"]["talk_share"],
+            "warnings": self.active_json(session.id),
+            "at": iso(self._wall()),
+        }
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("warnings tick failed")
+
+    def close_streams(self, *, restart: bool) -> None:
+        """Tell every subscriber the service is going away, then end their streams."""
+        for state in self.by_session.values():
+            if restart:
+                self._publish(state, StreamMessage("restart", {"retry_after_seconds": 5}))
+            self._publish(state, None)

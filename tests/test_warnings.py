@@ -1,0 +1,148 @@
+"""Unit tests of the warning engine on synthetic timelines (time passed in)."""
+
+from __future__ import annotations
+
+import math
+
+from qualmon.core.warnings import DEFAULT_RULES, Rule, WarningEngine
+
+LOSS = Rule(
+    "high_loss",
+    "warning",
+    0.03,
+    raise_n=2,
+    raise_m=3,
+    clear_after_seconds=5.0,
+    min_hold_seconds=5.0,
+    rate_limit_seconds=30.0,
+)
+
+
+def run(
+    engine: WarningEngine,
+    values: list[float | None],
+    *,
+    role: str = "client",
+    kind: str = "high_loss",
+    tick: float = 1.0,
+    start: float = 0.0,
+) -> list[tuple[str, float]]:
+    out = []
+    for i, value in enumerate(values):
+        now = start + i * tick
+        for event in engine.evaluate(now, {(kind, role): value}):
+            out.append((event.type, now))
+    return out
+
+
+def test_n_of_m_raise() -> None:
+    """One bad tick is not enough; the second within three raises."""
+    engine = WarningEngine(rules=(LOSS,))
+    assert run(engine, [0.1, 0.0, 0.0, 0.1, 0.0, 0.1]) == [("raised", 5.0)]
+
+
+def test_clear_needs_recovery_period() -> None:
+    """Cleared only after 5 s of continuous recovery."""
+    engine = WarningEngine(rules=(LOSS,))
+    events = run(engine, [0.1, 0.1] + [0.0] * 3 + [0.1] + [0.0] * 8)
+    assert events == [("raised", 1.0), ("cleared", 11.0)]
+
+
+def test_minimum_hold() -> None:
+    """Even with instant recovery allowed, a warning stays for its minimum hold."""
+    rule = Rule(
+        "high_loss",
+        "warning",
+        0.03,
+        raise_n=1,
+        raise_m=1,
+        clear_after_seconds=0.0,
+        min_hold_seconds=5.0,
+    )
+    engine = WarningEngine(rules=(rule,))
+    assert run(engine, [0.1] + [0.0] * 8) == [("raised", 0.0), ("cleared", 5.0)]
+
+
+def test_rate_limit() -> None:
+    """After clearing, the same warning is not raised again within the rate limit."""
+    rule = Rule(
+        "high_loss",
+        "warning",
+        0.03,
+        raise_n=1,
+        raise_m=1,
+        clear_after_seconds=1.0,
+        min_hold_seconds=0.0,
+        rate_limit_seconds=10.0,
+    )
+    engine = WarningEngine(rules=(rule,))
+    events = run(engine, [0.1, 0.0, 0.0] + [0.1, 0.0, 0.0] * 2 + [0.1] * 10)
+    assert events == [("raised", 0.0), ("cleared", 2.0), ("raised", 12.0)]
+
+
+def test_no_flapping_around_threshold() -> None:
+    """A signal oscillating around the threshold raises once and stays raised."""
+    engine = WarningEngine(rules=(LOSS,))
+    values = [0.03 + 0.005 * math.sin(i) for i in range(120)]
+    events = run(engine, values)
+    assert [e for e, _ in events] == ["raised"]
+
+
+def test_alternating_good_bad_never_clears_or_reraises() -> None:
+    engine = WarningEngine(rules=(LOSS,))
+    events = run(engine, [0.1, 0.0] * 60)
+    assert [e for e, _ in events] == ["raised"]
+
+
+def test_unknown_value_counts_as_clear_and_roles_are_separate() -> None:
+    engine = WarningEngine(rules=(LOSS,))
+    events = []
+    for i in range(4):
+        events += engine.evaluate(
+            float(i), {("high_loss", "client"): 0.2, ("high_loss", "therapist"): None}
+        )
+    assert [(e.type, e.role) for e in events] == [("raised", "client")]
+    assert engine.active() == [("high_loss", "client")]
+
+
+def test_event_texts_are_calm_and_specific() -> None:
+    engine = WarningEngine(rules=(LOSS,))
+    events = []
+    for i in range(3):
+        events += engine.evaluate(float(i), {("high_loss", "client"): 0.12})
+    event = events[0]
+    assert event.kind == "high_loss" and event.severity == "warning"
+    assert event.value == 0.12 and event.threshold == 0.03
+    assert "client" in event.therapist_text.lower() and "repeat" in event.therapist_text
+    assert "12.0%" in event.sre_text and "client" in event.sre_text
+
+
+def test_below_threshold_rules() -> None:
+    """low_mos is bad at or below its threshold."""
+    engine = WarningEngine(rules=tuple(r for r in DEFAULT_RULES if r.kind == "low_mos"))
+    events = run(engine, [4.2, 3.0, 3.1, 3.2, 4.2], kind="low_mos")
+    assert events == [("raised", 3.0)]
+
+
+def test_disabled_rule_and_overrides() -> None:
+    engine = WarningEngine()
+    assert not engine.rule("talk_balance").enabled
+    enabled = engine.with_overrides(talk_balance={"enabled": True})
+    assert enabled.rule("talk_balance").enabled
+    events = []
+    for i in range(12):
+        events += engine.evaluate(float(i), {("talk_balance", None): 0.95})
+    assert events == []
+    events = []
+    for i in range(12):
+        events += enabled.evaluate(float(i), {("talk_balance", None): 0.95})
+    assert [e.type for e in events] == ["raised"]
+
+
+def test_every_default_rule_has_texts() -> None:
+    from qualmon.core.warnings import texts
+
+    for rule in DEFAULT_RULES:
+        for cleared in (False, True):
+            therapist, sre = texts(rule.kind, "client", 1.0, rule.threshold, cleared=cleared)
+            assert therapist and sre
