@@ -152,7 +152,7 @@ async def widget(request: web.Request) -> web.Response:
         headers={
             # Embeddable in a platform's page; no external resources at all.
             "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-            "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
+            "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
         },

@@ -1,0 +1,97 @@
+"""The therapist widget in real headless Chromium (Debian chromium, Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qualmon.service.events import warnings_key
+from qualmon.sim.impairment import ImpairmentConfig
+
+from .conftest import Service, wait_for
+
+pytestmark = pytest.mark.realtime
+
+CHROMIUM = shutil.which("chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+async def page() -> Any:
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 440, "height": 360})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.errors = errors  # type: ignore[attr-defined]
+        yield page
+        await browser.close()
+
+
+async def test_widget_shows_and_removes_a_warning(
+    service: Service, publishers: Any, page: Any
+) -> None:
+    """A raised warning's therapist text appears within 3 s; it goes when cleared."""
+    publisher = await publishers(service, "wid", "client", impairment=ImpairmentConfig(seed=2))
+    await publishers(service, "wid", "therapist")
+    token = service.token("watch", "wid")
+    await page.goto(f"{service.url}/widget?token={token}")
+    # Locators, not wait_for_function: the widget's CSP forbids eval, as it should.
+    await page.locator("#role-client .state.good").wait_for(timeout=10_000)
+    assert await page.locator("#calm").is_visible()
+    assert publisher.impairment is not None
+    clean = publisher.impairment.config
+    publisher.impairment.config = replace(clean, loss_ratio=0.15)
+    runtime = service.app[warnings_key]
+    raised_at = await wait_for(
+        lambda: time.monotonic() if runtime.active_json("wid") else None,
+        timeout=8.0,
+        what="warning raised on the server",
+    )
+    item = page.locator("#warnings li[data-kind='high_loss']")
+    await item.wait_for(state="visible", timeout=3_000)
+    shown_after = time.monotonic() - raised_at
+    assert shown_after <= 3.0
+    text = await item.text_content()
+    assert text == runtime.active_json("wid")[0]["therapist_text"]
+    assert not await page.locator("#calm").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "widget-warning.png"))
+    publisher.impairment.config = clean
+    await item.wait_for(state="detached", timeout=15_000)
+    assert await page.locator("#calm").is_visible()
+    assert await page.get_attribute("#warnings", "aria-live") == "polite"
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_widget_marks_itself_stale(service: Service, publishers: Any, page: Any) -> None:
+    """When the service stops answering, the widget says its information is not current."""
+    await publishers(service, "st", "client")
+    await page.goto(f"{service.url}/widget?token={service.token('watch', 'st')}")
+    await page.locator("#status", has_text="Live").wait_for(timeout=10_000)
+    # The service ends the stream and further connections fail: no more messages.
+    await page.route("**/events*", lambda route: route.abort())
+    runtime = service.app[warnings_key]
+    runtime.close_streams(restart=False)
+    await page.locator("#status.stale").wait_for(timeout=20_000)
+    status = await page.text_content("#status")
+    assert status is not None and "Not updated" in status
