@@ -99,6 +99,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
+    if args.warnings:
+        from .bench_warnings import run_warning_bench
+
+        _configure_logging(False)
+        logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(run_warning_bench(args))
+
     _configure_logging(False)
     logging.getLogger().setLevel(logging.WARNING)
     return asyncio.run(run_bench(args))
@@ -143,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
     bench.add_argument("--rounds", type=int, default=3, help="bare/qualmon pairs (median)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
+    bench.add_argument(
+        "--warnings",
+        action="store_true",
+        help="measure warning detection/clear latency, flaps and false alarms",
+    )
+    bench.add_argument("--trials", type=int, default=8, help="--warnings: trials per scenario")
+    bench.add_argument(
+        "--calm-minutes",
+        type=float,
+        default=10.0,
+        help="--warnings: length of the clean and 1 %%-loss runs",
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 

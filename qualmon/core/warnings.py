@@ -39,10 +39,11 @@ class Rule:
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     # Loss over the last 2 s; two bad ticks of three keep 1 % loss from tripping it.
-    Rule("high_loss", "warning", 0.03, raise_n=2, raise_m=3),
-    Rule("high_rtt", "warning", 0.400, raise_n=3, raise_m=5),
-    Rule("high_jitter", "warning", 0.030, raise_n=3, raise_m=5),
-    Rule("low_mos", "warning", 3.5, above=False, raise_n=3, raise_m=5),
+    # Recovery 3 s: the 2 s loss window needs 2 s to forget, so clear lands ~5 s after.
+    Rule("high_loss", "warning", 0.03, raise_n=2, raise_m=3, clear_after_seconds=3.0),
+    Rule("high_rtt", "warning", 0.400, raise_n=3, raise_m=5, clear_after_seconds=3.0),
+    Rule("high_jitter", "warning", 0.030, raise_n=3, raise_m=5, clear_after_seconds=3.0),
+    Rule("low_mos", "warning", 3.5, above=False, raise_n=3, raise_m=5, clear_after_seconds=3.0),
     # Dropouts heard during speech in the last 10 s: one is enough.
     Rule("audio_dropouts", "warning", 1, raise_n=1, raise_m=1, clear_after_seconds=10.0),
     # Seconds without RTP: the leg timers' 2 s stall.

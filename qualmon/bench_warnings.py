@@ -1,0 +1,246 @@
+"""`qualmon bench --warnings`: how fast and how calmly warnings follow scripted impairments.
+
+Runs the real path in one process (service, WHIP publishers, impairment) and reports
+detection latency (onset → raised), clear latency (recovery → cleared), flaps on clean
+runs and false alarms on clean and 1 %-loss runs. Benchmarks are not tests: nothing here
+asserts; goals are printed beside the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import statistics
+import time
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .config import settings_from_env
+from .service.app import create_app
+from .service.auth import issue_token
+from .service.events import warnings_key
+from .sim.audio import speech_like_packets
+from .sim.impairment import ImpairmentConfig
+from .sim.publisher import WhipPublisher
+
+GOAL_RAISE_P95_SECONDS = 2.0
+GOAL_CLEAR_SECONDS = 5.0
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+class Recorder:
+    """Warning events as they happen, on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str, str, str, str | None]] = []
+
+    def __call__(self, session_id: str, kind: str, doc: dict[str, Any]) -> None:
+        self.events.append((time.monotonic(), session_id, kind, doc["kind"], doc.get("role")))
+
+    def first(self, session: str, typ: str, kind: str, after: float) -> float | None:
+        for at, sid, t, k, _ in self.events:
+            if sid == session and t == typ and k == kind and at >= after:
+                return at
+        return None
+
+
+async def _publish(
+    url: str,
+    secret: str,
+    session: str,
+    role: str,
+    packets: list[bytes],
+    http: aiohttp.ClientSession,
+    impairment: ImpairmentConfig | None,
+) -> WhipPublisher:
+    token = issue_token(secret, scope="publish", session=session, role=role)
+    publisher = WhipPublisher(
+        url=url,
+        token=token,
+        packets=packets,
+        http=http,
+        impairment=impairment or ImpairmentConfig(),
+    )
+    await publisher.start()
+    return publisher
+
+
+async def _loss_trial(
+    ctx: dict[str, Any], session: str, loss: float, *, hold: float
+) -> tuple[float | None, float | None]:
+    publisher = await _publish(
+        ctx["url"],
+        ctx["secret"],
+        session,
+        "client",
+        ctx["packets"],
+        ctx["http"],
+        ImpairmentConfig(seed=hash(session) & 0xFFFF),
+    )
+    ctx["publishers"].append(publisher)
+    await asyncio.sleep(5.0)
+    assert publisher.impairment is not None
+    clean = publisher.impairment.config
+    publisher.impairment.config = replace(clean, loss_ratio=loss)
+    onset = time.monotonic()
+    await asyncio.sleep(hold)
+    publisher.impairment.config = clean
+    recovered = time.monotonic()
+    await asyncio.sleep(15.0)
+    rec: Recorder = ctx["recorder"]
+    raised = rec.first(session, "raised", "high_loss", onset)
+    cleared = rec.first(session, "cleared", "high_loss", recovered)
+    return (raised - onset if raised else None, cleared - recovered if cleared else None)
+
+
+async def _stop_trial(
+    ctx: dict[str, Any], session: str, *, outage: bool
+) -> tuple[float | None, float | None]:
+    """A publisher that stops sending (track paused) or an outage on the network (3 s)."""
+    publisher = await _publish(
+        ctx["url"],
+        ctx["secret"],
+        session,
+        "client",
+        ctx["packets"],
+        ctx["http"],
+        ImpairmentConfig(),
+    )
+    ctx["publishers"].append(publisher)
+    await asyncio.sleep(5.0)
+    onset = time.monotonic()
+    assert publisher.impairment is not None
+    if outage:
+        publisher.impairment.config = replace(
+            publisher.impairment.config,
+            outages=((onset - publisher.impairment.installed_at, 3.0),),  # type: ignore[operator]
+        )
+        await asyncio.sleep(3.0)
+    else:
+        publisher.track.pause()  # type: ignore[attr-defined]
+        await asyncio.sleep(4.0)
+        publisher.track.resume()  # type: ignore[attr-defined]
+    recovered = time.monotonic()
+    await asyncio.sleep(8.0)
+    rec: Recorder = ctx["recorder"]
+    raised = rec.first(session, "raised", "media_stopped", onset)
+    cleared = rec.first(session, "cleared", "media_stopped", recovered)
+    return (raised - onset if raised else None, cleared - recovered if cleared else None)
+
+
+async def _calm_run(
+    ctx: dict[str, Any], session: str, loss: float, seconds: float
+) -> tuple[int, int]:
+    """(false alarms, flaps) over a run with only `loss` random loss on both roles."""
+    start = time.monotonic()
+    for role in ("therapist", "client"):
+        ctx["publishers"].append(
+            await _publish(
+                ctx["url"],
+                ctx["secret"],
+                session,
+                role,
+                ctx["packets"],
+                ctx["http"],
+                ImpairmentConfig(loss_ratio=loss, seed=hash((session, role)) & 0xFFFF),
+            )
+        )
+    await asyncio.sleep(seconds)
+    events = [e for e in ctx["recorder"].events if e[1] == session and e[0] >= start]
+    raised = [e for e in events if e[2] == "raised"]
+    flaps = sum(1 for e in events if e[2] == "cleared")
+    return len(raised), flaps
+
+
+async def run_warning_bench(args: argparse.Namespace) -> int:
+    secret = secrets.token_hex(32)
+    settings = settings_from_env(
+        {}, secret=secret, port=0, max_legs=1000, ice_addresses=("127.0.0.1",)
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    recorder = Recorder()
+    app[warnings_key].listeners.append(recorder)
+    calm_seconds = args.calm_minutes * 60
+    try:
+        async with aiohttp.ClientSession() as http:
+            ctx: dict[str, Any] = {
+                "url": f"http://127.0.0.1:{port}/whip",
+                "secret": secret,
+                "http": http,
+                "packets": speech_like_packets(),
+                "recorder": recorder,
+                "publishers": [],
+            }
+            print(
+                f"running loss/stop/outage trials and a {args.calm_minutes:g}-minute clean "
+                "and 1 %-loss run at once …",
+                flush=True,
+            )
+            trials = args.trials
+            jobs: list[Any] = []
+            jobs += [_loss_trial(ctx, f"loss5-{i}", 0.05, hold=10.0) for i in range(trials)]
+            jobs += [_loss_trial(ctx, f"loss10-{i}", 0.10, hold=10.0) for i in range(trials)]
+            jobs += [_stop_trial(ctx, f"stop-{i}", outage=False) for i in range(trials)]
+            jobs += [_stop_trial(ctx, f"outage-{i}", outage=True) for i in range(trials)]
+            calm = [
+                _calm_run(ctx, "clean", 0.0, calm_seconds),
+                _calm_run(ctx, "loss1", 0.01, calm_seconds),
+            ]
+            results: list[Any] = list(await asyncio.gather(*jobs, *calm))
+            for publisher in ctx["publishers"]:
+                with contextlib.suppress(Exception):
+                    await publisher.stop()
+    finally:
+        await runner.cleanup()
+    rows = {
+        "loss 5 %": results[0:trials],
+        "loss 10 %": results[trials : 2 * trials],
+        "media stopped": results[2 * trials : 3 * trials],
+        "outage 3 s": results[3 * trials : 4 * trials],
+    }
+    print()
+    print(
+        f"{'scenario':<15}{'trials':>7}{'raised p50':>12}{'raised p95':>12}"
+        f"{'missed':>8}{'cleared p50':>13}{'cleared max':>13}"
+    )
+    for name, trial_results in rows.items():
+        raised = [r for r, _ in trial_results if r is not None]
+        cleared = [c for _, c in trial_results if c is not None]
+        missed = sum(1 for r, _ in trial_results if r is None)
+        fmt = lambda v: f"{v:.2f} s" if v is not None else "–"  # noqa: E731
+        print(
+            f"{name:<15}{len(trial_results):>7}"
+            f"{fmt(statistics.median(raised) if raised else None):>12}"
+            f"{fmt(p95(raised) if raised else None):>12}{missed:>8}"
+            f"{fmt(statistics.median(cleared) if cleared else None):>13}"
+            f"{fmt(max(cleared) if cleared else None):>13}"
+        )
+    (clean_alarms, clean_flaps), (loss1_alarms, loss1_flaps) = results[-2], results[-1]
+    print()
+    print(
+        f"clean run, {args.calm_minutes:g} min, 2 legs: {clean_alarms} false alarms, "
+        f"{clean_flaps} flaps (goal 0/0)"
+    )
+    print(
+        f"1 % loss run, {args.calm_minutes:g} min, 2 legs: {loss1_alarms} false alarms, "
+        f"{loss1_flaps} flaps (goal 0/0)"
+    )
+    print(
+        f"goals: raised p95 <= {GOAL_RAISE_P95_SECONDS:g} s for loss >= 5 %, media stopped "
+        f"and outages; cleared <= {GOAL_CLEAR_SECONDS:g} s after recovery"
+    )
+    return 0
