@@ -147,3 +147,24 @@ async def test_stream_access_rules(service: Service, publishers: Any) -> None:
         f"{service.url}/widget", params={"token": service.token("publish", "mine", "client")}
     ) as r:
         assert r.status == 403
+
+
+async def test_shutdown_sends_restart_and_closes_streams(publishers: Any) -> None:
+    """On shutdown subscribers get a restart event, then the stream ends cleanly."""
+    from .conftest import make_settings, run_service
+
+    events: list[tuple[str, dict[str, Any], float]] = []
+    async with aiohttp.ClientSession() as listener:  # outlives the service
+        async with run_service(make_settings()) as service:
+            await publishers(service, "bye", "client")
+            response = await listener.get(
+                f"{service.url}/v1/sessions/bye/events",
+                params={"token": service.token("watch", "bye")},
+            )
+            reader = asyncio.create_task(read_sse(response, events))
+            await wait_for(lambda: any(e == "snapshot" for e, _, _ in events), what="snapshot")
+            # leaving this block shuts the app down while the stream is open
+        await asyncio.wait_for(reader, 10.0)
+        response.release()
+    assert events[-1][0] == "restart"
+    assert events[-1][1]["retry_after_seconds"] > 0
