@@ -142,6 +142,9 @@ def serve_receiver(mode: str, port: int, secret: str) -> None:
             max_legs=10_000,
             ice_addresses=("127.0.0.1",),
             speech_enabled=mode == "qualmon",
+            # Bench sessions are not real reports: keep them out of any qualmon.db here,
+            # while still paying for recording them.
+            db_path=":memory:",
         )
         app = create_app(settings)
 

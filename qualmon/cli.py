@@ -1,4 +1,4 @@
-"""`qualmon` command line: serve, token, demo, publish, bench."""
+"""`qualmon` command line: serve, token, demo, publish, bench, report, purge."""
 
 from __future__ import annotations
 
@@ -163,6 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="--warnings: length of the clean and 1 %%-loss runs",
     )
     bench.set_defaults(func=cmd_bench)
+
+    from .report_cli import add_store_flag, run_purge, run_report
+
+    report = sub.add_parser("report", help="print a stored session report (reads QUALMON_DB)")
+    report.add_argument("session_id", help="the platform's session id (its newest report)")
+    report.add_argument("--json", action="store_true", help="the report as JSON")
+    add_store_flag(report)
+    report.set_defaults(func=run_report)
+
+    purge = sub.add_parser("purge", help="delete stored reports of sessions ended before DATE")
+    purge.add_argument(
+        "--before", required=True, help="ISO 8601 date or date-time (UTC if no zone)"
+    )
+    add_store_flag(purge)
+    purge.set_defaults(func=run_purge)
     return parser
 
 

@@ -28,6 +28,10 @@ class Settings:
     "Live WHIP legs allowed at once (QUALMON_MAX_LEGS); more get 503."
     db_path: str = "qualmon.db"
     "SQLite store (QUALMON_DB)."
+    retention_days: float = 30.0
+    "Stored reports of sessions that ended longer ago are purged (QUALMON_RETENTION_DAYS)."
+    report_checkpoint_seconds: float = 10.0
+    "A live session's report is saved this often, so a crash loses at most this much."
     ice_addresses: tuple[str, ...] | None = None
     "Host-candidate addresses (QUALMON_ICE_ADDRESSES, comma-separated); None: aioice's choice."
     max_offer_bytes: int = 65536
@@ -80,6 +84,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "port": _number(env, "QUALMON_PORT", int, 8080),
         "max_legs": _number(env, "QUALMON_MAX_LEGS", int, 100),
         "db_path": env.get("QUALMON_DB") or "qualmon.db",
+        "retention_days": _number(env, "QUALMON_RETENTION_DAYS", float, 30.0),
     }
     speech = env.get("QUALMON_SPEECH", "").strip().lower()
     if speech:

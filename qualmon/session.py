@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .config import Settings
+from .core.heard import HeardInterval, HeardSample, HeardTracker
 from .core.rtp_stats import Dropout
 from .core.speech import SpeechParams, SpeechSegmenter
 from .core.turns import TurnParams, TurnStats, compute_turns
@@ -66,6 +67,29 @@ class RoleSlot:
     leg: WhipLeg | None = None
     earlier: list[LegSnapshot] = field(default_factory=list)
     reconnects: int = 0
+    heard: HeardTracker | None = None
+    "What this role hears, from its probe (browser or Python); None without one."
+
+
+# How a role without a WHIP leg (known from its probe alone) renders the leg fields.
+PROBE_ONLY_LEG: dict[str, Any] = {
+    "state": "probe_only",
+    "end_reason": None,
+    "packets_received": 0,
+    "packets_lost": 0,
+    "loss_ratio": 0.0,
+    "recent_loss_ratio": 0.0,
+    "jitter_seconds": None,
+    "rtt_seconds": None,
+    "mos": None,
+    "dropouts": 0,
+    "dropout_seconds": 0.0,
+    "bitrate_bps": 0.0,
+    "seconds_since_last_packet": None,
+    "dropouts_in_speech": 0,
+    "dropout_in_speech_seconds": 0.0,
+    "mic_silent": False,
+}
 
 
 class Session:
@@ -136,10 +160,27 @@ class Session:
     def live_legs(self) -> list[WhipLeg]:
         return [s.leg for s in self.slots.values() if s.leg and s.leg.state != "ended"]
 
+    def heard_fresh(self, now: float, stale_after_seconds: float) -> bool:
+        """Some role's probe sent a sample within stale_after_seconds (monotonic now)."""
+        return any(
+            s.heard is not None and s.heard.fresh(now, stale_after_seconds)
+            for s in self.slots.values()
+        )
+
     def role_json(self, role: str, now: float) -> dict[str, Any] | None:
+        """The role's leg measures and its `heard` block; a probe-only role has state
+        "probe_only", counters 0 and measures null; None for a role with neither."""
         slot = self.slots.get(role)
-        if slot is None or slot.leg is None:
+        if slot is None or (slot.leg is None and slot.heard is None):
             return None
+        heard = asdict(slot.heard.snapshot(now)) if slot.heard is not None else None
+        if slot.leg is None:
+            return {
+                **PROBE_ONLY_LEG,
+                "reconnects": slot.reconnects,
+                "speech_seconds": slot.segmenter.speech_seconds(),
+                "heard": heard,
+            }
         current = slot.leg.snapshot(now)
         parts = [*slot.earlier, current]
         received = sum(p.packets_received for p in parts)
@@ -158,6 +199,7 @@ class Session:
             reconnects=slot.reconnects,
             speech_seconds=slot.segmenter.speech_seconds(),
             mic_silent=current.state in ("live", "stalled") and slot.segmenter.mic_silent(),
+            heard=heard,
         )
         return doc
 
@@ -289,6 +331,35 @@ class SessionRegistry:
         self.legs_by_resource[leg.resource_id] = leg
         return leg, answer
 
+    def add_heard(
+        self, session_id: str, role: str, sample: HeardSample
+    ) -> tuple[Session, HeardInterval | None]:
+        """Take a validated probe sample for (session, role); the first one creates the session.
+
+        Checked against the role's previous sample first (HeardError: nothing is stored,
+        no session is created). Returns the session and the interval the sample closed.
+        """
+        now = self._clock()
+        session = self.sessions.get(session_id)
+        if session is not None and not session.live:
+            session = None  # an ended session stays readable; new data starts a new one
+        slot = session.slots.get(role) if session is not None else None
+        tracker = slot.heard if slot is not None and slot.heard is not None else None
+        if tracker is None:
+            tracker = HeardTracker(emodel=self._settings.emodel)
+        interval = tracker.add(sample, received_at=now)
+        if session is None:
+            session = Session(
+                session_id,
+                speech_params=self._settings.speech,
+                turn_params=self._settings.turns,
+                wall_clock=self._wall_clock,
+            )
+            self.sessions[session_id] = session
+            log.info("session started from probe data")
+        session.slot(role).heard = tracker
+        return session, interval
+
     def _live_role(self, session_id: str, role: str) -> bool:
         session = self.sessions.get(session_id)
         if session is None or not session.live:
@@ -315,9 +386,13 @@ class SessionRegistry:
         await leg.ended.wait()
         return True
 
-    def _maybe_end_session(self, session_id: str) -> None:
+    def _maybe_end_session(self, session_id: str, *, force: bool = False) -> None:
         session = self.sessions.get(session_id)
-        if session is not None and session.live and not session.live_legs():
+        if session is None or not session.live or session.live_legs():
+            return
+        # A probe still sending keeps the session (probe-only sessions have no legs at all).
+        stale_after = self._settings.lost_after_seconds
+        if force or not session.heard_fresh(self._clock(), stale_after):
             session.ended_at = self._wall_clock()
             session.ended_monotonic = self._clock()
             stats = session.turn_stats(self._clock(), max_age_seconds=0.0)
@@ -386,6 +461,6 @@ class SessionRegistry:
         for leg in list(self.legs_by_resource.values()):
             self._retire(leg, reason)
         for session_id in list(self.sessions):
-            self._maybe_end_session(session_id)
+            self._maybe_end_session(session_id, force=True)
         if self._closing:
             await asyncio.gather(*list(self._closing), return_exceptions=True)

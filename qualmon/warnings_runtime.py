@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .core.heard import STALE_AFTER_SECONDS
 from .core.warnings import Rule, WarningEngine, WarningEvent
 from .session import Session, SessionRegistry
 
@@ -60,6 +61,13 @@ def measurements(session: Session, now: float) -> dict[tuple[str, str | None], f
     rtts: list[float] = []
     recent: dict[str, list[tuple[float, float]]] = {}
     for role, slot in session.slots.items():
+        heard = slot.heard
+        if heard is not None:
+            # What the role hears, from its probe; unknown once the probe goes quiet.
+            fresh = heard.fresh(now, STALE_AFTER_SECONDS)
+            values[("audible_concealment", role)] = (
+                heard.audible_concealment_ratio() if fresh else None
+            )
         leg = slot.leg
         if leg is None:
             continue

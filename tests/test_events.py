@@ -107,6 +107,21 @@ async def test_loss_raises_and_clears_over_sse_and_ws(service: Service, publishe
         assert "therapist" not in roles
     get = service.metrics.registry.get_sample_value
     assert get("qualmon_warnings_total", {"kind": "high_loss", "severity": "warning"}) == 1
+
+    async def stored() -> list[dict[str, Any]]:
+        async with service.http.get(
+            f"{service.url}/v1/sessions/w/report", headers=service.auth("admin")
+        ) as r:
+            assert r.status == 200
+            report = await r.json()
+        return [
+            w
+            for w in report["warnings"]
+            if w["kind"] == "high_loss" and w["cleared_at"] is not None
+        ]
+
+    timeline = await wait_for(stored, timeout=5.0, what="warning in the stored report")
+    assert timeline[0]["role"] == "client" and timeline[0]["severity"] == "warning"
     assert get("qualmon_warnings_active", {"kind": "high_loss"}) == 0
 
 

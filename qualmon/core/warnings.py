@@ -35,6 +35,9 @@ class Rule:
     "After clearing, the same warning for the same role is not raised again sooner."
     scope: Literal["leg", "session"] = "leg"
     enabled: bool = True
+    clear_threshold: float | None = None
+    "Once raised, the value counts as clear only past this (at or below it for `above`"
+    " rules, at or above otherwise); None: below the raise threshold, as before raising."
 
 
 DEFAULT_RULES: tuple[Rule, ...] = (
@@ -58,6 +61,17 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         rate_limit_seconds=5.0,
     ),
     Rule("mic_silent", "info", 1, raise_n=1, raise_m=1, clear_after_seconds=2.0),
+    # What a participant hears, from their probe: (concealed − silent concealed) / samples
+    # over the last 15 s. On at 3 %, off at 1 % (ObserveRTC); in between it stays as it is.
+    Rule(
+        "audible_concealment",
+        "warning",
+        0.03,
+        clear_threshold=0.01,
+        raise_n=2,
+        raise_m=3,
+        clear_after_seconds=2.0,
+    ),
     Rule(
         "connection_lost",
         "critical",
@@ -121,6 +135,8 @@ THERAPIST_TEXTS: dict[str, str] = {
     "media_stopped": "{who} audio has stopped reaching the session. They may not hear you "
     "either; check in with them.",
     "mic_silent": "We are not picking up any sound from {whose} microphone. They may be muted.",
+    "audible_concealment": "{who} connection is losing parts of the incoming audio, so words "
+    "may be missed. Repeating anything important can help.",
     "connection_lost": "{who} connection has dropped. They may be trying to reconnect.",
     "talk_over_delay": "The connection delay is making it easy to talk over each other. "
     "Short pauses before replying can help.",
@@ -139,6 +155,8 @@ SRE_TEXTS: dict[str, str] = {
     "audio_dropouts": "{role} {value:.0f} dropout(s) during speech in the last 10 s",
     "media_stopped": "{role} no RTP for {value:.1f} s (threshold {threshold:.1f} s)",
     "mic_silent": "{role} audio below -60 dBFS with no speech for the mic-silent period",
+    "audible_concealment": "{role} hears {value:.1%} concealed audio over 15 s "
+    "(probe; threshold {threshold:.0%})",
     "connection_lost": "{role} leg ended without media (lost/failed)",
     "talk_over_delay": "overlap {value:.1f} s in 30 s while RTT > 300 ms",
     "talk_balance": "a role's talk share {value:.0%} over 5 min (threshold {threshold:.0%})",
@@ -166,6 +184,7 @@ def texts(
             "low_mos": "call quality has recovered.",
             "audio_dropouts": "no more lost words.",
             "mic_silent": "sound is coming from the microphone again.",
+            "audible_concealment": "the incoming audio is complete again.",
             "talk_over_delay": "the delay is no longer getting in the way.",
             "talk_balance": "the conversation is more balanced again.",
         }.get(kind, "resolved.")
@@ -255,6 +274,9 @@ class WarningEngine:
                 state.active, state.raised_at, state.clear_since = True, now, None
                 return self._event("raised", rule, role, state.last_value, now)
             return None
+        if rule.clear_threshold is not None and value is not None:
+            # Hysteresis: between the two thresholds a raised warning stays raised.
+            bad = value > rule.clear_threshold if rule.above else value < rule.clear_threshold
         if bad:
             state.clear_since = None
             return None

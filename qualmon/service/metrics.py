@@ -19,6 +19,9 @@ JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
 MOS_BUCKETS = (1.0, 2.0, 2.5, 3.0, 3.25, 3.5, 3.75, 4.0, 4.2, 4.3, 4.4, 4.5)
 TALK_SHARE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# Therapy sessions run 30–90 min; short ones are usually failed starts.
+SESSION_DURATION_BUCKETS = (60, 300, 600, 1200, 1800, 2700, 3600, 4500, 5400, 7200, 10800)
+DEGRADED_RATIO_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 
 class QualmonMetrics:
@@ -133,6 +136,18 @@ class QualmonMetrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
+        self.session_duration = Histogram(
+            "qualmon_session_duration_seconds",
+            "Length of a session, observed once when its report is saved at the end.",
+            buckets=SESSION_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.session_degraded = Histogram(
+            "qualmon_session_degraded_ratio",
+            "Share of a session's time with at least one warning active, observed at its end.",
+            buckets=DEGRADED_RATIO_BUCKETS,
+            registry=r,
+        )
         for role in ROLES:
             for metric in (
                 self.packets_received,
@@ -192,6 +207,12 @@ class QualmonMetrics:
     def on_session_ended(self, stats: TurnStats) -> None:
         for role, share in stats.talk_share.items():
             self.talk_share.labels(role=role).observe(share)
+
+    # -- ReportObserver --------------------------------------------------------
+
+    def on_session_report(self, duration_seconds: float, degraded_ratio: float) -> None:
+        self.session_duration.observe(duration_seconds)
+        self.session_degraded.observe(degraded_ratio)
 
 
 class LiveCollector(Collector):

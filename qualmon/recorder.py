@@ -1,0 +1,389 @@
+"""Turns live sessions into stored reports: samples each second, checkpoints, final save."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .async_store import AsyncReportStore
+from .core.quantiles import LogHistogram
+from .core.rtp_stats import Dropout
+from .core.speech import Segment, SpeechSegmenter
+from .media.leg import WhipLeg
+from .report import (
+    BUCKET_SECONDS,
+    Checkpoint,
+    DropoutMark,
+    LegAggregate,
+    ReportEndReason,
+    SpeechSpan,
+    TimelinePoint,
+)
+from .session import Session
+from .store import ReportStore
+
+log = logging.getLogger(__name__)
+
+
+class ReportObserver(Protocol):
+    """Told once per saved session (the Prometheus exporter)."""
+
+    def on_session_report(self, duration_seconds: float, degraded_ratio: float) -> None: ...
+
+
+@dataclass
+class _Bucket:
+    """Worst values of one role's samples within one 5 s bucket."""
+
+    index: int
+    loss: float | None = None
+    jitter: float | None = None
+    rtt: float | None = None
+    mos: float | None = None
+    stalled: bool = False
+
+    def add(self, loss: float, jitter: float, rtt: float | None, mos: float | None) -> None:
+        self.loss = loss if self.loss is None else max(self.loss, loss)
+        self.jitter = jitter if self.jitter is None else max(self.jitter, jitter)
+        if rtt is not None:
+            self.rtt = rtt if self.rtt is None else max(self.rtt, rtt)
+        if mos is not None:
+            self.mos = mos if self.mos is None else min(self.mos, mos)
+
+
+@dataclass
+class _Mark:
+    """A dropout seen on a leg; `in_speech` settles once the leg or the segmenter knows."""
+
+    dropout: Dropout
+    t_seconds: float
+    bucket: int
+    leg: WhipLeg | None
+    "Held only until in_speech is settled (at the latest when the leg has closed)."
+    in_speech: bool | None = None
+
+
+@dataclass
+class _Track:
+    """One role's accumulators; memory stays bounded whatever the session's length."""
+
+    jitter: LogHistogram = field(default_factory=LogHistogram)
+    rtt: LogHistogram = field(default_factory=LogHistogram)
+    mos_min: float | None = None
+    mos_sum: float = 0.0
+    mos_count: int = 0
+    buckets: dict[int, _Bucket] = field(default_factory=dict)
+    "Buckets not yet written for the last time (the last few only)."
+    marks: list[_Mark] = field(default_factory=list)
+    leg: WhipLeg | None = None
+    dropouts_seen: int = 0
+    "How many of `leg.stats.dropouts` became marks."
+    speech_written: int = 0
+    "Closed speech segments already stored."
+
+
+@dataclass
+class _SessionState:
+    origin: float
+    "The session's start on the monotonic clock."
+    tracks: dict[str, _Track] = field(default_factory=dict)
+    last_checkpoint: float | None = None
+    roles_with_media: frozenset[str] = frozenset()
+    "Roles that had sent packets at the last checkpoint."
+
+
+class ReportRecorder:
+    """Hangs off SessionRegistry's sample and end hooks and writes to the report store."""
+
+    def __init__(
+        self,
+        store: AsyncReportStore,
+        *,
+        observer: ReportObserver | None = None,
+        checkpoint_seconds: float = 10.0,
+        leg_close_timeout_seconds: float = 6.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._observer = observer
+        self._checkpoint_seconds = checkpoint_seconds
+        self._leg_close_timeout = leg_close_timeout_seconds
+        self._clock = clock
+        self._wall_clock = wall_clock
+        # Keyed by (id, start): a platform may reuse an id after a session ended.
+        self._states: dict[tuple[str, float], _SessionState] = {}
+        self._finishing: dict[tuple[str, float], asyncio.Task[None]] = {}
+
+    # -- hooks ---------------------------------------------------------------
+
+    def on_sample(self, session: Session, now: float) -> None:
+        state = self._state(session, now)
+        index = int((now - state.origin) // BUCKET_SECONDS)
+        with_media: set[str] = set()
+        for role, slot in session.slots.items():
+            track = state.tracks.setdefault(role, _Track())
+            leg = slot.leg
+            if leg is None:
+                continue
+            self._follow(track, leg, slot.segmenter, state, index)
+            if leg.state not in ("live", "stalled"):
+                continue
+            snap = leg.snapshot(now)
+            if not snap.packets_received:
+                continue
+            with_media.add(role)
+            bucket = track.buckets.setdefault(index, _Bucket(index))
+            if leg.state == "stalled":
+                # No media: the jitter and MOS of the last packets say nothing about now.
+                bucket.stalled = True
+                continue
+            bucket.add(snap.recent_loss_ratio, snap.jitter_seconds, snap.rtt_seconds, snap.mos)
+            track.jitter.add(snap.jitter_seconds)
+            if snap.rtt_seconds is not None:
+                track.rtt.add(snap.rtt_seconds)
+            if snap.mos is not None:
+                track.mos_min = snap.mos if track.mos_min is None else min(track.mos_min, snap.mos)
+                track.mos_sum += snap.mos
+                track.mos_count += 1
+        # A participant's first numbers are saved at once, not up to 10 s later.
+        due = (
+            state.last_checkpoint is None
+            or now - state.last_checkpoint >= self._checkpoint_seconds
+            or not with_media <= state.roles_with_media
+        )
+        if due and self._store.is_open:
+            state.roles_with_media = state.roles_with_media | with_media
+            checkpoint = self._checkpoint(session, state, now, end_reason=None)
+            self._store.submit(lambda s: s.save(checkpoint))
+
+    def on_end(self, session: Session, reason: str) -> None:
+        task = asyncio.ensure_future(self._finish(session, reason))
+        key = _key(session)
+        self._finishing[key] = task
+        task.add_done_callback(lambda _: self._finishing.pop(key, None))
+
+    # -- on demand and at shutdown -------------------------------------------
+
+    async def checkpoint_now(self, session: Session, *, min_age_seconds: float = 1.0) -> None:
+        """Bring a session's stored report up to date: a fresh checkpoint of a live one (at
+        most once per min_age), the final save of one that just ended."""
+        finishing = self._finishing.get(_key(session))
+        if finishing is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(finishing), self._leg_close_timeout + 1)
+        now = self._clock()
+        state = self._states.get(_key(session))
+        if session.live and self._store.is_open:
+            state = state or self._state(session, now)
+            if state.last_checkpoint is None or now - state.last_checkpoint >= min_age_seconds:
+                checkpoint = self._checkpoint(session, state, now, end_reason=None)
+                await self._store.run(lambda s: s.save(checkpoint))
+                return
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far has landed."""
+        if self._store.is_open:
+            await self._store.run(lambda s: None)
+
+    async def drain(self, timeout_seconds: float) -> None:
+        """Let final saves of ended sessions finish (shutdown)."""
+        if self._finishing:
+            await asyncio.wait(list(self._finishing.values()), timeout=timeout_seconds)
+        await self.flush()
+
+    # -- internals -----------------------------------------------------------
+
+    def _state(self, session: Session, now: float) -> _SessionState:
+        state = self._states.get(_key(session))
+        if state is None:
+            origin = now - (self._wall_clock() - session.started_at)
+            state = self._states[_key(session)] = _SessionState(origin=origin)
+        return state
+
+    def _follow(
+        self,
+        track: _Track,
+        leg: WhipLeg,
+        segmenter: SpeechSegmenter,
+        state: _SessionState,
+        index: int,
+    ) -> None:
+        """Turn the leg's new dropouts into marks and settle earlier marks' in_speech."""
+        if track.leg is not leg:
+            if track.leg is not None:
+                self._take_dropouts(track, track.leg, state, index)
+            track.leg, track.dropouts_seen = leg, 0
+        self._take_dropouts(track, leg, state, index)
+        for mark in track.marks:
+            if mark.leg is None:
+                continue
+            if mark.dropout in mark.leg.dropouts_in_speech:
+                mark.in_speech = True
+            elif mark.leg.ended.is_set():
+                mark.in_speech = False  # the leg's final resolution found no speech around it
+            else:
+                d = mark.dropout
+                mark.in_speech = segmenter.speech_around(d.media_start, d.media_end)
+            if mark.in_speech is not None:
+                mark.leg = None
+
+    def _take_dropouts(self, track: _Track, leg: WhipLeg, state: _SessionState, index: int) -> None:
+        found = leg.stats.dropouts
+        oldest_open = min(track.buckets, default=index)
+        for dropout in found[track.dropouts_seen :]:
+            t = dropout.started_at - state.origin
+            # A bucket already written for the last time is not revisited: a dropout found
+            # that late (a very long gap) counts from the oldest bucket still open.
+            bucket = max(int(t // BUCKET_SECONDS), oldest_open)
+            track.marks.append(_Mark(dropout, t, bucket, leg))
+        track.dropouts_seen = len(found)
+
+    def _checkpoint(
+        self,
+        session: Session,
+        state: _SessionState,
+        now: float,
+        *,
+        end_reason: ReportEndReason | None,
+    ) -> Checkpoint:
+        """The session as of now; moves the write window on (call once per write)."""
+        doc = session.to_json(now)
+        state.last_checkpoint = now
+        current = int((now - state.origin) // BUCKET_SECONDS)
+        legs: list[LegAggregate] = []
+        points: list[TimelinePoint] = []
+        speech_from: list[tuple[str, int]] = []
+        speech: list[SpeechSpan] = []
+        marks: list[DropoutMark] = []
+        for role, live in doc["legs"].items():
+            slot = session.slots[role]
+            track = state.tracks.setdefault(role, _Track())
+            if slot.leg is not None:
+                self._follow(track, slot.leg, slot.segmenter, state, current)
+            if live is not None:
+                legs.append(_aggregate(role, live, track))
+            segments = slot.segmenter.all_segments()
+            for bucket in sorted(track.buckets.values(), key=lambda b: b.index):
+                points.append(_point(role, bucket, track, segments, state.origin))
+            closed = len(slot.segmenter.segments)
+            speech_from.append((role, track.speech_written))
+            speech.extend(
+                SpeechSpan(role, i, seg.start - state.origin, seg.end - state.origin)
+                for i, seg in enumerate(segments[track.speech_written :], track.speech_written)
+            )
+            track.speech_written = closed
+            marks.extend(
+                DropoutMark(role, m.t_seconds, m.dropout.duration_seconds, m.in_speech)
+                for m in track.marks
+            )
+            # Written now for the last time unless still filling (this and the previous
+            # bucket, whose speech may be classified a little late).
+            for index in [i for i in track.buckets if i < current - 1 or end_reason]:
+                del track.buckets[index]
+        return Checkpoint(
+            session_id=session.id,
+            started_at=session.started_at,
+            checkpoint_at=self._wall_clock(),
+            ended_at=session.ended_at if end_reason else None,
+            end_reason=end_reason,
+            roles=tuple(doc["legs"]),
+            legs=tuple(legs),
+            turns=doc["turns"],
+            points=tuple(points),
+            speech_from=tuple(speech_from),
+            speech=tuple(speech),
+            dropouts=tuple(sorted(marks, key=lambda m: m.t_seconds)),
+        )
+
+    async def _finish(self, session: Session, reason: str) -> None:
+        """Save the session's final report once its legs have finished closing."""
+        legs = [slot.leg for slot in session.slots.values() if slot.leg is not None]
+        # Dropouts in speech are settled when a leg closes; wait for that, within reason.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(leg.ended.wait() for leg in legs)), self._leg_close_timeout
+            )
+        now = self._clock()
+        session.turn_stats(now, max_age_seconds=0.0)  # final figures, not a cached second
+        end_reason: ReportEndReason = "ended"
+        if reason == "shutdown":
+            end_reason = "shutdown"
+        elif legs and all(leg.end_reason == "lost" for leg in legs):
+            end_reason = "lost"
+        state = self._state(session, now)
+        self._states.pop(_key(session), None)
+        if not self._store.is_open:
+            log.warning("report store closed; a session's final report was not saved")
+            return
+        checkpoint = self._checkpoint(session, state, now, end_reason=end_reason)
+        try:
+            ratio = await self._store.run(lambda s: _save_final(s, checkpoint))
+        except Exception:
+            return  # logged by the store
+        if self._observer is not None:
+            ended = session.ended_at or checkpoint.checkpoint_at
+            self._observer.on_session_report(max(0.0, ended - session.started_at), ratio)
+
+
+def _key(session: Session) -> tuple[str, float]:
+    return (session.id, session.started_at)
+
+
+def _save_final(store: ReportStore, checkpoint: Checkpoint) -> float:
+    """Save the final state; returns the share of the session with a warning active."""
+    store.save(checkpoint)
+    return store.degraded_ratio(checkpoint.session_id, checkpoint.started_at)
+
+
+def _aggregate(role: str, live: dict[str, Any], track: _Track) -> LegAggregate:
+    return LegAggregate(
+        role=role,
+        packets_received=live["packets_received"],
+        packets_lost=live["packets_lost"],
+        loss_ratio=live["loss_ratio"],
+        jitter_p50_seconds=track.jitter.quantile(0.5),
+        jitter_p95_seconds=track.jitter.quantile(0.95),
+        rtt_p50_seconds=track.rtt.quantile(0.5),
+        rtt_p95_seconds=track.rtt.quantile(0.95),
+        mos_min=track.mos_min,
+        mos_mean=track.mos_sum / track.mos_count if track.mos_count else None,
+        dropouts=live["dropouts"],
+        dropout_seconds=live["dropout_seconds"],
+        dropouts_in_speech=live["dropouts_in_speech"],
+        dropout_in_speech_seconds=live["dropout_in_speech_seconds"],
+        speech_seconds=live["speech_seconds"],
+        reconnects=live["reconnects"],
+        end_reason=live["end_reason"],
+    )
+
+
+def _point(
+    role: str, bucket: _Bucket, track: _Track, segments: list[Segment], origin: float
+) -> TimelinePoint:
+    start = origin + bucket.index * BUCKET_SECONDS
+    end = start + BUCKET_SECONDS
+    speaking = False
+    for seg in reversed(segments):  # newest first; the buckets asked about are recent
+        if seg.end <= start:
+            break
+        if seg.start < end:
+            speaking = True
+            break
+    return TimelinePoint(
+        role=role,
+        t_seconds=bucket.index * BUCKET_SECONDS,
+        recent_loss_ratio=bucket.loss,
+        jitter_seconds=bucket.jitter,
+        rtt_seconds=bucket.rtt,
+        mos=bucket.mos,
+        speaking=speaking,
+        stalled=bucket.stalled,
+        dropouts=sum(1 for m in track.marks if m.bucket <= bucket.index),
+    )

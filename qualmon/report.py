@@ -1,0 +1,326 @@
+"""Session reports as records: what the store keeps, the JSON shape, and a plain summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+ReportEndReason = Literal["ended", "lost", "interrupted", "shutdown"]
+QualityBand = Literal["good", "fair", "poor", "none"]
+
+BUCKET_SECONDS = 5.0
+"The quality timeline keeps one point per role per this many seconds."
+GOOD_MOS = 4.0
+"E-model R ≈ 80 ('users satisfied', G.107 annex B) and above: good."
+FAIR_MOS = 3.6
+"R ≈ 70 to 80 ('some users dissatisfied'): fair; below: poor."
+
+
+@dataclass(frozen=True)
+class LegAggregate:
+    """One role's totals over the whole session (all its legs)."""
+
+    role: str
+    packets_received: int
+    packets_lost: int
+    loss_ratio: float
+    jitter_p50_seconds: float | None
+    "Median of the once-a-second jitter samples while the leg was live."
+    jitter_p95_seconds: float | None
+    rtt_p50_seconds: float | None
+    rtt_p95_seconds: float | None
+    mos_min: float | None
+    mos_mean: float | None
+    dropouts: int
+    dropout_seconds: float
+    dropouts_in_speech: int
+    "Dropouts with this role speaking just before and after them."
+    dropout_in_speech_seconds: float
+    speech_seconds: float
+    reconnects: int
+    end_reason: str | None
+    "How the role's last leg ended (closed, lost, shutdown, …); None while live."
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """The worst of one role's once-a-second samples within a 5 s bucket."""
+
+    role: str
+    t_seconds: float
+    "Bucket start, seconds since the session started."
+    recent_loss_ratio: float | None
+    jitter_seconds: float | None
+    rtt_seconds: float | None
+    mos: float | None
+    speaking: bool
+    "Any of this role's speech overlaps the bucket."
+    stalled: bool
+    "The leg went without media (stalled) at some sample in the bucket."
+    dropouts: int
+    "The role's dropouts that began before the bucket's end (so far)."
+
+
+@dataclass(frozen=True)
+class SpeechSpan:
+    """One speech segment of a role, in seconds since the session started."""
+
+    role: str
+    index: int
+    start_seconds: float
+    end_seconds: float
+
+
+@dataclass(frozen=True)
+class DropoutMark:
+    """One dropout of a role's audio."""
+
+    role: str
+    t_seconds: float
+    "When the audio stopped (arrival of the last packet before the gap), session seconds."
+    duration_seconds: float
+    in_speech: bool | None
+    "Speech on both sides of it; None while that is not yet known."
+
+
+@dataclass(frozen=True)
+class WarningRecord:
+    """A warning's life; times are Unix epoch seconds."""
+
+    kind: str
+    severity: str
+    role: str | None
+    raised_at: float
+    cleared_at: float | None
+    value: float | None
+    threshold: float | None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What the recorder writes: the session's state now, timeline and speech incrementally."""
+
+    session_id: str
+    started_at: float
+    "Unix epoch seconds."
+    checkpoint_at: float
+    ended_at: float | None
+    end_reason: ReportEndReason | None
+    roles: tuple[str, ...]
+    legs: tuple[LegAggregate, ...]
+    turns: dict[str, Any]
+    points: tuple[TimelinePoint, ...]
+    "New or changed points only (a point is replaced by role and t_seconds)."
+    speech_from: tuple[tuple[str, int], ...]
+    "(role, index): that role's stored spans from index on are replaced by `speech`."
+    speech: tuple[SpeechSpan, ...]
+    dropouts: tuple[DropoutMark, ...]
+    "All of the session's dropouts (they are few; in_speech may change late)."
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """A stored session, as loaded back."""
+
+    session_id: str
+    started_at: float
+    checkpoint_at: float
+    ended_at: float | None
+    end_reason: ReportEndReason | None
+    roles: tuple[str, ...]
+    legs: tuple[LegAggregate, ...]
+    turns: dict[str, Any]
+    points: tuple[TimelinePoint, ...]
+    speech: tuple[SpeechSpan, ...]
+    dropouts: tuple[DropoutMark, ...]
+    warnings: tuple[WarningRecord, ...]
+
+    @property
+    def duration_seconds(self) -> float:
+        return max(0.0, (self.ended_at or self.checkpoint_at) - self.started_at)
+
+    def leg(self, role: str) -> LegAggregate | None:
+        return next((leg for leg in self.legs if leg.role == role), None)
+
+
+@dataclass(frozen=True)
+class ReportListing:
+    """One row of the report list."""
+
+    session_id: str
+    started_at: float
+    ended_at: float | None
+    end_reason: ReportEndReason | None
+    roles: tuple[str, ...]
+    checkpoint_at: float
+
+
+def parse_instant(text: str) -> float:
+    """An ISO 8601 date or date-time as epoch seconds; no zone means UTC. ValueError if not."""
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- derived measures ----------------------------------------------------------
+
+
+def degraded_ratio(warnings: tuple[WarningRecord, ...], start: float, end: float) -> float:
+    """Share of [start, end] with at least one warning active (open warnings run to end)."""
+    if end <= start:
+        return 0.0
+    spans = sorted(
+        (max(start, w.raised_at), min(end, w.cleared_at if w.cleared_at is not None else end))
+        for w in warnings
+    )
+    covered, reach = 0.0, start
+    for s0, s1 in spans:
+        s0 = max(s0, reach)
+        if s1 > s0:
+            covered += s1 - s0
+            reach = s1
+    return min(1.0, covered / (end - start))
+
+
+def quality_band(point: TimelinePoint) -> QualityBand:
+    if point.stalled:
+        return "poor"
+    if point.mos is None:
+        return "none"
+    if point.mos >= GOOD_MOS:
+        return "good"
+    return "fair" if point.mos >= FAIR_MOS else "poor"
+
+
+def degraded_buckets(report: SessionReport) -> set[int]:
+    """Bucket numbers in which some role's audio was not good (MOS, stall or a dropout)."""
+    bad: set[int] = set()
+    before: dict[str, int] = {}
+    for point in sorted(report.points, key=lambda p: (p.role, p.t_seconds)):
+        bucket = round(point.t_seconds / BUCKET_SECONDS)
+        if quality_band(point) in ("fair", "poor") or point.dropouts > before.get(point.role, 0):
+            bad.add(bucket)
+        before[point.role] = point.dropouts
+    return bad
+
+
+def quality_degraded_ratio(report: SessionReport) -> float:
+    """Share of the session in 5 s buckets where some role's audio was not good."""
+    duration = report.duration_seconds
+    if duration <= 0:
+        return 0.0
+    seconds = sum(
+        max(0.0, min(BUCKET_SECONDS, duration - b * BUCKET_SECONDS))
+        for b in degraded_buckets(report)
+    )
+    return min(1.0, seconds / duration)
+
+
+def report_json(report: SessionReport) -> dict[str, Any]:
+    """The report as served by the API and printed by `qualmon report --json`."""
+    end = report.ended_at or report.checkpoint_at
+    roles = report.roles
+    return {
+        "id": report.session_id,
+        "state": "ended" if report.ended_at is not None else "live",
+        "started_at": iso(report.started_at),
+        "ended_at": iso(report.ended_at),
+        "checkpoint_at": iso(report.checkpoint_at),
+        "end_reason": report.end_reason,
+        "duration_seconds": round(report.duration_seconds, 3),
+        "roles": list(roles),
+        "legs": {leg.role: _without_role(asdict(leg)) for leg in report.legs},
+        "turns": report.turns,
+        "degraded_ratio": degraded_ratio(report.warnings, report.started_at, end),
+        "quality_degraded_ratio": quality_degraded_ratio(report),
+        "warnings": [
+            {**asdict(w), "raised_at": iso(w.raised_at), "cleared_at": iso(w.cleared_at)}
+            for w in report.warnings
+        ],
+        "timeline": {
+            "bucket_seconds": BUCKET_SECONDS,
+            "points": {
+                role: [_without_role(asdict(p)) for p in report.points if p.role == role]
+                for role in roles
+            },
+        },
+        "speech": {
+            role: [[s.start_seconds, s.end_seconds] for s in report.speech if s.role == role]
+            for role in roles
+        },
+        "dropouts": {
+            role: [_without_role(asdict(d)) for d in report.dropouts if d.role == role]
+            for role in roles
+        },
+        "summary": clinician_summary(report),
+    }
+
+
+def _without_role(doc: dict[str, Any]) -> dict[str, Any]:
+    doc.pop("role", None)
+    doc.pop("index", None)
+    return doc
+
+
+# -- words ---------------------------------------------------------------------
+
+_ENDINGS: dict[str, str] = {
+    "ended": "ended normally",
+    "lost": "ended when the connection was lost",
+    "interrupted": "was interrupted by a monitor restart; figures run to the last save",
+    "shutdown": "was cut short when the monitor shut down",
+}
+
+
+def _percent(ratio: float) -> str:
+    value = ratio * 100
+    return f"{value:.0f} %" if value >= 1 or value == 0 else "under 1 %"
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def clinician_summary(report: SessionReport) -> str:
+    """A few plain sentences for the therapist: how the audio was, who talked, what was lost."""
+    ending = _ENDINGS.get(report.end_reason or "", "is still running")
+    parts = [f"Session of {_minutes(report.duration_seconds)}; it {ending}."]
+    degraded = quality_degraded_ratio(report)
+    if degraded == 0:
+        parts.append("Audio was good throughout.")
+    else:
+        parts.append(f"Audio was degraded for {_percent(degraded)} of the session.")
+    shares = report.turns.get("talk_share") or {}
+    said = "; ".join(
+        f"{role} talk share {_percent(shares[role])}" for role in report.roles if role in shares
+    )
+    if said:
+        parts.append(said[0].upper() + said[1:] + ".")
+    for leg in report.legs:
+        n = leg.dropouts_in_speech
+        if n:
+            noun = "dropout" if n == 1 else "dropouts"
+            parts.append(f"{n} {noun} while the {leg.role} was speaking.")
+    if any(leg.dropouts for leg in report.legs) and not any(
+        leg.dropouts_in_speech for leg in report.legs
+    ):
+        parts.append("No words were lost to dropouts.")
+    if report.warnings:
+        end = report.ended_at or report.checkpoint_at
+        ratio = degraded_ratio(report.warnings, report.started_at, end)
+        n = len(report.warnings)
+        parts.append(
+            f"{n} warning{'s' if n != 1 else ''} raised, active for {_percent(ratio)} "
+            "of the session."
+        )
+    return " ".join(parts)

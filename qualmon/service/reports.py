@@ -1,0 +1,222 @@
+"""Report routes and the store's life in the app: open, mark leftovers, purge, save on exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from ..async_store import AsyncReportStore
+from ..config import ConfigError
+from ..recorder import ReportRecorder
+from ..report import SessionReport, iso, parse_instant, report_json
+from ..store import ReportStore
+from .app import metrics_key, sessions_key, settings_key
+from .auth import authenticate, require
+from .report_html import CONTENT_SECURITY_POLICY, render_report_html
+
+store_key = web.AppKey("report_store", AsyncReportStore)
+recorder_key = web.AppKey("report_recorder", ReportRecorder)
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 3600.0
+SHUTDOWN_SAVE_SECONDS = 7.0
+"Budget for final saves on SIGTERM; the process must be gone within 10 s."
+MAX_LIST_LIMIT = 1000
+PRIVATE_HEADERS = {
+    # Reports are health data and the URL may carry a token: no caching, no referrer.
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, Any] | None]:
+    """The stored report of the path's session (authorised first), plus its live JSON."""
+    session_id = request.match_info["session_id"]
+    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
+    # Authorise before looking up, so a token for one session cannot probe for others.
+    require(claims, scopes=("admin", "watch"), session=session_id)
+    session = request.app[sessions_key].sessions.get(session_id)
+    recorder = request.app[recorder_key]
+    live = None
+    started_at = None
+    if session is not None:
+        await recorder.checkpoint_now(session)
+        started_at = session.started_at
+        if session.live:
+            live = session.to_json(time.monotonic())
+    else:
+        await recorder.flush()
+    report = await request.app[store_key].run(lambda s: s.load(session_id, started_at))
+    if report is None:
+        raise web.HTTPNotFound(text="no report for this session\n")
+    return report, live
+
+
+async def get_report(request: web.Request) -> web.Response:
+    report, live = await _report_for(request)
+    doc = report_json(report)
+    if live is not None:
+        doc["live"] = live
+    return web.json_response(doc, headers=PRIVATE_HEADERS)
+
+
+async def get_report_html(request: web.Request) -> web.Response:
+    report, _ = await _report_for(request)
+    return web.Response(
+        text=render_report_html(report),
+        content_type="text/html",
+        charset="utf-8",
+        headers={**PRIVATE_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )
+
+
+def _query_instant(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name} must be an ISO 8601 date or date-time\n") from None
+
+
+async def list_reports(request: web.Request) -> web.Response:
+    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
+    require(claims, scopes=("admin",))
+    since = _query_instant(request, "since")
+    until = _query_instant(request, "until")
+    if since is not None and until is not None and since > until:
+        raise web.HTTPBadRequest(text="since must not be after until\n")
+    raw_limit = request.query.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
+        raise web.HTTPBadRequest(text=f"limit must be an integer 1..{MAX_LIST_LIMIT}\n")
+    limit = int(raw_limit)
+    await request.app[recorder_key].flush()
+    rows = await request.app[store_key].run(
+        lambda s: s.list_reports(since=since, until=until, limit=limit)
+    )
+    reports = []
+    for row in rows:
+        doc = asdict(row)
+        doc.update(
+            id=doc.pop("session_id"),
+            roles=list(row.roles),
+            started_at=iso(row.started_at),
+            ended_at=iso(row.ended_at),
+            checkpoint_at=iso(row.checkpoint_at),
+            duration_seconds=round((row.ended_at or row.checkpoint_at) - row.started_at, 3),
+        )
+        reports.append(doc)
+    return web.json_response({"reports": reports}, headers=PRIVATE_HEADERS)
+
+
+async def _purge_periodically(store: AsyncReportStore, retention_days: float) -> None:
+    while True:
+        purge = functools.partial(ReportStore.purge, before=time.time() - retention_days * 86400)
+        with contextlib.suppress(Exception):  # the store logs its own failures
+            removed = await store.run(purge)
+            if removed:
+                log.info("purged %d reports older than %g days", removed, retention_days)
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    store = app[store_key]
+    try:
+        await store.open()
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(
+            f"cannot open the report store {store.path!r} (QUALMON_DB): {exc}"
+        ) from None
+    interrupted = await store.run(lambda s: s.mark_interrupted())
+    if interrupted:
+        log.warning("%d report(s) left open by an earlier run marked interrupted", interrupted)
+    purger = asyncio.create_task(
+        _purge_periodically(store, app[settings_key].retention_days), name="qualmon-purge"
+    )
+    yield
+    purger.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await purger
+    # Normally on_shutdown saved everything already; this covers an app torn down without it.
+    await app[recorder_key].drain(SHUTDOWN_SAVE_SECONDS)
+    await store.close()
+
+
+async def _save_on_shutdown(app: web.Application) -> None:
+    """Runs after the legs were closed: wait for the final reports to be written."""
+    started = time.monotonic()
+    await app[recorder_key].drain(SHUTDOWN_SAVE_SECONDS)
+    log.info("session reports saved in %.2fs", time.monotonic() - started)
+
+
+def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
+    """Write every raised/cleared warning into the report's warning timeline."""
+    from .events import warnings_key
+
+    runtime = app.get(warnings_key)
+    if runtime is None:
+        return
+    sessions = app[sessions_key]
+    raised: dict[tuple[str, str, str | None], float] = {}
+
+    def listener(session_id: str, event: str, doc: dict[str, Any]) -> None:
+        session = sessions.sessions.get(session_id)
+        if session is None:
+            return
+        key = (session_id, doc["kind"], doc.get("role"))
+        now = time.time()
+        if event == "raised":
+            raised[key] = now
+            raised_at, cleared_at = now, None
+        else:
+            raised_at, cleared_at = raised.pop(key, now), now
+        store.record_warning(
+            session_id=session_id,
+            session_started_at=session.started_at,
+            kind=doc["kind"],
+            severity=doc["severity"],
+            role=doc.get("role"),
+            raised_at=raised_at,
+            cleared_at=cleared_at,
+            value=doc.get("value"),
+            threshold=doc.get("threshold"),
+        )
+
+    runtime.listeners.append(listener)
+
+
+def setup(app: web.Application) -> None:
+    """Call last in create_app: the shutdown hook must follow the one that closes legs."""
+    settings = app[settings_key]
+    store = AsyncReportStore(settings.db_path)
+    recorder = ReportRecorder(
+        store,
+        observer=app[metrics_key],
+        checkpoint_seconds=settings.report_checkpoint_seconds,
+        leg_close_timeout_seconds=settings.close_timeout_seconds + 1.0,
+    )
+    sessions = app[sessions_key]
+    sessions.sample_hooks.append(recorder.on_sample)
+    sessions.end_hooks.append(recorder.on_end)
+    app[store_key] = store
+    app[recorder_key] = recorder
+    _record_warnings(app, store)
+    app.router.add_get("/v1/sessions/{session_id}/report", get_report)
+    app.router.add_get("/v1/sessions/{session_id}/report.html", get_report_html)
+    app.router.add_get("/v1/reports", list_reports)
+    # First in, last out: the store is open before the session ticker runs and closes
+    # after it has stopped.
+    app.cleanup_ctx.insert(0, _store_context)
+    app.on_shutdown.append(_save_on_shutdown)
