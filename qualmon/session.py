@@ -344,7 +344,7 @@ class SessionRegistry:
         if session is not None and not session.live:
             session = None  # an ended session stays readable; new data starts a new one
         slot = session.slots.get(role) if session is not None else None
-        tracker = slot.heard if slot is not None and slot.heard is not None else None
+        tracker = slot.heard if slot is not None else None
         if tracker is None:
             tracker = HeardTracker(emodel=self._settings.emodel)
         interval = tracker.add(sample, received_at=now)

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
 SNAPSHOT_EVERY_SECONDS = 3.0
-LOSS_WINDOW_SECONDS = 2.0
+SHORT_LOSS_WINDOW_SECONDS = 2.0
+LONG_LOSS_WINDOW_SECONDS = 5.0
 DROPOUT_WINDOW_SECONDS = 10.0
 OVERLAP_WINDOW_SECONDS = 30.0
 OVERLAP_RTT_SECONDS = 0.300
@@ -55,6 +56,14 @@ def _overlap_in(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> f
     return total
 
 
+def _loss_value(stats: Any, now: float) -> float | None:
+    """max(loss over 2 s / 2, loss over 5 s): see the high_loss rule."""
+    short = stats.window_loss_ratio(now, SHORT_LOSS_WINDOW_SECONDS)
+    long = stats.window_loss_ratio(now, LONG_LOSS_WINDOW_SECONDS)
+    parts = [v for v in (None if short is None else short / 2, long) if v is not None]
+    return max(parts) if parts else None
+
+
 def measurements(session: Session, now: float) -> dict[tuple[str, str | None], float | None]:
     """The value of every rule for every role of this session, now (monotonic seconds)."""
     values: dict[tuple[str, str | None], float | None] = {}
@@ -84,7 +93,7 @@ def measurements(session: Session, now: float) -> dict[tuple[str, str | None], f
         if rtt is not None:
             rtts.append(rtt)
         snap = leg.snapshot(now)
-        values[("high_loss", role)] = leg.stats.window_loss_ratio(now, LOSS_WINDOW_SECONDS)
+        values[("high_loss", role)] = _loss_value(leg.stats, now)
         values[("high_rtt", role)] = rtt
         values[("high_jitter", role)] = snap.jitter_seconds
         values[("low_mos", role)] = snap.mos

@@ -272,4 +272,4 @@ def test_audible_concealment_warning_has_hysteresis() -> None:
         t += 0.5
     assert [e.type for e in events] == ["raised", "cleared"]
     # Rules without a clear threshold still clear just below the raise threshold.
-    assert next(r for r in DEFAULT_RULES if r.kind == "high_loss").clear_threshold is None
+    assert next(r for r in DEFAULT_RULES if r.kind == "high_jitter").clear_threshold is None

@@ -11,12 +11,20 @@ import pytest
 from aiohttp import web
 
 from .conftest import Service, wait_for
-from .test_widget import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.realtime
 
 CHROMIUM = shutil.which("chromium")
-MEDIA_ARGS = [
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    # A fake microphone (a beep), granted without a prompt, played without a gesture.
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
@@ -62,14 +70,12 @@ async def page() -> Any:
         pytest.skip("Debian chromium is not installed")
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *MEDIA_ARGS]
-        )
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await browser.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.errors = errors  # type: ignore[attr-defined]
+        page.errors = errors
         yield page
         await browser.close()
 
@@ -140,4 +146,4 @@ async def test_probe_js_reports_what_the_browser_hears(
     await page.evaluate("() => new Promise((r) => setTimeout(r, 1200))")
     assert (await page.evaluate("() => window.probe.status"))["stopped"] is True
     await page.evaluate("() => window.probe.detach()")
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []

@@ -137,7 +137,9 @@ async def test_outage_report_matches_the_live_snapshot(service: Service, publish
 
     registry = service.metrics.registry
     assert registry.get_sample_value("qualmon_session_duration_seconds_count") == 1
-    assert registry.get_sample_value("qualmon_session_degraded_ratio_sum") == 0.0
+    # The outage raised warnings (loss, dropouts) for part of the session.
+    degraded = registry.get_sample_value("qualmon_session_degraded_ratio_sum")
+    assert degraded is not None and 0.0 < degraded < 1.0
 
 
 # -- access ------------------------------------------------------------------------

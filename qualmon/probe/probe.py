@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import jwt
@@ -150,7 +151,9 @@ class Probe:
                 raise ValueError("no session: pass session= or a token with a session claim")
         self._pc = pc
         self._endpoint = (
-            f"{url.rstrip('/')}/v1/sessions/{session}/stats" if url is not None else None
+            f"{url.rstrip('/')}/v1/sessions/{quote(session or '', safe='')}/stats"
+            if url is not None
+            else None
         )
         self._token = token
         self._on_sample = on_sample

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 warnings_key = web.AppKey("warnings", WarningsRuntime)
 HEARTBEAT_SECONDS = 5.0
 KINDS = (
+    "audible_concealment",
     "high_loss",
     "high_rtt",
     "high_jitter",
