@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import ConfigError, settings_from_env
+from .config import ConfigError, Settings, settings_from_env
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -48,22 +48,45 @@ def _server_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from .service.app import PrivateAccessLogger, create_app
-
     settings = settings_from_env(None, **_server_overrides(args))
     _configure_logging(args.verbose)
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log_class=PrivateAccessLogger,
-        shutdown_timeout=8.0,
-        print=lambda msg: print(msg.replace("======== ", "").replace(" ========", ""), flush=True),
-    )
+    asyncio.run(_serve(settings))
     return 0
+
+
+async def _serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then wind down while still listening.
+
+    aiohttp's run_app stops listening before its shutdown hooks run, so a WHIP client
+    arriving during shutdown would meet a refused connection. Here the listener stays up
+    until legs are closed and reports saved, answering new offers 503 + Retry-After.
+    """
+    import signal
+
+    from aiohttp import web
+
+    from .service.app import PrivateAccessLogger, create_app, sessions_key
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=3.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        print(f"Running on http://{settings.host}:{settings.port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        app[sessions_key].accepting = False
+        try:
+            # The shutdown hooks are idempotent; runner.cleanup() below runs them again.
+            await asyncio.wait_for(app.shutdown(), 7.0)
+        except TimeoutError:
+            logging.getLogger(__name__).warning("shutdown hooks took longer than 7 s")
+    finally:
+        await runner.cleanup()
 
 
 def cmd_token(args: argparse.Namespace) -> int:

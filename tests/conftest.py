@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -153,3 +154,19 @@ async def publishers() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     yield start
     for publisher in started:
         await publisher.stop(delete=False)
+
+
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    # This machine has no network: without these Chromium keeps dialling out.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+"Flags for Debian's chromium under Playwright (executable_path = `which chromium`)."
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+"Screenshots taken by browser tests (gitignored)."

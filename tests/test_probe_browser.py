@@ -10,20 +10,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from .conftest import Service, wait_for
+from .conftest import CHROMIUM_ARGS, Service, wait_for
 
 pytestmark = pytest.mark.realtime
 
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
+BROWSER_ARGS = [
+    *CHROMIUM_ARGS,
     # A fake microphone (a beep), granted without a prompt, played without a gesture.
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
@@ -70,7 +63,7 @@ async def page() -> Any:
         pytest.skip("Debian chromium is not installed")
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = await browser.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -19,19 +19,9 @@ from qualmon.report import WarningRecord, iso
 from qualmon.sim.impairment import ImpairmentConfig
 from qualmon.store import ReportStore
 
-from .conftest import Service, make_settings, wait_for
+from .conftest import ARTIFACTS, CHROMIUM_ARGS, Service, make_settings, wait_for
 from .reportdata import checkpoint
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STARTED = float(int(time.time()) - 3600)
 "An hour ago: well within the retention the service purges by at start."
 ODD_ID = "S<b>&\"'1"
@@ -229,7 +219,7 @@ async def test_html_report_renders_in_chromium(stored: Path, service: Service) -
     errors: list[str] = []
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
         try:
             page = await browser.new_page(viewport={"width": 1100, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,22 +12,11 @@ import pytest
 from qualmon.service.events import warnings_key
 from qualmon.sim.impairment import ImpairmentConfig
 
-from .conftest import Service, wait_for
+from .conftest import ARTIFACTS, CHROMIUM_ARGS, Service, wait_for
 
 pytestmark = pytest.mark.realtime
 
 CHROMIUM = shutil.which("chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture
@@ -37,7 +25,7 @@ async def page() -> Any:
         pytest.skip("Debian chromium is not installed")
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         page = await browser.new_page(viewport={"width": 440, "height": 360})
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
