@@ -34,7 +34,7 @@ test: system-deps setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check qualmon tests
+	$(BIN)/ruff check qualmon tests examples scripts
 	$(BIN)/mypy qualmon
 
 bench: setup

@@ -53,6 +53,15 @@ class Recorder:
         return None
 
 
+def _latencies(
+    recorder: Recorder, session: str, kind: str, onset: float, recovered: float
+) -> tuple[float | None, float | None]:
+    """(onset → raised, recovery → cleared) in seconds; None when it never happened."""
+    raised = recorder.first(session, "raised", kind, onset)
+    cleared = recorder.first(session, "cleared", kind, recovered)
+    return (raised - onset if raised else None, cleared - recovered if cleared else None)
+
+
 async def _publish(
     url: str,
     secret: str,
@@ -96,10 +105,7 @@ async def _loss_trial(
     publisher.impairment.config = clean
     recovered = time.monotonic()
     await asyncio.sleep(15.0)
-    rec: Recorder = ctx["recorder"]
-    raised = rec.first(session, "raised", "high_loss", onset)
-    cleared = rec.first(session, "cleared", "high_loss", recovered)
-    return (raised - onset if raised else None, cleared - recovered if cleared else None)
+    return _latencies(ctx["recorder"], session, "high_loss", onset, recovered)
 
 
 async def _stop_trial(
@@ -131,10 +137,7 @@ async def _stop_trial(
         publisher.track.resume()  # type: ignore[attr-defined]
     recovered = time.monotonic()
     await asyncio.sleep(8.0)
-    rec: Recorder = ctx["recorder"]
-    raised = rec.first(session, "raised", "media_stopped", onset)
-    cleared = rec.first(session, "cleared", "media_stopped", recovered)
-    return (raised - onset if raised else None, cleared - recovered if cleared else None)
+    return _latencies(ctx["recorder"], session, "media_stopped", onset, recovered)
 
 
 async def _calm_run(
