@@ -202,8 +202,14 @@ def banner(base_url: str, secret: str, *, generated_secret: bool) -> str:
         secret, scope="publish", session="demo-yours", role="client", ttl_seconds=ttl
     )
     first = DEMO_SESSIONS[0]
+    lossy = DEMO_SESSIONS[1]
+    lossy_watch = issue_token(secret, scope="watch", session=lossy.id, ttl_seconds=ttl)
     lines += [
         f"  export PUBLISH_TOKEN={publish}   # publish to session demo-yours as client",
+        "",
+        "Open in a browser:",
+        f"  therapist widget  {base_url}/widget?token={lossy_watch}",
+        f"  session report    {base_url}/v1/sessions/{lossy.id}/report.html?token={lossy_watch}",
         "",
         "Try:",
         f'  curl -H "Authorization: Bearer $ADMIN_TOKEN" {base_url}/v1/sessions',
