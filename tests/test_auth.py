@@ -1,0 +1,55 @@
+"""Token issuing and checking (pure)."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from qualmon.service.auth import TokenError, issue_token, verify_token
+
+SECRET = "k" * 40
+
+
+def test_round_trip_of_each_scope() -> None:
+    publish = verify_token(SECRET, issue_token(SECRET, scope="publish", session="s", role="client"))
+    assert (publish.scope, publish.session, publish.role) == ("publish", "s", "client")
+    watch = verify_token(SECRET, issue_token(SECRET, scope="watch", session="s"))
+    assert (watch.scope, watch.session, watch.role) == ("watch", "s", None)
+    admin = verify_token(SECRET, issue_token(SECRET, scope="admin"))
+    assert (admin.scope, admin.session) == ("admin", None)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"scope": "root"},
+        {"scope": "admin", "session": "s"},
+        {"scope": "watch"},
+        {"scope": "publish", "session": "s"},
+        {"scope": "publish", "session": "s", "role": "doctor"},
+        {"scope": "watch", "session": "s", "role": "client"},
+        {"scope": "watch", "session": "x" * 129},
+        {"scope": "watch", "session": "s", "ttl_seconds": 0},
+    ],
+)
+def test_refuses_claims_the_service_would_reject(kwargs: dict[str, object]) -> None:
+    with pytest.raises(TokenError):
+        issue_token(SECRET, **kwargs)  # type: ignore[arg-type]
+
+
+def test_expired_wrong_key_and_forged_claims() -> None:
+    old = issue_token(SECRET, scope="admin", ttl_seconds=10, now=time.time() - 60)
+    with pytest.raises(TokenError, match="expired"):
+        verify_token(SECRET, old)
+    with pytest.raises(TokenError, match="invalid"):
+        verify_token("other" * 10, issue_token(SECRET, scope="admin"))
+    forged = jwt.encode(
+        {"scope": "publish", "session": "s", "exp": time.time() + 60}, SECRET, algorithm="HS256"
+    )
+    with pytest.raises(TokenError, match="role"):
+        verify_token(SECRET, forged)
+    unsigned = jwt.encode({"scope": "admin", "exp": time.time() + 60}, None, algorithm="none")
+    with pytest.raises(TokenError):
+        verify_token(SECRET, unsigned)
