@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import secrets
 import statistics
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -21,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from .config import settings_from_env
-from .service.app import create_app
+from .service.app import create_app, sessions_key
 from .service.auth import issue_token
 from .service.events import warnings_key
 from .sim.audio import speech_like_packets
@@ -143,21 +144,47 @@ async def _stop_trial(
 async def _calm_run(
     ctx: dict[str, Any], session: str, loss: float, seconds: float
 ) -> tuple[int, int, dict[str, int]]:
-    """(false alarms, flaps) over a run with only `loss` random loss on both roles."""
+    """(false alarms, flaps) over a run with only `loss` random loss on both roles.
+
+    The publishers run as `qualmon publish` processes: sharing the monitor's event loop,
+    their own scheduling stalls would reach the monitor as late audio and count as alarms.
+    """
     start = time.monotonic()
+    procs = []
     for role in ("therapist", "client"):
-        ctx["publishers"].append(
-            await _publish(
+        token = issue_token(ctx["secret"], scope="publish", session=session, role=role)
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "qualmon.cli",
+                "publish",
+                "--url",
                 ctx["url"],
-                ctx["secret"],
-                session,
-                role,
-                ctx["packets"],
-                ctx["http"],
-                ImpairmentConfig(loss_ratio=loss, seed=hash((session, role)) & 0xFFFF),
+                "--token",
+                token,
+                "--seconds",
+                f"{seconds + 5:g}",
+                "--loss",
+                f"{loss:g}",
+                "--ice-addresses",
+                "127.0.0.1",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
             )
         )
-    await asyncio.sleep(seconds)
+    try:
+        await asyncio.sleep(seconds)
+        session_state = ctx["app"][sessions_key].sessions.get(session)
+        legs = [slot.leg for slot in session_state.slots.values()] if session_state else []
+        ctx.setdefault("calm_packets", {})[session] = sum(
+            leg.stats.packets_received for leg in legs if leg is not None
+        )
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+            await proc.wait()
     events = [e for e in ctx["recorder"].events if e[1] == session and e[0] >= start]
     raised = [e for e in events if e[2] == "raised"]
     flaps = sum(1 for e in events if e[2] == "cleared")
@@ -189,6 +216,7 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
                 "http": http,
                 "packets": speech_like_packets(),
                 "recorder": recorder,
+                "app": app,
                 "publishers": [],
             }
             trials = args.trials
@@ -245,11 +273,13 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
     print()
     print(
         f"clean run, {args.calm_minutes:g} min, 2 legs: {clean_alarms} false alarms, "
-        f"{clean_flaps} flaps (goal 0/0) {clean_kinds or ''}"
+        f"{clean_flaps} flaps (goal 0/0) {clean_kinds or ''} "
+        f"[{ctx['calm_packets'].get('clean', 0)} packets received]"
     )
     print(
         f"1 % loss run, {args.calm_minutes:g} min, 2 legs: {loss1_alarms} false alarms, "
-        f"{loss1_flaps} flaps (goal 0/0) {loss1_kinds or ''}"
+        f"{loss1_flaps} flaps (goal 0/0) {loss1_kinds or ''} "
+        f"[{ctx['calm_packets'].get('loss1', 0)} packets received]"
     )
     print(
         f"goals: raised p95 <= {GOAL_RAISE_P95_SECONDS:g} s for loss >= 5 %, media stopped "

@@ -58,8 +58,10 @@ def _overlap_in(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> f
 
 def _loss_value(stats: Any, now: float) -> float | None:
     """max(loss over 2 s / 2, loss over 5 s): see the high_loss rule."""
-    short = stats.window_loss_ratio(now, SHORT_LOSS_WINDOW_SECONDS)
-    long = stats.window_loss_ratio(now, LONG_LOSS_WINDOW_SECONDS)
+    # At least 80 % of each window's packets (20 ms audio): at a stream's start a single loss
+    # among a few packets would otherwise read as a high rate.
+    short = stats.window_loss_ratio(now, SHORT_LOSS_WINDOW_SECONDS, min_expected=80)
+    long = stats.window_loss_ratio(now, LONG_LOSS_WINDOW_SECONDS, min_expected=200)
     parts = [v for v in (None if short is None else short / 2, long) if v is not None]
     return max(parts) if parts else None
 

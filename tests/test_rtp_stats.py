@@ -272,3 +272,12 @@ def test_short_window_loss_for_warnings() -> None:
     now = 499 * PTIME
     assert stats.window_loss_ratio(now, 2.0) == pytest.approx(0.2, abs=0.03)
     assert RtpLegStats().window_loss_ratio(1.0, 2.0) is None
+
+
+def test_window_loss_needs_enough_packets() -> None:
+    """One loss among the first few packets is not reported as a rate."""
+    stats = RtpLegStats()
+    for offset in [0, 1, 3, 4, 5]:
+        feed(stats, offset, offset * STEP, offset * PTIME)
+    assert stats.window_loss_ratio(0.1, 2.0) == pytest.approx(1 / 5)  # since the 1st packet
+    assert stats.window_loss_ratio(0.1, 2.0, min_expected=80) is None

@@ -336,9 +336,11 @@ class RtpLegStats:
             last_packet_at=self.last_packet_at,
         )
 
-    def window_loss_ratio(self, now: float, seconds: float) -> float | None:
-        """Loss over roughly the last `seconds` (checkpoint resolution 0.25 s); None if no
-        packet was expected in it."""
+    def window_loss_ratio(
+        self, now: float, seconds: float, *, min_expected: int = 1
+    ) -> float | None:
+        """Loss over roughly the last `seconds` (checkpoint resolution 0.25 s); None if fewer
+        than `min_expected` packets were expected in it (one loss in a handful is no rate)."""
         self._checkpoint(now)
         start = None
         for checkpoint in reversed(self._checkpoints):
@@ -348,7 +350,7 @@ class RtpLegStats:
         if start is None:
             return None
         d_expected = self.packets_expected - start[1]
-        if d_expected <= 0:
+        if d_expected < max(1, min_expected):
             return None
         d_received = self.packets_received - start[2]
         return min(1.0, max(0.0, (d_expected - d_received) / d_expected))

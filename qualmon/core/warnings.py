@@ -52,7 +52,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         clear_threshold=0.015,
         raise_n=2,
         raise_m=3,
-        clear_after_seconds=1.0,
+        clear_after_seconds=0.5,
     ),
     Rule("high_rtt", "warning", 0.400, raise_n=3, raise_m=5, clear_after_seconds=3.0),
     Rule("high_jitter", "warning", 0.030, raise_n=3, raise_m=5, clear_after_seconds=3.0),
