@@ -183,8 +183,13 @@ async def _calm_run(
     finally:
         for proc in procs:
             if proc.returncode is None:
-                proc.terminate()
-            await proc.wait()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 15.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
     events = [e for e in ctx["recorder"].events if e[1] == session and e[0] >= start]
     raised = [e for e in events if e[2] == "raised"]
     flaps = sum(1 for e in events if e[2] == "cleared")
@@ -197,7 +202,12 @@ async def _calm_run(
 async def run_warning_bench(args: argparse.Namespace) -> int:
     secret = secrets.token_hex(32)
     settings = settings_from_env(
-        {}, secret=secret, port=0, max_legs=1000, ice_addresses=("127.0.0.1",)
+        {},
+        secret=secret,
+        port=0,
+        max_legs=1000,
+        ice_addresses=("127.0.0.1",),
+        db_path=":memory:",
     )
     app = create_app(settings)
     runner = web.AppRunner(app)
@@ -243,46 +253,50 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
             for publisher in ctx["publishers"]:
                 with contextlib.suppress(Exception):
                     await publisher.stop()
-    finally:
-        await runner.cleanup()
-    rows = {
-        "loss 5 %": results[0:trials],
-        "loss 10 %": results[trials : 2 * trials],
-        "media stopped": results[2 * trials : 3 * trials],
-        "outage 3 s": results[3 * trials : 4 * trials],
-    }
-    print()
-    print(
-        f"{'scenario':<15}{'trials':>7}{'raised p50':>12}{'raised p95':>12}"
-        f"{'missed':>8}{'cleared p50':>13}{'cleared max':>13}"
-    )
-    for name, trial_results in rows.items():
-        raised = [r for r, _ in trial_results if r is not None]
-        cleared = [c for _, c in trial_results if c is not None]
-        missed = sum(1 for r, _ in trial_results if r is None)
-        fmt = lambda v: f"{v:.2f} s" if v is not None else "–"  # noqa: E731
+        # Print before cleaning up: a hang in teardown must not cost the results.
+        rows = {
+            "loss 5 %": results[0:trials],
+            "loss 10 %": results[trials : 2 * trials],
+            "media stopped": results[2 * trials : 3 * trials],
+            "outage 3 s": results[3 * trials : 4 * trials],
+        }
+        print()
         print(
-            f"{name:<15}{len(trial_results):>7}"
-            f"{fmt(statistics.median(raised) if raised else None):>12}"
-            f"{fmt(p95(raised) if raised else None):>12}{missed:>8}"
-            f"{fmt(statistics.median(cleared) if cleared else None):>13}"
-            f"{fmt(max(cleared) if cleared else None):>13}"
+            f"{'scenario':<15}{'trials':>7}{'raised p50':>12}{'raised p95':>12}"
+            f"{'missed':>8}{'cleared p50':>13}{'cleared max':>13}"
         )
-    (clean_alarms, clean_flaps, clean_kinds) = results[-2]
-    (loss1_alarms, loss1_flaps, loss1_kinds) = results[-1]
-    print()
-    print(
-        f"clean run, {args.calm_minutes:g} min, 2 legs: {clean_alarms} false alarms, "
-        f"{clean_flaps} flaps (goal 0/0) {clean_kinds or ''} "
-        f"[{ctx['calm_packets'].get('clean', 0)} packets received]"
-    )
-    print(
-        f"1 % loss run, {args.calm_minutes:g} min, 2 legs: {loss1_alarms} false alarms, "
-        f"{loss1_flaps} flaps (goal 0/0) {loss1_kinds or ''} "
-        f"[{ctx['calm_packets'].get('loss1', 0)} packets received]"
-    )
-    print(
-        f"goals: raised p95 <= {GOAL_RAISE_P95_SECONDS:g} s for loss >= 5 %, media stopped "
-        f"and outages; cleared <= {GOAL_CLEAR_SECONDS:g} s after recovery"
-    )
+        for name, trial_results in rows.items():
+            raised = [r for r, _ in trial_results if r is not None]
+            cleared = [c for _, c in trial_results if c is not None]
+            missed = sum(1 for r, _ in trial_results if r is None)
+            fmt = lambda v: f"{v:.2f} s" if v is not None else "–"  # noqa: E731
+            print(
+                f"{name:<15}{len(trial_results):>7}"
+                f"{fmt(statistics.median(raised) if raised else None):>12}"
+                f"{fmt(p95(raised) if raised else None):>12}{missed:>8}"
+                f"{fmt(statistics.median(cleared) if cleared else None):>13}"
+                f"{fmt(max(cleared) if cleared else None):>13}"
+            )
+        (clean_alarms, clean_flaps, clean_kinds) = results[-2]
+        (loss1_alarms, loss1_flaps, loss1_kinds) = results[-1]
+        print()
+        print(
+            f"clean run, {args.calm_minutes:g} min, 2 legs: {clean_alarms} false alarms, "
+            f"{clean_flaps} flaps (goal 0/0) {clean_kinds or ''} "
+            f"[{ctx['calm_packets'].get('clean', 0)} packets received]"
+        )
+        print(
+            f"1 % loss run, {args.calm_minutes:g} min, 2 legs: {loss1_alarms} false alarms, "
+            f"{loss1_flaps} flaps (goal 0/0) {loss1_kinds or ''} "
+            f"[{ctx['calm_packets'].get('loss1', 0)} packets received]"
+        )
+        print(
+            f"goals: raised p95 <= {GOAL_RAISE_P95_SECONDS:g} s for loss >= 5 %, media stopped "
+            f"and outages; cleared <= {GOAL_CLEAR_SECONDS:g} s after recovery"
+        )
+    finally:
+        try:
+            await asyncio.wait_for(runner.cleanup(), 30.0)
+        except TimeoutError:
+            print("warning: service cleanup took over 30 s", file=sys.stderr)
     return 0
