@@ -84,19 +84,19 @@ async def _publish(
     return publisher
 
 
+async def _client(ctx: dict[str, Any], session: str, impairment: ImpairmentConfig) -> WhipPublisher:
+    """A client leg for one trial, remembered for the teardown."""
+    publisher = await _publish(
+        ctx["url"], ctx["secret"], session, "client", ctx["packets"], ctx["http"], impairment
+    )
+    ctx["publishers"].append(publisher)
+    return publisher
+
+
 async def _loss_trial(
     ctx: dict[str, Any], session: str, loss: float, *, hold: float
 ) -> tuple[float | None, float | None]:
-    publisher = await _publish(
-        ctx["url"],
-        ctx["secret"],
-        session,
-        "client",
-        ctx["packets"],
-        ctx["http"],
-        ImpairmentConfig(seed=hash(session) & 0xFFFF),
-    )
-    ctx["publishers"].append(publisher)
+    publisher = await _client(ctx, session, ImpairmentConfig(seed=hash(session) & 0xFFFF))
     await asyncio.sleep(5.0)
     assert publisher.impairment is not None
     clean = publisher.impairment.config
@@ -113,16 +113,7 @@ async def _stop_trial(
     ctx: dict[str, Any], session: str, *, outage: bool
 ) -> tuple[float | None, float | None]:
     """A publisher that stops sending (track paused) or an outage on the network (3 s)."""
-    publisher = await _publish(
-        ctx["url"],
-        ctx["secret"],
-        session,
-        "client",
-        ctx["packets"],
-        ctx["http"],
-        ImpairmentConfig(),
-    )
-    ctx["publishers"].append(publisher)
+    publisher = await _client(ctx, session, ImpairmentConfig())
     await asyncio.sleep(5.0)
     onset = time.monotonic()
     assert publisher.impairment is not None

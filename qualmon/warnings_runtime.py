@@ -110,7 +110,7 @@ def measurements(session: Session, now: float) -> dict[tuple[str, str | None], f
     speech = {
         role: sum(
             max(0.0, min(s.end, now) - max(s.start, now - BALANCE_WINDOW_SECONDS))
-            for s in slot.segmenter.all_segments()
+            for s in slot.segmenter.segments_since(now - BALANCE_WINDOW_SECONDS)
         )
         for role, slot in session.slots.items()
     }

@@ -134,3 +134,12 @@ def test_overhang_table_follows_webrtcvad() -> None:
     assert vad_overhang_seconds(0) == pytest.approx(0.14)
     assert vad_overhang_seconds(2) == pytest.approx(0.10)
     assert vad_overhang_seconds(3, 0.03) == pytest.approx(0.09)
+
+
+def test_segments_since_matches_a_full_filter() -> None:
+    """The backwards scan returns exactly the segments a full filter would."""
+    seg = SpeechSegmenter(NO_OVERHANG)
+    feed(seg, ("s" * 20 + "." * 20) * 10 + "s" * 10)
+    for since in (0.0, 3.3, 7.0, 7.9, 100.0):
+        expected = [s for s in seg.all_segments() if s.end >= since]
+        assert seg.segments_since(since) == expected

@@ -162,6 +162,20 @@ class SpeechSegmenter:
         current = self.open_segment()
         return [*self.segments, current] if current else list(self.segments)
 
+    def segments_since(self, since: float) -> list[Segment]:
+        """Segments ending at or after `since`, oldest first; scans back from the newest,
+        so a tick's cost does not grow with the session's length."""
+        recent: list[Segment] = []
+        current = self.open_segment()
+        if current is not None and current.end >= since:
+            recent.append(current)
+        for segment in reversed(self.segments):
+            if segment.end < since:
+                break
+            recent.append(segment)
+        recent.reverse()
+        return recent
+
     def speech_seconds(self) -> float:
         current = self.open_segment()
         return self.closed_speech_seconds + (current.speech_seconds if current else 0.0)
