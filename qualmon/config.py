@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from .core.emodel import EModelParams
 from .core.speech import SpeechParams, vad_overhang_seconds
@@ -60,6 +61,12 @@ class Settings:
     turns: TurnParams = field(default_factory=TurnParams)
     warning_rules: tuple[Rule, ...] = DEFAULT_RULES
     "Warning thresholds and windows (core/warnings.py); QUALMON_TALK_BALANCE=on enables that rule."
+    webhook_url: str | None = field(default=None, repr=False)
+    "POST raised/cleared warnings here (QUALMON_WEBHOOK_URL); None: no webhook."
+    webhook_secret: str | None = field(default=None, repr=False)
+    "HMAC-SHA256 key for the webhook signature (QUALMON_WEBHOOK_SECRET)."
+    webhook_timeout_seconds: float = 5.0
+    "One delivery attempt gives up after this (QUALMON_WEBHOOK_TIMEOUT_SECONDS)."
 
 
 def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
@@ -73,6 +80,37 @@ def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> o
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def check_webhook(url: str | None, secret: str | None, token_secret: str) -> None:
+    """Raise ConfigError unless the webhook is off or fully and safely configured."""
+    if url is None:
+        if secret:
+            raise ConfigError("QUALMON_WEBHOOK_SECRET is set but QUALMON_WEBHOOK_URL is not")
+        return
+    # Messages name the scheme or host only: the URL's query may carry the receiver's token.
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises on garbage
+    except ValueError as exc:
+        raise ConfigError(f"QUALMON_WEBHOOK_URL is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(
+            f"QUALMON_WEBHOOK_URL must start with http:// or https://, got scheme {parts.scheme!r}"
+        )
+    if not parts.hostname:
+        raise ConfigError("QUALMON_WEBHOOK_URL has no host")
+    if not secret:
+        raise ConfigError(
+            "QUALMON_WEBHOOK_URL is set but QUALMON_WEBHOOK_SECRET is not: every webhook body "
+            "is signed with it. Set it to a long random string shared with the receiver, e.g. "
+            "QUALMON_WEBHOOK_SECRET=$(openssl rand -hex 32)"
+        )
+    if len(secret) < 32:
+        raise ConfigError("QUALMON_WEBHOOK_SECRET is too short: use at least 32 random characters")
+    if secret == token_secret:
+        # The receiver holds the webhook key; with QUALMON_SECRET it could mint admin tokens.
+        raise ConfigError("QUALMON_WEBHOOK_SECRET must differ from QUALMON_SECRET")
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -107,6 +145,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         base = values.get("speech", SpeechParams())
         assert isinstance(base, SpeechParams)
         values["speech"] = replace(base, mic_silent_after_seconds=float(seconds))  # type: ignore[arg-type]
+    values["webhook_url"] = env.get("QUALMON_WEBHOOK_URL", "").strip() or None
+    values["webhook_secret"] = env.get("QUALMON_WEBHOOK_SECRET") or None
+    values["webhook_timeout_seconds"] = _number(env, "QUALMON_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
         values["ice_addresses"] = tuple(a.strip() for a in addresses.split(",") if a.strip())
@@ -120,4 +161,5 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     if len(secret) < 32:
         # HS256 wants a key of at least 32 bytes (RFC 7518 3.2); PyJWT warns below it.
         raise ConfigError("QUALMON_SECRET is too short: use at least 32 random characters")
+    check_webhook(values["webhook_url"], values["webhook_secret"], secret)  # type: ignore[arg-type]
     return Settings(**values)  # type: ignore[arg-type]

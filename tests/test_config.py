@@ -7,6 +7,11 @@ import pytest
 from qualmon.config import ConfigError, settings_from_env
 
 SECRET = "s" * 40
+HOOK = {
+    "QUALMON_SECRET": SECRET,
+    "QUALMON_WEBHOOK_URL": "https://platform.example/hooks/qualmon?token=t0k",
+    "QUALMON_WEBHOOK_SECRET": "h" * 32,
+}
 
 
 def test_defaults() -> None:
@@ -49,8 +54,28 @@ def test_environment_and_flags() -> None:
         ({"QUALMON_SECRET": SECRET, "QUALMON_MAX_LEGS": "0"}, "QUALMON_MAX_LEGS"),
         ({"QUALMON_SECRET": SECRET, "QUALMON_VAD_MODE": "9"}, "QUALMON_VAD_MODE"),
         ({"QUALMON_SECRET": SECRET, "QUALMON_SPEECH": "maybe"}, "QUALMON_SPEECH"),
+        ({**HOOK, "QUALMON_WEBHOOK_URL": "ftp://h/x?token=t"}, "http:// or https://.*'ftp'"),
+        ({**HOOK, "QUALMON_WEBHOOK_URL": "https:///x"}, "QUALMON_WEBHOOK_URL has no host"),
+        ({**HOOK, "QUALMON_WEBHOOK_URL": "http://h:port/"}, "QUALMON_WEBHOOK_URL is not a valid"),
+        ({**HOOK, "QUALMON_WEBHOOK_SECRET": ""}, "QUALMON_WEBHOOK_SECRET is not:"),
+        ({**HOOK, "QUALMON_WEBHOOK_SECRET": "short"}, "QUALMON_WEBHOOK_SECRET is too short"),
+        ({**HOOK, "QUALMON_WEBHOOK_SECRET": SECRET}, "must differ from QUALMON_SECRET"),
+        ({**HOOK, "QUALMON_WEBHOOK_URL": ""}, "but QUALMON_WEBHOOK_URL is not"),
+        ({**HOOK, "QUALMON_WEBHOOK_TIMEOUT_SECONDS": "0"}, "QUALMON_WEBHOOK_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], needle: str) -> None:
-    with pytest.raises(ConfigError, match=needle):
+    with pytest.raises(ConfigError, match=needle) as caught:
         settings_from_env(env)
+    assert "t0k" not in str(caught.value)  # the URL's query may carry the receiver's token
+
+
+def test_webhook_settings() -> None:
+    """Off by default; URL, secret and timeout from the environment; no secret in repr."""
+    off = settings_from_env({"QUALMON_SECRET": SECRET})
+    assert off.webhook_url is None and off.webhook_secret is None
+    settings = settings_from_env({**HOOK, "QUALMON_WEBHOOK_TIMEOUT_SECONDS": "2.5"})
+    assert settings.webhook_url == HOOK["QUALMON_WEBHOOK_URL"]
+    assert settings.webhook_secret == "h" * 32
+    assert settings.webhook_timeout_seconds == 2.5
+    assert "h" * 32 not in repr(settings) and "t0k" not in repr(settings)

@@ -86,7 +86,7 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
     """Build the service; `metrics` lets tests inject a fresh registry."""
-    from . import api, events, probe_ingest, whip  # routes import the keys above
+    from . import api, events, probe_ingest, webhook, whip  # they import the keys above
 
     quiet_noisy_loggers()
     use_host_addresses(settings.ice_addresses)
@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     whip.setup(app)
     api.setup(app)
     events.setup(app)
+    webhook.setup(app)  # feeds on the warnings runtime that events.setup made
     probe_ingest.setup(app)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_on_shutdown)
