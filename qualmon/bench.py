@@ -165,6 +165,15 @@ def serve_receiver(mode: str, port: int, secret: str) -> None:
 
     app.cleanup_ctx.append(lag_task)
     _lag_routes(app, sampler)
+    if mode != "bare":
+        from .service.app import sessions_key
+
+        async def vad_frames(request: web.Request) -> web.Response:
+            # Proof the speech path ran on every leg, not just that CPU was low.
+            legs = request.app[sessions_key].legs_by_resource.values()
+            return web.json_response({"vad_frames": sum(leg.vad_frames for leg in legs)})
+
+        app.router.add_get("/bench/vad", vad_frames)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -181,6 +190,8 @@ class ReceiverResult:
     lag_p99_ms: float
     scrape_ms: float | None
     legs_connected: int
+    vad_frames_per_leg_second: float = 0.0
+    "Speech frames classified (50 a second per leg when the audio path runs)."
 
 
 def _free_port() -> int:
@@ -248,10 +259,12 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
             await asyncio.sleep(WARMUP_SECONDS)
             async with http.post(url + "/bench/lag/reset") as r:
                 await r.read()
+            vad0 = await _vad_frames(http, url, mode)
             cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
             progress(f"[{mode}] measuring {seconds:g} s …")
             await asyncio.sleep(seconds)
             cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
+            vad1 = await _vad_frames(http, url, mode)
             async with http.get(url + "/bench/lag") as r:
                 lag = await r.json()
             scrape_ms = None
@@ -283,7 +296,15 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
         lag_p99_ms=lag["p99"] * 1000,
         scrape_ms=scrape_ms,
         legs_connected=connected,
+        vad_frames_per_leg_second=(vad1 - vad0) / (legs * elapsed),
     )
+
+
+async def _vad_frames(http: aiohttp.ClientSession, url: str, mode: str) -> int:
+    if mode == "bare":
+        return 0
+    async with http.get(url + "/bench/vad") as r:
+        return int((await r.json())["vad_frames"])
 
 
 def report(rounds: list[dict[str, ReceiverResult]]) -> dict[str, Any]:
@@ -323,10 +344,10 @@ MODE_NAMES = {"bare": "bare", "network": "network", "qualmon": "full"}
 
 def print_table(result: dict[str, Any]) -> None:
     print()
-    header = ("round", "receiver", "legs", "CPU ms/leg·s", "lag p50", "lag p99", "scrape")
+    header = ("round", "receiver", "legs", "CPU ms/leg·s", "lag p50", "lag p99", "scrape", "VAD/s")
     print(
         f"{header[0]:<7}{header[1]:<10}"
-        + "".join(f"{h:>{w}}" for h, w in zip(header[2:], (6, 14, 10, 10, 10), strict=True))
+        + "".join(f"{h:>{w}}" for h, w in zip(header[2:], (6, 14, 10, 10, 10, 7), strict=True))
     )
     for i, by_mode in enumerate(result["rounds"], 1):
         for mode in MODES:
@@ -336,10 +357,12 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{i:<7}{MODE_NAMES[mode]:<10}{row['legs_connected']:>6}"
                 f"{row['cpu_ms_per_leg_second']:>14.2f}"
                 f"{row['lag_p50_ms']:>8.1f}ms{row['lag_p99_ms']:>8.1f}ms{scrape:>10}"
+                f"{row.get('vad_frames_per_leg_second', 0.0):>7.1f}"
             )
     print()
     print("bare = aiortc receive, tracks drained; network = qualmon without speech activity")
     print("(QUALMON_SPEECH=off); full = qualmon as shipped (RTP tap, RTT probe, VAD, turns).")
+    print("VAD/s = 20 ms frames classified per leg per second (50 when every leg is heard).")
     for key, label in (("network_ratios", "network / bare"), ("ratios", "full / bare")):
         values = result[key]
         spread = ", ".join(f"{r:.3f}" for r in values)

@@ -1,4 +1,4 @@
-"""The audio path on real decoded Opus: frames → 16 kHz → webrtcvad → segments."""
+"""The audio paths on real Opus: packets (libopus at 16 kHz) or aiortc frames → VAD → segments."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
 
 from qualmon.core.speech import SpeechSegmenter
-from qualmon.media.speech import SpeechPipeline
+from qualmon.media.speech import OpusPacketSpeech, SpeechPipeline
 from qualmon.sim.dialogue import load_fixture
 
 PTS_PER_PACKET = 960
@@ -66,7 +66,7 @@ def test_close_drops_audio_and_native_objects(fixture) -> None:  # type: ignore[
     frames = decoded_frames(fixture.packets["client"][:60])
     pipeline = run(frames[:55], segmenter)
     pipeline.close()
-    assert not pipeline._batch and not pipeline._pcm and not pipeline._level_chunks
+    assert not pipeline._batch and not pipeline._framer.holds_audio
     assert pipeline._resampler is None
     before = pipeline.frames_classified
     pipeline.process(frames[55])
@@ -76,3 +76,99 @@ def test_close_drops_audio_and_native_objects(fixture) -> None:  # type: ignore[
 def test_vad_mode_is_checked() -> None:
     with pytest.raises(ValueError):
         SpeechPipeline(segmenter=SpeechSegmenter(), session_time_of=lambda pts: 0.0, vad_mode=7)
+
+
+# -- Opus payloads decoded by libopus at 16 kHz (the path WHIP legs use) ---------------
+
+SSRC = 0x1234
+
+
+def feed_packets(
+    packets: list[bytes],
+    segmenter: SpeechSegmenter,
+    *,
+    order: list[int] | None = None,
+    first_seq: int = 65000,
+    first_ts: int = 4_294_000_000,
+) -> OpusPacketSpeech:
+    """RTP numbering that wraps (sequence and timestamp) early on; time = RTP time."""
+    speech = OpusPacketSpeech(
+        segmenter=segmenter,
+        session_time_of=lambda ts: ((ts - first_ts) % (1 << 32)) / 48000,
+    )
+    for i in order if order is not None else range(len(packets)):
+        speech.on_packet(
+            ssrc=SSRC,
+            sequence_number=(first_seq + i) & 0xFFFF,
+            rtp_timestamp=(first_ts + i * PTS_PER_PACKET) & 0xFFFFFFFF,
+            payload=packets[i],
+        )
+    return speech
+
+
+def test_packet_path_segments_follow_the_script(fixture) -> None:  # type: ignore[no-untyped-def]
+    """Every scripted client utterance is found, starts within 60 ms, ends within 100 ms."""
+    segmenter = SpeechSegmenter()
+    speech = feed_packets(fixture.packets["client"], segmenter)
+    truth = fixture.speech_segments_seconds["client"]
+    found = segmenter.all_segments()
+    assert len(found) == len(truth), (found, truth)
+    for seg, (start, end) in zip(found, truth, strict=True):
+        assert seg.start == pytest.approx(start, abs=0.06)
+        assert seg.end == pytest.approx(end, abs=0.10)
+    assert speech.frames_classified == len(fixture.packets["client"])
+    assert speech.decode_errors == 0
+
+
+def test_packet_path_agrees_with_the_frame_path(fixture) -> None:  # type: ignore[no-untyped-def]
+    """libopus at 16 kHz and aiortc's 48 kHz frames + resampler give the same speech (±2 %)."""
+    by_packets, by_frames = SpeechSegmenter(), SpeechSegmenter()
+    feed_packets(fixture.packets["therapist"], by_packets)
+    run(decoded_frames(fixture.packets["therapist"]), by_frames)
+    assert by_packets.speech_seconds() == pytest.approx(by_frames.speech_seconds(), rel=0.02)
+
+
+def test_packet_path_lost_late_and_duplicate_packets(fixture) -> None:  # type: ignore[no-untyped-def]
+    """Lost packets leave their time unclassified; late and repeated ones are skipped."""
+    packets = fixture.packets["client"]
+    whole, gapped = SpeechSegmenter(), SpeechSegmenter()
+    feed_packets(packets, whole)
+    order = [i for i in range(len(packets)) if not 1000 <= i < 1025]  # 20.0–20.5 s lost
+    order[1500:1500] = [order[1497], order[1498]]  # late (their time has passed)
+    order[1700:1700] = [order[1699]]  # a duplicate
+    speech = feed_packets(packets, gapped, order=order)
+    assert speech.frames_classified == len(packets) - 25
+    late_whole = [round(s.start, 2) for s in whole.all_segments() if s.start > 25]
+    late_gapped = [round(s.start, 2) for s in gapped.all_segments() if s.start > 25]
+    assert late_gapped == late_whole
+
+
+def test_packet_path_new_ssrc_restarts_the_stream(fixture) -> None:  # type: ignore[no-untyped-def]
+    """A publisher restart (new SSRC, numbering anywhere) is decoded, not taken as late."""
+    packets = fixture.packets["client"][:500]
+    segmenter = SpeechSegmenter()
+    speech = feed_packets(packets[:250], segmenter)
+    for i, payload in enumerate(packets[250:]):
+        speech.on_packet(
+            ssrc=SSRC + 1,
+            sequence_number=10 + i,
+            rtp_timestamp=250 * 960 + i * 960,
+            payload=payload,
+        )
+    assert speech.frames_classified == 500
+
+
+def test_packet_path_close_drops_audio(fixture) -> None:  # type: ignore[no-untyped-def]
+    segmenter = SpeechSegmenter()
+    speech = feed_packets(fixture.packets["client"][:55], segmenter)
+    speech.close()
+    assert not speech._framer.holds_audio and speech._decoder is None
+    before = speech.frames_classified
+    speech.on_packet(ssrc=SSRC, sequence_number=1, rtp_timestamp=0, payload=b"\xfc\xff\xfe")
+    assert speech.frames_classified == before
+
+
+def test_corrupt_payload_is_counted_not_raised() -> None:
+    speech = OpusPacketSpeech(segmenter=SpeechSegmenter(), session_time_of=lambda ts: 0.0)
+    speech.on_packet(ssrc=SSRC, sequence_number=1, rtp_timestamp=0, payload=b"\xff\xff\xff")
+    assert speech.decode_errors == 1 and speech.frames_classified == 0

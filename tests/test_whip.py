@@ -11,7 +11,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 from qualmon.sim.audio import EncodedAudioTrack, speech_like_packets
 
-from .conftest import Service, make_settings, wait_for
+from .conftest import Service, make_settings, run_service, wait_for
 
 pytestmark = pytest.mark.realtime
 
@@ -358,3 +358,24 @@ async def test_cap_holds_under_concurrent_posts(service: Service) -> None:
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [201, 201, 503, 503, 503]
     assert service.sessions.live_leg_count() == 2
+
+
+def decoder_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.endswith("-decoder")]
+
+
+@pytest.mark.parametrize("speech", [True, False], ids=["speech-on", "speech-off"])
+async def test_aiortc_decoder_is_not_run(publishers: Any, speech: bool) -> None:
+    """Opus is decoded from tapped payloads (or not at all): aiortc's thread is stopped."""
+    async with run_service(make_settings(speech_enabled=speech)) as service:
+        await publishers(service, "dec", "client")
+        leg = service.sessions.sessions["dec"].slots["client"].leg
+        assert leg is not None
+        await wait_for(lambda: leg.stats.packets_received > 100, what="media")
+        assert decoder_threads() == []
+        if speech:
+            await wait_for(lambda: leg.segmenter.speech_seconds() > 0.5, what="speech found")
+        else:
+            assert leg.segmenter.first_frame_at is None

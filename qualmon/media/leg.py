@@ -24,17 +24,18 @@ from ..core.emodel import estimated_mos
 from ..core.rtp_stats import Dropout, RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
+from . import opus
 from .offer import ValidatedOffer
-from .speech import SpeechPipeline
+from .speech import OpusPacketSpeech, SpeechPipeline
 from .stun_probe import measure_rtt
-from .tap import install_rtp_tap
+from .tap import install_rtp_tap, skip_aiortc_decoding
 
 log = logging.getLogger(__name__)
 
 LegState = Literal["connecting", "live", "stalled", "ended"]
 EndReason = Literal["closed", "lost", "replaced", "failed", "never_connected", "shutdown"]
 
-_RTPMAP = re.compile(r"^a=rtpmap:(\d+) [^/\s]+/(\d+)", re.MULTILINE)
+_RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/(\d+)", re.MULTILINE)
 _MLINE_AUDIO = re.compile(r"^m=audio \d+ \S+ ([\d ]+)", re.MULTILINE)
 
 
@@ -62,15 +63,29 @@ class LegSnapshot:
     dropout_in_speech_seconds: float
 
 
-def negotiated_clock_rate(answer_sdp: str) -> int:
-    """Clock rate of the first payload type the answer's audio section accepts."""
+@dataclass(frozen=True)
+class NegotiatedCodec:
+    payload_type: int
+    name: str
+    "Lower case, as in a=rtpmap (e.g. 'opus', 'pcmu')."
+    clock_rate: int
+
+
+def negotiated_codec(answer_sdp: str) -> NegotiatedCodec:
+    """The first codec the answer's audio section accepts (Opus at 48 kHz if unstated)."""
     mline = _MLINE_AUDIO.search(answer_sdp)
-    rates = {int(pt): int(rate) for pt, rate in _RTPMAP.findall(answer_sdp)}
+    rtpmaps = {int(pt): (name, int(rate)) for pt, name, rate in _RTPMAP.findall(answer_sdp)}
     if mline:
         for pt in mline.group(1).split():
-            if int(pt) in rates:
-                return rates[int(pt)]
-    return 48000
+            if int(pt) in rtpmaps:
+                name, rate = rtpmaps[int(pt)]
+                return NegotiatedCodec(int(pt), name.lower(), rate)
+    return NegotiatedCodec(111, "opus", 48000)
+
+
+def negotiated_clock_rate(answer_sdp: str) -> int:
+    """Clock rate of the first payload type the answer's audio section accepts."""
+    return negotiated_codec(answer_sdp).clock_rate
 
 
 def pts_origin_of(
@@ -125,13 +140,12 @@ class WhipLeg:
         self.rtt = RttTracker()
         self._on_dropout_in_speech = on_dropout_in_speech
         self.segmenter = segmenter or SpeechSegmenter()
+        # Speech comes either from tapped Opus payloads (the usual case) or, for other
+        # codecs, from aiortc's decoded frames; decided once the answer is made.
         self._speech: SpeechPipeline | None = None
-        if settings.speech_enabled:
-            self._speech = SpeechPipeline(
-                segmenter=self.segmenter,
-                session_time_of=self._frame_session_time,
-                vad_mode=settings.vad_mode,
-            )
+        self._opus_speech: OpusPacketSpeech | None = None
+        self._opus_payload_type: int | None = None
+        self._aiortc_decoding_wanted = True
         self._pts_origin: Callable[[], int | None] = lambda: self._first_rtp_timestamp
         self._first_rtp_timestamp: int | None = None
         # Dropouts waiting until the audio after them has been classified.
@@ -151,6 +165,8 @@ class WhipLeg:
         self.segmenter = segmenter
         if self._speech is not None:
             self._speech.segmenter = segmenter
+        if self._opus_speech is not None:
+            self._opus_speech.segmenter = segmenter
 
     async def accept(self, offer: ValidatedOffer) -> str:
         """Apply a validated offer and return the recvonly SDP answer."""
@@ -162,14 +178,37 @@ class WhipLeg:
                 transceiver.direction = "recvonly"
                 self._uninstall_taps.append(install_rtp_tap(transceiver.receiver, self._on_rtp))
                 self._pts_origin = pts_origin_of(transceiver.receiver, self._pts_origin)
+                skip_aiortc_decoding(transceiver.receiver, lambda: not self._aiortc_decoding_wanted)
             else:
                 # Only audio is measured; declining video saves decoding it.
                 transceiver.direction = "inactive"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer = self.pc.localDescription.sdp
-        self._clock_rate = negotiated_clock_rate(answer)
+        codec = negotiated_codec(answer)
+        self._clock_rate = codec.clock_rate
+        self._start_speech(codec)
         self._spawn(self._probe_rtt())
         return answer
+
+    def _start_speech(self, codec: NegotiatedCodec) -> None:
+        """Choose the audio path; aiortc decodes only for codecs we do not decode ourselves."""
+        if not self._settings.speech_enabled:
+            self._aiortc_decoding_wanted = False
+        elif codec.name == "opus" and opus.available():
+            self._opus_speech = OpusPacketSpeech(
+                segmenter=self.segmenter,
+                session_time_of=self.stats.session_time_of,
+                vad_mode=self._settings.vad_mode,
+                clock_rate=codec.clock_rate,
+            )
+            self._opus_payload_type = codec.payload_type
+            self._aiortc_decoding_wanted = False
+        else:
+            self._speech = SpeechPipeline(
+                segmenter=self.segmenter,
+                session_time_of=self._frame_session_time,
+                vad_mode=self._settings.vad_mode,
+            )
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -204,6 +243,14 @@ class WhipLeg:
                     self._on_dropout_in_speech(self, dropout)
         self._pending_dropouts = still
 
+    @property
+    def vad_frames(self) -> int:
+        """20 ms frames classified so far (either audio path)."""
+        for path in (self._opus_speech, self._speech):
+            if path is not None:
+                return path.frames_classified
+        return 0
+
     def _on_connection_state(self) -> None:
         if self.pc.connectionState == "failed" and self.state != "ended":
             self.request_close("failed")
@@ -224,6 +271,7 @@ class WhipLeg:
         rtp_timestamp: int,
         payload_type: int,
         payload_bytes: int,
+        payload: bytes,
         arrival_seconds: float,
     ) -> None:
         if self.state == "ended":
@@ -245,6 +293,16 @@ class WhipLeg:
             self._pending_dropouts.append(dropout)
             if self._on_dropout is not None:
                 self._on_dropout(self, dropout)
+        speech = self._opus_speech
+        if speech is not None and payload_type == self._opus_payload_type:
+            speech.on_packet(
+                ssrc=ssrc,
+                sequence_number=sequence_number,
+                rtp_timestamp=rtp_timestamp,
+                payload=payload,
+            )
+            if self._pending_dropouts:
+                self._resolve_dropouts(final=False)
 
     async def _probe_rtt(self) -> None:
         interval = self._settings.rtt_probe_interval_seconds
@@ -340,4 +398,7 @@ class WhipLeg:
         if self._speech is not None:
             self._speech.close()
             self._speech = None
+        if self._opus_speech is not None:
+            self._opus_speech.close()
+            self._opus_speech = None
         self.ended.set()

@@ -1,12 +1,16 @@
-"""Decoded audio → 16 kHz mono → webrtcvad → speech segments; audio is dropped at once.
+"""Audio → 16 kHz mono → webrtcvad → speech segments; audio is dropped at once.
 
-Decoded frames are used for speech activity only, never to measure the network: aiortc's
-jitter buffer reshapes loss and delay. A frame's place on the session clock comes from
-its RTP timestamp (frame.pts) through the leg's RTP statistics.
+Audio is used for speech activity only, never to measure the network: aiortc's jitter
+buffer reshapes loss and delay. Audio is placed on the session clock by its RTP timestamp
+through the leg's RTP statistics.
 
-Cost: a resampler call has a large fixed overhead inside a busy service (measured 60 µs a
-call among 40 legs, against 12 µs alone), so contiguous 20 ms frames are batched into one
-call per 200 ms; the level is one numpy call per 0.5 s.
+Two ways in:
+- `OpusPacketSpeech` (the usual one): the RTP tap's Opus payloads, decoded by libopus
+  straight to 16 kHz mono (media/opus.py); aiortc's own decoder is then not needed.
+- `SpeechPipeline`: aiortc's decoded frames for other codecs (G.711), resampled by PyAV.
+  A resampler call has a large fixed overhead inside a busy service (measured 60 µs a call
+  among 40 legs, against 12 µs alone), so contiguous frames are batched per 200 ms.
+The level (for mic_silent) is one numpy call per 0.5 s.
 """
 
 from __future__ import annotations
@@ -19,17 +23,164 @@ import numpy as np
 import webrtcvad
 
 from ..core.speech import SpeechSegmenter
+from .opus import RATE as OPUS_RATE
+from .opus import OpusDecoder16k
 
 VAD_RATE = 16000
 VAD_FRAME_SECONDS = 0.020
 VAD_FRAME_BYTES = int(VAD_RATE * VAD_FRAME_SECONDS) * 2
+BYTES_PER_SECOND = VAD_RATE * 2
+GAP_TOLERANCE_SECONDS = 0.03
 BATCH_SECONDS = 0.200
 LEVEL_BATCH_FRAMES = 25
 FULL_SCALE = 32768.0
+LATE_PACKETS = 50  # further behind than this is a restarted stream, not a late packet
+
+
+class VadFramer:
+    """16 kHz mono s16 in; 20 ms webrtcvad decisions and levels out to the segmenter."""
+
+    def __init__(self, segmenter: SpeechSegmenter, vad_mode: int = 2) -> None:
+        if vad_mode not in (0, 1, 2, 3):
+            raise ValueError("vad_mode must be 0..3")
+        self.segmenter = segmenter
+        self._vad: webrtcvad.Vad | None = webrtcvad.Vad(vad_mode)
+        # 16 kHz mono not yet classified (< 20 ms) and where it starts.
+        self._pcm = bytearray()
+        self._pcm_at = 0.0
+        self._level_chunks: list[bytes] = []
+        self.frames_classified = 0
+
+    def feed(self, pcm: bytes, at: float) -> None:
+        """Audio starting at session time `at`; a jump restarts the 20 ms framing there."""
+        if self._vad is None:
+            return
+        buffered = self._pcm
+        if buffered and abs(at - (self._pcm_at + len(buffered) / BYTES_PER_SECOND)) > (
+            GAP_TOLERANCE_SECONDS
+        ):
+            buffered.clear()
+        if not buffered:
+            self._pcm_at = at
+            if len(pcm) == VAD_FRAME_BYTES:
+                # The common case, kept lean: one 20 ms packet, one decision.
+                self._decide(pcm)
+                return
+        buffered += pcm
+        while len(buffered) >= VAD_FRAME_BYTES:
+            chunk = bytes(buffered[:VAD_FRAME_BYTES])
+            del buffered[:VAD_FRAME_BYTES]
+            self._decide(chunk)
+
+    def _decide(self, chunk: bytes) -> None:
+        vad = self._vad
+        if vad is None:
+            return
+        self.segmenter.add_frame(self._pcm_at, VAD_FRAME_SECONDS, vad.is_speech(chunk, VAD_RATE))
+        self._pcm_at += VAD_FRAME_SECONDS
+        self.frames_classified += 1
+        self._level_chunks.append(chunk)
+        if len(self._level_chunks) >= LEVEL_BATCH_FRAMES:
+            self._flush_level()
+
+    def _flush_level(self) -> None:
+        samples = np.frombuffer(b"".join(self._level_chunks), dtype=np.int16)
+        self._level_chunks.clear()
+        rms = float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) / FULL_SCALE
+        self.segmenter.add_level(self._pcm_at, rms)
+
+    @property
+    def holds_audio(self) -> bool:
+        return bool(self._pcm or self._level_chunks)
+
+    def close(self) -> None:
+        self._pcm.clear()
+        self._level_chunks.clear()
+        self._vad = None
+
+
+class OpusPacketSpeech:
+    """One leg's Opus RTP payloads → libopus at 16 kHz → VAD; call close() when it ends.
+
+    Packets are decoded in sequence order as they arrive; a late (reordered) packet's
+    time has already passed without audio and it is skipped, like a lost one.
+    """
+
+    def __init__(
+        self,
+        *,
+        segmenter: SpeechSegmenter,
+        session_time_of: Callable[[int], float | None],
+        vad_mode: int = 2,
+        clock_rate: int = 48000,
+    ) -> None:
+        self._framer = VadFramer(segmenter, vad_mode)
+        self._session_time_of = session_time_of
+        self._decoder: OpusDecoder16k | None = OpusDecoder16k()
+        self._ticks_per_sample = clock_rate // OPUS_RATE
+        self._ssrc: int | None = None
+        self._last_seq: int | None = None
+        self._next_ts = 0
+        self._next_at = 0.0
+
+    @property
+    def segmenter(self) -> SpeechSegmenter:
+        return self._framer.segmenter
+
+    @segmenter.setter
+    def segmenter(self, segmenter: SpeechSegmenter) -> None:
+        self._framer.segmenter = segmenter
+
+    @property
+    def frames_classified(self) -> int:
+        return self._framer.frames_classified
+
+    @property
+    def decode_errors(self) -> int:
+        return 0 if self._decoder is None else self._decoder.errors
+
+    def on_packet(
+        self, *, ssrc: int, sequence_number: int, rtp_timestamp: int, payload: bytes
+    ) -> None:
+        decoder = self._decoder
+        if decoder is None or not payload:
+            return
+        last = self._last_seq
+        ahead = 1
+        if ssrc != self._ssrc:
+            if self._ssrc is not None:
+                decoder.reset()
+            self._ssrc, last = ssrc, None
+        elif last is not None:
+            ahead = (sequence_number - last) & 0xFFFF
+            if ahead == 0 or 0x10000 - ahead <= LATE_PACKETS:
+                return  # a duplicate, or late: its time is already past
+        self._last_seq = sequence_number
+        pcm = decoder.decode(payload)
+        if not pcm:
+            return
+        if last is not None and ahead == 1 and rtp_timestamp == self._next_ts:
+            at = self._next_at
+        else:
+            found = self._session_time_of(rtp_timestamp)
+            if found is None:
+                return
+            at = found
+        samples = len(pcm) // 2
+        self._next_ts = (rtp_timestamp + samples * self._ticks_per_sample) & 0xFFFFFFFF
+        self._next_at = at + samples / OPUS_RATE
+        self._framer.feed(pcm, at)
+
+    def close(self) -> None:
+        """Drop every byte of audio and the native decoder."""
+        self._framer.close()
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
 
 
 class SpeechPipeline:
-    """One leg's audio path; call close() when the leg ends (frees ffmpeg's threads)."""
+    """Decoded frames of codecs other than Opus → PyAV resampler → VAD; close() at the end."""
 
     def __init__(
         self,
@@ -38,11 +189,8 @@ class SpeechPipeline:
         session_time_of: Callable[[int], float | None],
         vad_mode: int = 2,
     ) -> None:
-        if vad_mode not in (0, 1, 2, 3):
-            raise ValueError("vad_mode must be 0..3")
-        self.segmenter = segmenter
+        self._framer = VadFramer(segmenter, vad_mode)
         self._session_time_of = session_time_of
-        self._vad: webrtcvad.Vad | None = webrtcvad.Vad(vad_mode)
         self._resampler: av.AudioResampler | None = av.AudioResampler(
             format="s16", layout="mono", rate=VAD_RATE
         )
@@ -55,11 +203,18 @@ class SpeechPipeline:
         self._next_pts: int | None = None
         self._frame_bytes = 4
         self._batch_rate = 48000
-        # 16 kHz mono not yet classified (< 20 ms) and where it starts.
-        self._pcm = bytearray()
-        self._pcm_at = 0.0
-        self._level_chunks: list[bytes] = []
-        self.frames_classified = 0
+
+    @property
+    def segmenter(self) -> SpeechSegmenter:
+        return self._framer.segmenter
+
+    @segmenter.setter
+    def segmenter(self, segmenter: SpeechSegmenter) -> None:
+        self._framer.segmenter = segmenter
+
+    @property
+    def frames_classified(self) -> int:
+        return self._framer.frames_classified
 
     def process(self, frame: av.AudioFrame) -> None:
         """Queue one decoded frame; classifies whenever a batch is complete."""
@@ -109,38 +264,12 @@ class SpeechPipeline:
         self._classify(self._resampler.resample(frame), at)
 
     def _classify(self, frames: list[av.AudioFrame], at: float) -> None:
-        if self._vad is None:
-            return
-        expected = self._pcm_at + len(self._pcm) / (2 * VAD_RATE)
-        if abs(at - expected) > 0.03:
-            # A gap (loss or DTX) or the first audio: restart the 20 ms framing here.
-            self._pcm.clear()
-            self._pcm_at = at
-        for out in frames:
-            self._pcm += bytes(out.planes[0])[: out.samples * 2]
-        vad, pcm = self._vad, self._pcm
-        while len(pcm) >= VAD_FRAME_BYTES:
-            chunk = bytes(pcm[:VAD_FRAME_BYTES])
-            del pcm[:VAD_FRAME_BYTES]
-            self.segmenter.add_frame(
-                self._pcm_at, VAD_FRAME_SECONDS, vad.is_speech(chunk, VAD_RATE)
-            )
-            self._pcm_at += VAD_FRAME_SECONDS
-            self.frames_classified += 1
-            self._level_chunks.append(chunk)
-            if len(self._level_chunks) >= LEVEL_BATCH_FRAMES:
-                self._flush_level()
-
-    def _flush_level(self) -> None:
-        samples = np.frombuffer(b"".join(self._level_chunks), dtype=np.int16)
-        self._level_chunks.clear()
-        rms = float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) / FULL_SCALE
-        self.segmenter.add_level(self._pcm_at, rms)
+        pcm = b"".join(bytes(out.planes[0])[: out.samples * 2] for out in frames)
+        if pcm:
+            self._framer.feed(pcm, at)
 
     def close(self) -> None:
         """Drop every byte of audio and the native resampler (it owns ffmpeg threads)."""
         self._batch.clear()
-        self._pcm.clear()
-        self._level_chunks.clear()
+        self._framer.close()
         self._resampler = None
-        self._vad = None

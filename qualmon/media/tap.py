@@ -21,6 +21,7 @@ class PacketSink(Protocol):
         rtp_timestamp: int,
         payload_type: int,
         payload_bytes: int,
+        payload: bytes,
         arrival_seconds: float,
     ) -> None: ...
 
@@ -48,6 +49,7 @@ def install_rtp_tap(
             rtp_timestamp=packet.timestamp,
             payload_type=packet.payload_type,
             payload_bytes=len(packet.payload),
+            payload=packet.payload,
             arrival_seconds=clock(),
         )
         return original(packet, arrival_time_ms)
@@ -60,3 +62,24 @@ def install_rtp_tap(
             del receiver_any._handle_rtp_packet
 
     return uninstall
+
+
+def skip_aiortc_decoding(receiver: RTCRtpReceiver, wanted: Callable[[], bool]) -> None:
+    """Stop aiortc's decoder thread for this receiver once it starts, if wanted() then.
+
+    Used when nothing needs aiortc's 48 kHz stereo frames (speech is decoded from tapped
+    payloads, or speech is off): its thread-per-receiver decode and the hop of every frame
+    onto the event loop cost more than our whole speech path. Packets still go through
+    aiortc's receiver (RTCP reports, jitter buffer); completed frames are just not decoded.
+    The remote track then ends at once, so nothing queues up unread.
+    """
+    original = receiver.receive
+    receiver_any: Any = receiver
+
+    async def receive(parameters: Any) -> None:
+        await original(parameters)
+        stop = getattr(receiver, "_RTCRtpReceiver__stop_decoder", None)
+        if stop is not None and wanted():
+            stop()
+
+    receiver_any.receive = receive

@@ -74,6 +74,7 @@ class _TappedStream:
         rtp_timestamp: int,
         payload_type: int,
         payload_bytes: int,
+        payload: bytes,
         arrival_seconds: float,
     ) -> None:
         if self.first_rtp_timestamp is None:
