@@ -223,8 +223,10 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
             trials = args.trials
             print(f"running {trials} loss/stop/outage trials of each kind at once …", flush=True)
             jobs: list[Any] = []
-            jobs += [_loss_trial(ctx, f"loss5-{i}", 0.05, hold=10.0) for i in range(trials)]
-            jobs += [_loss_trial(ctx, f"loss10-{i}", 0.10, hold=10.0) for i in range(trials)]
+            # 20 s of loss: 5 % takes up to ~10 s to tell from 1 % (see the high_loss rule).
+            jobs += [_loss_trial(ctx, f"loss5-{i}", 0.05, hold=20.0) for i in range(trials)]
+            jobs += [_loss_trial(ctx, f"loss10-{i}", 0.10, hold=20.0) for i in range(trials)]
+            jobs += [_loss_trial(ctx, f"loss20-{i}", 0.20, hold=20.0) for i in range(trials)]
             jobs += [_stop_trial(ctx, f"stop-{i}", outage=False) for i in range(trials)]
             jobs += [_stop_trial(ctx, f"outage-{i}", outage=True) for i in range(trials)]
             results: list[Any] = list(await asyncio.gather(*jobs))
@@ -248,8 +250,9 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
         rows = {
             "loss 5 %": results[0:trials],
             "loss 10 %": results[trials : 2 * trials],
-            "media stopped": results[2 * trials : 3 * trials],
-            "outage 3 s": results[3 * trials : 4 * trials],
+            "loss 20 %": results[2 * trials : 3 * trials],
+            "media stopped": results[3 * trials : 4 * trials],
+            "outage 3 s": results[4 * trials : 5 * trials],
         }
         print()
         print(

@@ -122,6 +122,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
+    if args.loss_rule:
+        from .bench_loss_rule import run_loss_rule_bench
+
+        return run_loss_rule_bench(args)
     if args.warnings:
         from .bench_warnings import run_warning_bench
 
@@ -180,10 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--trials", type=int, default=8, help="--warnings: trials per scenario")
     bench.add_argument(
+        "--loss-rule",
+        action="store_true",
+        help="the high_loss rule on many simulated legs (offline, seconds)",
+    )
+    bench.add_argument(
+        "--legs-sim", type=int, default=200, help="--loss-rule: simulated legs per row"
+    )
+    bench.add_argument(
         "--calm-minutes",
         type=float,
         default=10.0,
-        help="--warnings: length of the clean and 1 %%-loss runs",
+        help="--warnings/--loss-rule: length of the clean and 1 %%-loss runs",
     )
     bench.set_defaults(func=cmd_bench)
 

@@ -11,15 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .core.heard import STALE_AFTER_SECONDS
-from .core.warnings import Rule, WarningEngine, WarningEvent
+from .core.warnings import DEFAULT_RULES, Rule, WarningEngine, WarningEvent
 from .session import Session, SessionRegistry
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+DEADLINE_SLACK_SECONDS = 0.005  # wake just past a deadline, not just before it
 SNAPSHOT_EVERY_SECONDS = 3.0
-SHORT_LOSS_WINDOW_SECONDS = 2.0
-LONG_LOSS_WINDOW_SECONDS = 5.0
+# (seconds, packets the window needs, scale to the 5 s threshold): see the high_loss rule.
+# At a stream's start a single loss among a few packets would otherwise read as a high rate.
+LOSS_WINDOWS = ((5.0, 200, 1.0), (2.0, 80, 0.043 / 0.08), (1.0, 40, 0.043 / 0.14))
+RECENT_LOSS_WINDOW = (3.0, 100)
 DROPOUT_WINDOW_SECONDS = 10.0
 OVERLAP_WINDOW_SECONDS = 30.0
 OVERLAP_RTT_SECONDS = 0.300
@@ -56,14 +59,14 @@ def _overlap_in(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> f
     return total
 
 
-def _loss_value(stats: Any, now: float) -> float | None:
-    """max(loss over 2 s / 2, loss over 5 s): see the high_loss rule."""
-    # At least 80 % of each window's packets (20 ms audio): at a stream's start a single loss
-    # among a few packets would otherwise read as a high rate.
-    short = stats.window_loss_ratio(now, SHORT_LOSS_WINDOW_SECONDS, min_expected=80)
-    long = stats.window_loss_ratio(now, LONG_LOSS_WINDOW_SECONDS, min_expected=200)
-    parts = [v for v in (None if short is None else short / 2, long) if v is not None]
-    return max(parts) if parts else None
+def loss_value(stats: Any, now: float) -> float | None:
+    """The worst loss window, scaled to the 5 s threshold (high_loss); None: too few packets."""
+    worst: float | None = None
+    for seconds, min_expected, scale in LOSS_WINDOWS:
+        ratio = stats.window_loss_ratio(now, seconds, min_expected=min_expected)
+        if ratio is not None and (worst is None or ratio * scale > worst):
+            worst = ratio * scale
+    return worst
 
 
 def measurements(session: Session, now: float) -> dict[tuple[str, str | None], float | None]:
@@ -95,7 +98,11 @@ def measurements(session: Session, now: float) -> dict[tuple[str, str | None], f
         if rtt is not None:
             rtts.append(rtt)
         snap = leg.snapshot(now)
-        values[("high_loss", role)] = _loss_value(leg.stats, now)
+        values[("high_loss", role)] = loss_value(leg.stats, now)
+        seconds, min_expected = RECENT_LOSS_WINDOW
+        values[("high_loss_recent", role)] = leg.stats.window_loss_ratio(
+            now, seconds, min_expected=min_expected
+        )
         values[("high_rtt", role)] = rtt
         values[("high_jitter", role)] = snap.jitter_seconds
         values[("low_mos", role)] = snap.mos
@@ -202,14 +209,15 @@ class WarningsRuntime:
                 state.subscribers.discard(queue)
                 log.warning("dropped an event-stream subscriber that fell behind")
 
-    def tick(self) -> None:
+    def tick(self, *, kinds: tuple[str, ...] | None = None) -> None:
+        """Evaluate every live session's rules (only `kinds` when given: a deadline check)."""
         now, wall = self._clock(), self._wall()
         for session in list(self._sessions.sessions.values()):
             state = self.state_for(session)
             if state.finished:
                 continue
             values = measurements(session, now)
-            for event in state.engine.evaluate(now, values):
+            for event in state.engine.evaluate(now, values, kinds=kinds):
                 doc = event_json(event, wall - (now - event.at))
                 key = (event.kind, event.role)
                 if event.type == "raised":
@@ -223,6 +231,8 @@ class WarningsRuntime:
                         listener(session.id, event.type, doc)
                     except Exception:
                         log.exception("warning listener failed")
+            if kinds is not None:
+                continue
             if now - state.last_snapshot_at >= SNAPSHOT_EVERY_SECONDS:
                 state.last_snapshot_at = now
                 self._publish(state, StreamMessage("snapshot", self.snapshot(session, now)))
@@ -259,11 +269,41 @@ class WarningsRuntime:
             "at": iso(self._wall()),
         }
 
+    def _media_deadline(self, now: float) -> float | None:
+        """When the first leg still receiving will have been silent for media_stopped's time.
+
+        Ticks alone would raise media_stopped up to a tick late (2.0–2.5 s after the last
+        packet); a wake-up at the deadline raises it at 2.0 s.
+        """
+        rule = next(r for r in self._rules or DEFAULT_RULES if r.kind == "media_stopped")
+        if not rule.enabled:
+            return None
+        deadline: float | None = None
+        for session in self._sessions.sessions.values():
+            for slot in session.slots.values():
+                leg = slot.leg
+                if leg is None or leg.state == "ended":
+                    continue
+                silent = leg.stats.seconds_since_last_packet(now)
+                if silent is not None and silent < rule.threshold:
+                    due = now + rule.threshold - silent + DEADLINE_SLACK_SECONDS
+                    deadline = due if deadline is None else min(deadline, due)
+        return deadline
+
     async def run(self) -> None:
+        next_tick = self._clock() + TICK_SECONDS
         while True:
-            await asyncio.sleep(TICK_SECONDS)
+            now = self._clock()
+            deadline = self._media_deadline(now)
+            wake = next_tick if deadline is None else min(next_tick, deadline)
+            await asyncio.sleep(max(0.0, wake - now))
             try:
-                self.tick()
+                if self._clock() >= next_tick:
+                    # Fixed cadence; after a stall (overloaded loop) start afresh from now.
+                    next_tick = max(next_tick + TICK_SECONDS, self._clock())
+                    self.tick()
+                else:
+                    self.tick(kinds=("media_stopped",))
             except Exception:
                 log.exception("warnings tick failed")
 

@@ -306,3 +306,16 @@ def test_publish_rejects_unusable_files(
     )
     assert result.returncode == 2
     assert "--wav" in result.stderr and str(wav) in result.stderr
+
+
+def test_loss_rule_bench_runs_the_shipped_rule(tmp_path: Path, env: dict[str, str]) -> None:
+    """`qualmon bench --loss-rule` (offline) prints every row; heavy loss is never missed."""
+    result = run_cli(
+        "bench", "--loss-rule", "--legs-sim", "4", "--calm-minutes", "0.5", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for row in ("1% loss", "2% loss", "loss 5%", "loss 10%", "loss 20%"):
+        assert row in out, out
+    line = next(x for x in out.splitlines() if x.startswith("loss 20%"))
+    assert line.split()[6] == "0", line  # missed

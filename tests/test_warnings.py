@@ -146,3 +146,48 @@ def test_every_default_rule_has_texts() -> None:
         for cleared in (False, True):
             therapist, sre = texts(rule.kind, "client", 1.0, rule.threshold, cleared=cleared)
             assert therapist and sre
+
+
+RECOVERING = Rule(
+    "high_loss",
+    "warning",
+    0.043,
+    clear_threshold=0.015,
+    clear_measure="high_loss_recent",
+    raise_n=1,
+    raise_m=1,
+    clear_after_seconds=0.5,
+    min_hold_seconds=2.0,
+)
+
+
+def test_recovery_is_judged_on_the_clear_measure() -> None:
+    """Raised on the long-window value; cleared as soon as the short window is clean, even
+    while the long window still remembers the loss — and never by the long value alone."""
+    engine = WarningEngine(rules=(RECOVERING,))
+    key, recent = ("high_loss", "client"), ("high_loss_recent", "client")
+    events = []
+    timeline = [
+        (0.0, 0.01, 0.01),
+        (0.5, 0.06, 0.08),  # raised
+        (1.0, 0.06, 0.06),
+        (2.0, 0.01, 0.05),  # long value clean, recent still lossy: stays raised
+        (3.0, 0.06, 0.0),  # recent clean, long still high: clear period starts
+        (3.5, 0.06, 0.0),  # held 0.5 s: cleared
+    ]
+    for now, value, recent_value in timeline:
+        for event in engine.evaluate(now, {key: value, recent: recent_value}):
+            events.append((event.type, now, event.value))
+    assert events == [("raised", 0.5, 0.06), ("cleared", 3.5, 0.06)]
+
+
+def test_kinds_limit_a_tick_to_some_rules() -> None:
+    """A deadline evaluation (kinds=…) steps only those rules: others' N-of-M is untouched."""
+    stopped = Rule("media_stopped", "critical", 2.0, raise_n=1, raise_m=1)
+    engine = WarningEngine(rules=(LOSS, stopped))
+    values = {("high_loss", "client"): 0.1, ("media_stopped", "client"): 2.01}
+    raised = engine.evaluate(0.0, values, kinds=("media_stopped",))
+    assert [(e.kind, e.type) for e in raised] == [("media_stopped", "raised")]
+    # high_loss saw no tick yet: one more bad tick is still not two of three.
+    assert engine.evaluate(0.5, values) == []
+    assert [e.kind for e in engine.evaluate(1.0, values)] == ["high_loss"]

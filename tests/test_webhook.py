@@ -234,7 +234,7 @@ async def test_service_posts_a_signed_raised_warning(receiver: Receiver, publish
         assert verify(WEBHOOK_SECRET, request.headers, request.body, time.time())
         assert request.doc["session_id"] == "hooked"
         warning_doc = request.doc["warning"]
-        assert warning_doc["role"] == "client" and warning_doc["threshold"] == 0.03
+        assert warning_doc["role"] == "client" and warning_doc["threshold"] == 0.043
         assert warning_doc["therapist_text"] and warning_doc["at"].endswith("Z")
         get = service.metrics.registry.get_sample_value
         await wait_for(
