@@ -12,7 +12,8 @@ from typing import Any
 
 from .core.heard import STALE_AFTER_SECONDS
 from .core.warnings import DEFAULT_RULES, Rule, WarningEngine, WarningEvent
-from .session import Session, SessionRegistry
+from .registry import SessionRegistry
+from .session import Session
 
 log = logging.getLogger(__name__)
 

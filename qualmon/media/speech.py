@@ -99,7 +99,26 @@ class VadFramer:
         self._vad = None
 
 
-class OpusPacketSpeech:
+class _FramedSpeech:
+    """What both audio paths show the leg: the segmenter they feed and frames classified."""
+
+    _framer: VadFramer
+
+    @property
+    def segmenter(self) -> SpeechSegmenter:
+        return self._framer.segmenter
+
+    @segmenter.setter
+    def segmenter(self, segmenter: SpeechSegmenter) -> None:
+        # A reconnect hands the role's segmenter over to the new leg's path.
+        self._framer.segmenter = segmenter
+
+    @property
+    def frames_classified(self) -> int:
+        return self._framer.frames_classified
+
+
+class OpusPacketSpeech(_FramedSpeech):
     """One leg's Opus RTP payloads → libopus at 16 kHz → VAD; call close() when it ends.
 
     Packets are decoded in sequence order as they arrive; a late (reordered) packet's
@@ -122,18 +141,6 @@ class OpusPacketSpeech:
         self._last_seq: int | None = None
         self._next_ts = 0
         self._next_at = 0.0
-
-    @property
-    def segmenter(self) -> SpeechSegmenter:
-        return self._framer.segmenter
-
-    @segmenter.setter
-    def segmenter(self, segmenter: SpeechSegmenter) -> None:
-        self._framer.segmenter = segmenter
-
-    @property
-    def frames_classified(self) -> int:
-        return self._framer.frames_classified
 
     @property
     def decode_errors(self) -> int:
@@ -179,7 +186,7 @@ class OpusPacketSpeech:
             self._decoder = None
 
 
-class SpeechPipeline:
+class SpeechPipeline(_FramedSpeech):
     """Decoded frames of codecs other than Opus → PyAV resampler → VAD; close() at the end."""
 
     def __init__(
@@ -203,18 +210,6 @@ class SpeechPipeline:
         self._next_pts: int | None = None
         self._frame_bytes = 4
         self._batch_rate = 48000
-
-    @property
-    def segmenter(self) -> SpeechSegmenter:
-        return self._framer.segmenter
-
-    @segmenter.setter
-    def segmenter(self, segmenter: SpeechSegmenter) -> None:
-        self._framer.segmenter = segmenter
-
-    @property
-    def frames_classified(self) -> int:
-        return self._framer.frames_classified
 
     def process(self, frame: av.AudioFrame) -> None:
         """Queue one decoded frame; classifies whenever a batch is complete."""

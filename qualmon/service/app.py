@@ -14,7 +14,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from ..config import Settings
 from ..media.ice import use_host_addresses
-from ..session import SessionRegistry
+from ..registry import SessionRegistry
 from .metrics import QualmonMetrics, register_live_collector
 
 settings_key = web.AppKey("settings", Settings)

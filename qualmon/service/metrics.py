@@ -11,7 +11,8 @@ from prometheus_client.registry import Collector
 from ..core.rtp_stats import Dropout
 from ..core.turns import TurnStats
 from ..media.leg import EndReason, LegSnapshot
-from ..session import ROLES, ConversationDeltas, SessionRegistry
+from ..registry import SessionRegistry
+from ..session import ROLES, ConversationDeltas
 
 RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 2.0)
 JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)

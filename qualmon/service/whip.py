@@ -12,7 +12,7 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from aiortc.sdp import candidate_from_sdp
 
 from ..media.offer import OfferError, validate_offer
-from ..session import CapacityError
+from ..registry import CapacityError
 from .app import metrics_key, sessions_key, settings_key
 from .auth import authenticate, require
 
