@@ -1,0 +1,94 @@
+"""A real Chromium publishes its (fake) microphone over WHIP: browser Opus through our path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from .conftest import Service, wait_for
+from .test_probe_browser import page  # noqa: F401  (the Chromium page fixture)
+
+pytestmark = pytest.mark.realtime
+
+# A platform's page on another origin publishing with plain browser APIs, as RFC 9725 says:
+# one POST of the complete offer, the answer in the response.
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>publish</title><link rel="icon" href="data:,"></head>
+<body><script>
+window.publish = async function (whipUrl, token) {
+  const pc = new RTCPeerConnection();
+  const mic = await navigator.mediaDevices.getUserMedia({audio: true});
+  pc.addTransceiver(mic.getAudioTracks()[0], {direction: "sendonly"});
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && resolve();
+  });
+  const response = await fetch(whipUrl, {
+    method: "POST",
+    headers: {"Content-Type": "application/sdp", "Authorization": "Bearer " + token},
+    body: pc.localDescription.sdp,
+  });
+  if (response.status !== 201) return "POST " + response.status + " " + await response.text();
+  await pc.setRemoteDescription({type: "answer", sdp: await response.text()});
+  window.pc = pc;
+  return "ok";
+};
+</script></body></html>
+"""
+
+
+@pytest.fixture
+async def publisher_url() -> AsyncIterator[str]:
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        await runner.cleanup()
+
+
+async def test_browser_opus_is_measured_and_classified(
+    service: Service,
+    publisher_url: str,
+    page: Any,  # noqa: F811
+) -> None:
+    """Chromium's Opus (its own encoder settings, FEC, header extensions) is counted from the
+    tap and decoded by our libopus path: every 20 ms classified, nothing rejected."""
+    await page.goto(publisher_url)
+    token = service.token("publish", "browser-whip", "client")
+    result = await page.evaluate("([u, t]) => window.publish(u, t)", [service.whip_url, token])
+    assert result == "ok", result
+
+    def leg() -> Any:
+        session = service.sessions.sessions.get("browser-whip")
+        return session.slots["client"].leg if session else None
+
+    await wait_for(
+        lambda: leg() is not None and leg().stats.packets_received >= 150,
+        timeout=15.0,
+        what="3 s of browser audio",
+    )
+    live = leg()
+    speech = live._opus_speech
+    assert speech is not None, "browser Opus should take the libopus path"
+    received = live.stats.packets_received
+    frames = live.vad_frames
+    # One 20 ms decision per packet (the tap sees a packet a little before it is classified).
+    assert received - 5 <= frames <= received, (received, frames)
+    assert speech.decode_errors == 0
+    doc = await service.session_json("browser-whip")
+    client = doc["legs"]["client"]
+    assert client["state"] == "live" and client["packets_lost"] == 0
+    await page.evaluate("() => window.pc.close()")
