@@ -17,13 +17,19 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from qualmon.service.webhook import WebhookSender, sign
+from qualmon.service.webhook import (
+    RETRY_AFTER_MAX_SECONDS,
+    WebhookSender,
+    retry_delay_seconds,
+    sign,
+)
 from qualmon.sim.impairment import ImpairmentConfig
 
 from .conftest import make_settings, run_service, wait_for
 
 WEBHOOK_SECRET = "webhook-secret-" + "w" * 24
 FAST_BACKOFF = (0.01, 0.02, 0.04, 0.08)
+NOW = 1795600800.0  # 2026-11-25T10:00:00Z
 TOLERANCE_SECONDS = 300
 
 
@@ -49,11 +55,14 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A real HTTP server that records each POST and answers `statuses` in turn, then 200."""
+    """A real HTTP server that records each POST and answers `statuses` in turn, then 200.
+
+    An answer is a status, or a status with the headers to send along.
+    """
 
     url: str
     requests: list[Received] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
+    statuses: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
     hang: bool = False
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -67,7 +76,9 @@ async def receiver() -> AsyncIterator[Receiver]:
         state.requests.append(Received(request.path_qs, dict(request.headers), body))
         if state.hang:
             await state.release.wait()
-        return web.Response(status=state.statuses.pop(0) if state.statuses else 200)
+        answer = state.statuses.pop(0) if state.statuses else 200
+        status, headers = answer if isinstance(answer, tuple) else (answer, {})
+        return web.Response(status=status, headers=headers)
 
     app = web.Application()
     app.router.add_post("/hook", handle)
@@ -98,6 +109,17 @@ class Hook:
     @property
     def retries(self) -> float:
         return self.registry.get_sample_value("qualmon_webhook_retries_total") or 0.0
+
+
+@dataclass
+class Sleeps:
+    """An injectable sleep that records each wait and yields without waiting."""
+
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
 
 
 def hook_for(url: str, **kwargs: Any) -> Hook:
@@ -159,6 +181,63 @@ async def test_5xx_is_retried_with_the_same_delivery_id(receiver: Receiver) -> N
     assert all(verify(WEBHOOK_SECRET, r.headers, r.body, time.time()) for r in receiver.requests)
     assert hook.retries == 2
     assert hook.count("failed") == 0
+
+
+async def test_retry_after_on_503_replaces_the_backoff(receiver: Receiver) -> None:
+    """A 503 with `Retry-After: 1`: the one retry waits exactly 1 s, then is delivered."""
+    receiver.statuses = [(503, {"Retry-After": "1"})]
+    sleeps = Sleeps()
+    hook = hook_for(receiver.url, sleep=sleeps)
+    async with hook.sender as sender:
+        sender.enqueue("s1", "raised", warning())
+        await wait_for(lambda: hook.count("delivered") == 1, what="delivered after Retry-After")
+    assert len(receiver.requests) == 2
+    assert len({r.headers["X-Qualmon-Delivery"] for r in receiver.requests}) == 1
+    assert sleeps.waits == [1.0]
+    assert hook.retries == 1
+    assert hook.count("failed") == 0
+
+
+async def test_unusable_retry_after_keeps_the_jittered_backoff(receiver: Receiver) -> None:
+    """Malformed, or on a status it does not apply to: the usual backoff, 50–100 % of it."""
+    receiver.statuses = [(503, {"Retry-After": "soon"}), (500, {"Retry-After": "30"})]
+    sleeps = Sleeps()
+    hook = hook_for(receiver.url, sleep=sleeps)
+    async with hook.sender as sender:
+        sender.enqueue("s1", "raised", warning())
+        await wait_for(lambda: hook.count("delivered") == 1, what="delivered after 2 retries")
+    assert len(sleeps.waits) == 2
+    for wait, backoff in zip(sleeps.waits, FAST_BACKOFF[:2], strict=True):
+        assert backoff * 0.5 <= wait <= backoff
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected"),
+    [
+        (503, "1", 1.0),
+        (429, " 7 ", 7.0),
+        (503, "0", 0.0),
+        (503, "Wed, 25 Nov 2026 10:00:30 GMT", 30.0),  # IMF-fixdate
+        (429, "Wednesday, 25-Nov-26 10:00:30 GMT", 30.0),  # obsolete RFC 850
+        (503, "Wed Nov 25 10:00:30 2026", 30.0),  # obsolete asctime, no zone: GMT
+        (503, "Wed, 25 Nov 2026 09:59:00 GMT", 0.0),  # already past
+        (503, "3600", RETRY_AFTER_MAX_SECONDS),
+        (429, "Wed, 25 Nov 2026 11:00:00 GMT", RETRY_AFTER_MAX_SECONDS),
+        (503, None, 0.25),
+        (503, "soon", 0.25),
+        (503, "1.5", 0.25),
+        (503, "-1", 0.25),
+        (503, "", 0.25),
+        (503, "\u0663", 0.25),  # a digit, but not an ASCII one
+        (503, "Wed, 31 Nov 2026 10:00:30 GMT", 0.25),  # no such day
+        (500, "1", 0.25),
+        (408, "1", 0.25),
+        (None, "1", 0.25),  # no answer at all (timeout, connection error)
+    ],
+)
+def test_retry_delay_seconds(status: int | None, retry_after: str | None, expected: float) -> None:
+    """Retry-After (seconds or an HTTP-date, capped) on 429/503 only; else the backoff given."""
+    assert retry_delay_seconds(status, retry_after, 0.25, now=NOW) == pytest.approx(expected)
 
 
 async def test_4xx_is_not_retried_and_logged_without_secrets(

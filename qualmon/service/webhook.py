@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import hashlib
 import hmac
 import json
 import logging
 import math
 import random
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Literal
 
@@ -32,6 +35,8 @@ QUEUE_LIMIT = 1000
 "Events waiting for the sender; beyond this the oldest is dropped (and counted)."
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0)
 "Waits before the 2nd … 5th attempt, each jittered to 50–100 %."
+RETRY_AFTER_MAX_SECONDS = 60.0
+"The longest a receiver's Retry-After may hold the sender (and every event queued behind)."
 DROP_LOG_EVERY_SECONDS = 60.0
 OUTCOMES = ("delivered", "failed", "dropped")
 
@@ -49,6 +54,47 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def _retryable(status: int) -> bool:
     # Other 4xx mean the receiver refuses this request as it is; sending it again cannot help.
     return status >= 500 or status in (408, 429)
+
+
+_DELTA_SECONDS = re.compile(r"[0-9]+")
+
+
+def retry_after_seconds(value: str | None, *, now: float) -> float | None:
+    """Seconds a Retry-After value asks for (delta-seconds or an HTTP-date); None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    # ASCII digits only: str.isdigit() would also take "²" and int() other scripts' digits.
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    # HTTP-dates are always GMT; the asctime form carries no zone and parses naive.
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def retry_delay_seconds(
+    status: int | None,
+    retry_after: str | None,
+    backoff: float,
+    *,
+    now: float,
+    limit: float = RETRY_AFTER_MAX_SECONDS,
+) -> float:
+    """The wait before the next attempt, after an answer `status` (None: no answer).
+
+    A usable Retry-After on a 429 or 503 replaces `backoff`, capped at `limit`.
+    """
+    if status not in (429, 503):
+        return backoff
+    asked = retry_after_seconds(retry_after, now=now)
+    # Capped, not refused: one receiver asking for an hour must not hold every later event
+    # that long, and an early retry costs it one more 503.
+    return backoff if asked is None else min(asked, limit)
 
 
 @dataclass(frozen=True)
@@ -103,6 +149,7 @@ class WebhookSender:
         backoff_seconds: Sequence[float] = BACKOFF_SECONDS,
         queue_limit: int = QUEUE_LIMIT,
         wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not secret:
             raise ValueError("a webhook needs a secret to sign with")
@@ -111,6 +158,7 @@ class WebhookSender:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._backoff_seconds = tuple(backoff_seconds)
         self._wall = wall_clock
+        self._sleep = sleep
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(queue_limit)
         self.metrics = WebhookMetrics(registry, self._queue.qsize)
         self._task: asyncio.Task[None] | None = None
@@ -174,15 +222,19 @@ class WebhookSender:
     async def _deliver(self, http: aiohttp.ClientSession, delivery: Delivery) -> Outcome:
         attempts = len(self._backoff_seconds) + 1
         problem = ""
+        status: int | None = None
+        retry_after: str | None = None
         for attempt in range(attempts):
             if attempt:
                 self.metrics.retries.inc()
                 # Jitter: instances that lost the receiver together do not return in lockstep.
-                delay = self._backoff_seconds[attempt - 1]
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                backoff = self._backoff_seconds[attempt - 1] * random.uniform(0.5, 1.0)
+                now = self._wall()
+                await self._sleep(retry_delay_seconds(status, retry_after, backoff, now=now))
             try:
-                status = await self._post(http, delivery)
+                status, retry_after = await self._post(http, delivery)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                status, retry_after = None, None
                 # The class only: messages name the host and port, some carry the URL.
                 problem = type(exc).__name__
                 continue
@@ -194,7 +246,10 @@ class WebhookSender:
         log.warning("webhook delivery failed after %d attempt(s): %s", attempt + 1, problem)
         return "failed"
 
-    async def _post(self, http: aiohttp.ClientSession, delivery: Delivery) -> int:
+    async def _post(
+        self, http: aiohttp.ClientSession, delivery: Delivery
+    ) -> tuple[int, str | None]:
+        """One attempt: the status and any Retry-After (read while the response is open)."""
         # Signed afresh per attempt: a late retry still carries a recent timestamp.
         timestamp = int(self._wall())
         headers = {
@@ -207,7 +262,7 @@ class WebhookSender:
         async with http.post(
             self._url, data=delivery.body, headers=headers, allow_redirects=False
         ) as response:
-            return response.status
+            return response.status, response.headers.get("Retry-After")
 
 
 webhook_key = web.AppKey("webhook", WebhookSender)
