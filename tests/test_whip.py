@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import fractions
 import os
 from typing import Any
 
+import av
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 
-from qualmon.sim.audio import EncodedAudioTrack, speech_like_packets
+from qualmon.sim.audio import EncodedAudioTrack, speech_like_packets, speech_like_pcm
 
 from .conftest import Service, make_settings, run_service, wait_for
 
@@ -379,3 +387,53 @@ async def test_aiortc_decoder_is_not_run(publishers: Any, speech: bool) -> None:
             await wait_for(lambda: leg.segmenter.speech_seconds() > 0.5, what="speech found")
         else:
             assert leg.segmenter.first_frame_at is None
+
+
+class SpeechLikeTrack(MediaStreamTrack):
+    """Raw 48 kHz frames in real time, for codecs aiortc must encode itself (G.711)."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pcm = speech_like_pcm(10.0)
+        self._index = 0
+        self._started: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        loop = asyncio.get_running_loop()
+        if self._started is None:
+            self._started = loop.time()
+        due = self._started + self._index * 0.020
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        start = (self._index * 960) % (len(self._pcm) - 960)
+        frame = av.AudioFrame.from_ndarray(
+            self._pcm[start : start + 960].reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 48000, self._index * 960
+        frame.time_base = fractions.Fraction(1, 48000)
+        self._index += 1
+        return frame
+
+
+async def test_pcmu_leg_takes_the_frame_path(service: Service) -> None:
+    """A codec we do not decode ourselves keeps aiortc's decoder and the resampler path."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    transceiver = pc.addTransceiver(SpeechLikeTrack(), direction="sendonly")
+    pcmu = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name == "PCMU"]
+    transceiver.setCodecPreferences(pcmu)
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        status, answer, headers = await post(
+            service, pc.localDescription.sdp, token=service.token("publish", "g711", "client")
+        )
+        assert status == 201, answer
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        leg = service.sessions.legs_by_resource[headers["Location"].removeprefix("/whip/")]
+        await wait_for(lambda: leg.stats.packets_received >= 150, what="3 s of PCMU")
+        assert leg._opus_speech is None and leg._speech is not None
+        assert decoder_threads() == ["audio-decoder"]
+        await wait_for(lambda: leg.vad_frames >= 100, what="PCMU audio classified")
+        await wait_for(lambda: leg.segmenter.speech_seconds() > 0.5, what="speech found")
+    finally:
+        await pc.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -14,7 +14,6 @@ from typing import Any, Literal
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpReceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -25,6 +24,7 @@ from ..core.rtp_stats import Dropout, RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
 from . import opus
+from .negotiated import NegotiatedCodec, negotiated_codec, pts_origin_of
 from .offer import ValidatedOffer
 from .speech import OpusPacketSpeech, SpeechPipeline
 from .stun_probe import measure_rtt
@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 
 LegState = Literal["connecting", "live", "stalled", "ended"]
 EndReason = Literal["closed", "lost", "replaced", "failed", "never_connected", "shutdown"]
-
-_RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/(\d+)", re.MULTILINE)
-_MLINE_AUDIO = re.compile(r"^m=audio \d+ \S+ ([\d ]+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -63,48 +60,12 @@ class LegSnapshot:
     dropout_in_speech_seconds: float
 
 
-@dataclass(frozen=True)
-class NegotiatedCodec:
-    payload_type: int
-    name: str
-    "Lower case, as in a=rtpmap (e.g. 'opus', 'pcmu')."
-    clock_rate: int
-
-
-def negotiated_codec(answer_sdp: str) -> NegotiatedCodec:
-    """The first codec the answer's audio section accepts (Opus at 48 kHz if unstated)."""
-    mline = _MLINE_AUDIO.search(answer_sdp)
-    rtpmaps = {int(pt): (name, int(rate)) for pt, name, rate in _RTPMAP.findall(answer_sdp)}
-    if mline:
-        for pt in mline.group(1).split():
-            if int(pt) in rtpmaps:
-                name, rate = rtpmaps[int(pt)]
-                return NegotiatedCodec(int(pt), name.lower(), rate)
-    return NegotiatedCodec(111, "opus", 48000)
-
-
-def negotiated_clock_rate(answer_sdp: str) -> int:
-    """Clock rate of the first payload type the answer's audio section accepts."""
-    return negotiated_codec(answer_sdp).clock_rate
-
-
-def pts_origin_of(
-    receiver: RTCRtpReceiver, fallback: Callable[[], int | None]
-) -> Callable[[], int | None]:
-    """How to turn a decoded frame's pts back into its RTP timestamp.
-
-    aiortc rebases frame timestamps to start at 0 (its private TimestampMapper keeps the
-    origin). Read that origin when it is there; otherwise assume the first packet tapped.
-    """
-    mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
-    if mapper is None or not hasattr(mapper, "_origin"):
-        return fallback
-
-    def origin() -> int | None:
-        value = mapper._origin
-        return int(value) if value is not None else fallback()
-
-    return origin
+@functools.cache
+def _warn_no_libopus() -> None:
+    log.warning(
+        "libopus not found (neither in PyAV's wheel nor the system): speech activity falls "
+        "back to aiortc's 48 kHz frames and a resampler, at about 2.5x the CPU per leg"
+    )
 
 
 class WhipLeg:
@@ -204,6 +165,8 @@ class WhipLeg:
             self._opus_payload_type = codec.payload_type
             self._aiortc_decoding_wanted = False
         else:
+            if codec.name == "opus":
+                _warn_no_libopus()
             self._speech = SpeechPipeline(
                 segmenter=self.segmenter,
                 session_time_of=self._frame_session_time,
@@ -220,12 +183,16 @@ class WhipLeg:
         self._spawn(self._drain(track))
 
     async def _drain(self, track: MediaStreamTrack) -> None:
-        speech = self._speech if track.kind == "audio" else None
+        # Frames matter only on the frame path (codecs other than Opus), which is chosen
+        # after the track event: look it up per frame. Otherwise aiortc's decoder is
+        # stopped and the track ends at once.
+        audio = track.kind == "audio"
         recv = track.recv
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await recv()
-                if speech is not None and self._speech is not None:
+                speech = self._speech
+                if audio and speech is not None:
                     speech.process(frame)  # type: ignore[arg-type]
                     if self._pending_dropouts:
                         self._resolve_dropouts(final=False)

@@ -20,7 +20,7 @@ from ..core.emodel import DEFAULT_PARAMS, EModelParams
 from ..core.rtp_stats import RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
-from ..media.leg import pts_origin_of
+from ..media.negotiated import pts_origin_of
 from ..media.speech import SpeechPipeline
 from ..media.stun_probe import measure_rtt
 from ..media.tap import install_rtp_tap
