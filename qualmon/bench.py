@@ -192,12 +192,24 @@ class ReceiverResult:
     legs_connected: int
     vad_frames_per_leg_second: float = 0.0
     "Speech frames classified (50 a second per leg when the audio path runs)."
+    rss_mb: float = 0.0
+    "The receiver's resident memory at the end of the measured time."
+    rss_growth_mb_per_minute: float = 0.0
+    "Over the measured time (an undrained track grows ~70 MB/min)."
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -260,10 +272,12 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
             async with http.post(url + "/bench/lag/reset") as r:
                 await r.read()
             vad0 = await _vad_frames(http, url, mode)
+            rss0 = _rss_mb(proc.pid)
             cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
             progress(f"[{mode}] measuring {seconds:g} s …")
             await asyncio.sleep(seconds)
             cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
+            rss1 = _rss_mb(proc.pid)
             vad1 = await _vad_frames(http, url, mode)
             async with http.get(url + "/bench/lag") as r:
                 lag = await r.json()
@@ -297,6 +311,8 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
         scrape_ms=scrape_ms,
         legs_connected=connected,
         vad_frames_per_leg_second=(vad1 - vad0) / (legs * elapsed),
+        rss_mb=rss1,
+        rss_growth_mb_per_minute=(rss1 - rss0) * 60 / elapsed,
     )
 
 
@@ -344,10 +360,22 @@ MODE_NAMES = {"bare": "bare", "network": "network", "qualmon": "full"}
 
 def print_table(result: dict[str, Any]) -> None:
     print()
-    header = ("round", "receiver", "legs", "CPU ms/leg·s", "lag p50", "lag p99", "scrape", "VAD/s")
+    header = (
+        "round",
+        "receiver",
+        "legs",
+        "CPU ms/leg·s",
+        "lag p50",
+        "lag p99",
+        "scrape",
+        "VAD/s",
+        "RSS MB",
+        "MB/min",
+    )
+    widths = (6, 14, 10, 10, 10, 7, 8, 8)
     print(
         f"{header[0]:<7}{header[1]:<10}"
-        + "".join(f"{h:>{w}}" for h, w in zip(header[2:], (6, 14, 10, 10, 10, 7), strict=True))
+        + "".join(f"{h:>{w}}" for h, w in zip(header[2:], widths, strict=True))
     )
     for i, by_mode in enumerate(result["rounds"], 1):
         for mode in MODES:
@@ -358,6 +386,7 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{row['cpu_ms_per_leg_second']:>14.2f}"
                 f"{row['lag_p50_ms']:>8.1f}ms{row['lag_p99_ms']:>8.1f}ms{scrape:>10}"
                 f"{row.get('vad_frames_per_leg_second', 0.0):>7.1f}"
+                f"{row.get('rss_mb', 0.0):>8.0f}{row.get('rss_growth_mb_per_minute', 0.0):>8.1f}"
             )
     print()
     print("bare = aiortc receive, tracks drained; network = qualmon without speech activity")
