@@ -111,13 +111,7 @@ class SessionRegistry:
             self._pending -= 1
         session = self.sessions.get(session_id)
         if session is None or not session.live:
-            session = Session(
-                session_id,
-                speech_params=self._settings.speech,
-                turn_params=self._settings.turns,
-                wall_clock=self._wall_clock,
-            )
-            self.sessions[session_id] = session
+            session = self._new_session(session_id)
         slot = session.slot(role)
         # Media flows only once the answer is returned, so the role's segmenter is in
         # place before the first frame.
@@ -134,6 +128,16 @@ class SessionRegistry:
         slot.leg = leg
         self.legs_by_resource[leg.resource_id] = leg
         return leg, answer
+
+    def _new_session(self, session_id: str) -> Session:
+        session = Session(
+            session_id,
+            speech_params=self._settings.speech,
+            turn_params=self._settings.turns,
+            wall_clock=self._wall_clock,
+        )
+        self.sessions[session_id] = session
+        return session
 
     def add_heard(
         self, session_id: str, role: str, sample: HeardSample
@@ -153,13 +157,7 @@ class SessionRegistry:
             tracker = HeardTracker(emodel=self._settings.emodel)
         interval = tracker.add(sample, received_at=now)
         if session is None:
-            session = Session(
-                session_id,
-                speech_params=self._settings.speech,
-                turn_params=self._settings.turns,
-                wall_clock=self._wall_clock,
-            )
-            self.sessions[session_id] = session
+            session = self._new_session(session_id)
             log.info("session started from probe data")
         session.slot(role).heard = tracker
         return session, interval

@@ -156,6 +156,26 @@ async def publishers() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
         await publisher.stop(delete=False)
 
 
+@asynccontextmanager
+async def serve_page(html: str) -> AsyncIterator[str]:
+    """A platform's page on its own loopback origin (getUserMedia needs http, not about:)."""
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        await runner.cleanup()
+
+
 CHROMIUM_ARGS = (
     "--headless=new",
     "--no-sandbox",

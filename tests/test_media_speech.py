@@ -36,16 +36,22 @@ def run(frames: list, segmenter: SpeechSegmenter) -> SpeechPipeline:
     return pipeline
 
 
-def test_segments_follow_the_script(fixture) -> None:  # type: ignore[no-untyped-def]
-    """Every scripted client utterance is found, starts within 60 ms, ends within 100 ms."""
-    segmenter = SpeechSegmenter()
-    pipeline = run(decoded_frames(fixture.packets["client"]), segmenter)
-    truth = fixture.speech_segments_seconds["client"]
+def assert_follows_script(
+    segmenter: SpeechSegmenter, truth: tuple[tuple[float, float], ...]
+) -> None:
+    """Every scripted utterance found: start within 60 ms, end within 100 ms."""
     found = segmenter.all_segments()
     assert len(found) == len(truth), (found, truth)
     for seg, (start, end) in zip(found, truth, strict=True):
         assert seg.start == pytest.approx(start, abs=0.06)
         assert seg.end == pytest.approx(end, abs=0.10)
+
+
+def test_segments_follow_the_script(fixture) -> None:  # type: ignore[no-untyped-def]
+    """Every scripted client utterance is found, starts within 60 ms, ends within 100 ms."""
+    segmenter = SpeechSegmenter()
+    pipeline = run(decoded_frames(fixture.packets["client"]), segmenter)
+    assert_follows_script(segmenter, fixture.speech_segments_seconds["client"])
     assert pipeline.frames_classified >= int(fixture.seconds / 0.02) - 20
 
 
@@ -110,12 +116,7 @@ def test_packet_path_segments_follow_the_script(fixture) -> None:  # type: ignor
     """Every scripted client utterance is found, starts within 60 ms, ends within 100 ms."""
     segmenter = SpeechSegmenter()
     speech = feed_packets(fixture.packets["client"], segmenter)
-    truth = fixture.speech_segments_seconds["client"]
-    found = segmenter.all_segments()
-    assert len(found) == len(truth), (found, truth)
-    for seg, (start, end) in zip(found, truth, strict=True):
-        assert seg.start == pytest.approx(start, abs=0.06)
-        assert seg.end == pytest.approx(end, abs=0.10)
+    assert_follows_script(segmenter, fixture.speech_segments_seconds["client"])
     assert speech.frames_classified == len(fixture.packets["client"])
     assert speech.decode_errors == 0
 

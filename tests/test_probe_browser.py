@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from .conftest import CHROMIUM_ARGS, Service, wait_for
+from .conftest import CHROMIUM_ARGS, Service, serve_page, wait_for
 
 pytestmark = pytest.mark.realtime
 
@@ -77,20 +76,8 @@ async def page() -> Any:
 async def platform_url(service: Service) -> AsyncIterator[str]:
     """A tiny 'platform' site on another port that embeds the probe from the service."""
 
-    async def index(request: web.Request) -> web.Response:
-        return web.Response(text=PAGE.format(service=service.url), content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", index)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with serve_page(PAGE.format(service=service.url)) as url:
+        yield url
 
 
 async def test_probe_js_reports_what_the_browser_hears(

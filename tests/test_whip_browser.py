@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from .conftest import Service, wait_for
+from .conftest import Service, serve_page, wait_for
 from .test_probe_browser import page  # noqa: F401  (the Chromium page fixture)
 
 pytestmark = pytest.mark.realtime
@@ -43,20 +42,8 @@ window.publish = async function (whipUrl, token) {
 
 @pytest.fixture
 async def publisher_url() -> AsyncIterator[str]:
-    async def index(request: web.Request) -> web.Response:
-        return web.Response(text=PAGE, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", index)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with serve_page(PAGE) as url:
+        yield url
 
 
 async def test_browser_opus_is_measured_and_classified(
