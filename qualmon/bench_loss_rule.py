@@ -10,12 +10,14 @@ passed in, so hours of audio take seconds. Nothing here asserts; it prints estim
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
+import sys
 from collections.abc import Iterator
 
 from .core.rtp_stats import RtpLegStats
-from .core.warnings import DEFAULT_RULES, WarningEngine
+from .core.warnings import DEFAULT_RULES, Rule, WarningEngine, override_rules
 from .warnings_runtime import RECENT_LOSS_WINDOW, TICK_SECONDS, loss_value
 
 PACKET_SECONDS = 0.020
@@ -55,8 +57,14 @@ def _ticks(
         )
 
 
+def _high_loss_rules() -> tuple[Rule, ...]:
+    """The shipped high_loss rule, with QUALMON_WARNING_RULES applied as the service would."""
+    rules = override_rules(DEFAULT_RULES, os.environ.get("QUALMON_WARNING_RULES", ""))
+    return tuple(r for r in rules if r.kind == "high_loss")
+
+
 def _engine() -> WarningEngine:
-    return WarningEngine(rules=tuple(r for r in DEFAULT_RULES if r.kind == "high_loss"))
+    return WarningEngine(rules=_high_loss_rules())
 
 
 def calm_false_alarm_rate(loss: float, minutes: float, legs: int, seed: int) -> float:
@@ -105,7 +113,15 @@ def _p95(values: list[float]) -> float:
 
 def run_loss_rule_bench(args: argparse.Namespace) -> int:
     legs, minutes = args.legs_sim, args.calm_minutes
-    print(f"high_loss rule, {legs} simulated legs per row (50 packets/s, random loss)")
+    try:
+        (rule,) = _high_loss_rules()
+    except ValueError as exc:
+        print(f"qualmon bench: QUALMON_WARNING_RULES: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"high_loss rule (threshold {rule.threshold:.1%}), {legs} simulated legs per row "
+        "(50 packets/s, random loss)"
+    )
     print(f"{'steady loss':<22}{'legs warned':>14}")
     for loss in (0.01, 0.02):
         rate = calm_false_alarm_rate(loss, minutes, legs, seed=int(loss * 1000) + 1)

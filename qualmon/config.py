@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from .core.emodel import EModelParams
 from .core.speech import SpeechParams, vad_overhang_seconds
 from .core.turns import TurnParams
-from .core.warnings import DEFAULT_RULES, Rule
+from .core.warnings import DEFAULT_RULES, Rule, override_rules
 
 
 class ConfigError(ValueError):
@@ -60,7 +60,8 @@ class Settings:
     speech: SpeechParams = field(default_factory=SpeechParams)
     turns: TurnParams = field(default_factory=TurnParams)
     warning_rules: tuple[Rule, ...] = DEFAULT_RULES
-    "Warning thresholds and windows (core/warnings.py); QUALMON_TALK_BALANCE=on enables that rule."
+    "Warning thresholds and windows (core/warnings.py); QUALMON_TALK_BALANCE=on enables that"
+    " rule; QUALMON_WARNING_RULES='kind.field=value,…' overrides any of them."
     webhook_url: str | None = field(default=None, repr=False)
     "POST raised/cleared warnings here (QUALMON_WEBHOOK_URL); None: no webhook."
     webhook_secret: str | None = field(default=None, repr=False)
@@ -133,6 +134,14 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         values["warning_rules"] = tuple(
             replace(r, enabled=True) if r.kind == "talk_balance" else r for r in DEFAULT_RULES
         )
+    rule_text = env.get("QUALMON_WARNING_RULES", "").strip()
+    if rule_text:
+        base_rules = values.get("warning_rules", DEFAULT_RULES)
+        assert isinstance(base_rules, tuple)
+        try:
+            values["warning_rules"] = override_rules(base_rules, rule_text)
+        except ValueError as exc:
+            raise ConfigError(f"QUALMON_WARNING_RULES: {exc}") from exc
     vad_mode = env.get("QUALMON_VAD_MODE")
     if vad_mode:
         if vad_mode not in ("0", "1", "2", "3"):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qualmon.config import ConfigError, settings_from_env
+from qualmon.core.warnings import DEFAULT_RULES
 
 SECRET = "s" * 40
 HOOK = {
@@ -62,6 +65,30 @@ def test_environment_and_flags() -> None:
         ({**HOOK, "QUALMON_WEBHOOK_SECRET": SECRET}, "must differ from QUALMON_SECRET"),
         ({**HOOK, "QUALMON_WEBHOOK_URL": ""}, "but QUALMON_WEBHOOK_URL is not"),
         ({**HOOK, "QUALMON_WEBHOOK_TIMEOUT_SECONDS": "0"}, "QUALMON_WEBHOOK_TIMEOUT_SECONDS"),
+        (
+            {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": "high_los.threshold=1"},
+            "QUALMON_WARNING_RULES: unknown warning kind 'high_los'",
+        ),
+        (
+            {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": "high_loss.severity=info"},
+            "unknown field 'severity'",
+        ),
+        (
+            {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": "high_loss.threshold=lots"},
+            "'lots' is not a valid threshold",
+        ),
+        (
+            {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": "high_loss.threshold=-1"},
+            "must be a number",
+        ),
+        (
+            {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": "high_rtt.raise_n=9"},
+            "raise_n ≤ raise_m",
+        ),
+        (
+            {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": "high_loss"},
+            "not kind.field=value",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], needle: str) -> None:
@@ -79,3 +106,23 @@ def test_webhook_settings() -> None:
     assert settings.webhook_secret == "h" * 32
     assert settings.webhook_timeout_seconds == 2.5
     assert "h" * 32 not in repr(settings) and "t0k" not in repr(settings)
+
+
+def test_warning_rule_overrides() -> None:
+    """QUALMON_WARNING_RULES changes the named fields only; TALK_BALANCE still applies."""
+    settings = settings_from_env(
+        {
+            "QUALMON_SECRET": SECRET,
+            "QUALMON_TALK_BALANCE": "on",
+            "QUALMON_WARNING_RULES": "high_loss.threshold=0.03, high_rtt.raise_n=1,"
+            " mic_silent.enabled=off",
+        }
+    )
+    rules = {r.kind: r for r in settings.warning_rules}
+    defaults = {r.kind: r for r in DEFAULT_RULES}
+    assert [r.kind for r in settings.warning_rules] == [r.kind for r in DEFAULT_RULES]
+    assert rules["high_loss"] == replace(defaults["high_loss"], threshold=0.03)
+    assert rules["high_rtt"] == replace(defaults["high_rtt"], raise_n=1)
+    assert rules["mic_silent"].enabled is False
+    assert rules["talk_balance"].enabled is True
+    assert rules["low_mos"] == defaults["low_mos"]

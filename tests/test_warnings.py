@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import pytest
+
 from qualmon.core.warnings import DEFAULT_RULES, Rule, WarningEngine
 
 LOSS = Rule(
@@ -183,3 +185,15 @@ def test_kinds_limit_a_tick_to_some_rules() -> None:
     # high_loss saw no tick yet: one more bad tick is still not two of three.
     assert engine.evaluate(0.5, values) == []
     assert [e.kind for e in engine.evaluate(1.0, values)] == ["high_loss"]
+
+
+def test_override_rules_is_strict_and_keeps_order() -> None:
+    from qualmon.core.warnings import override_rules
+
+    changed = override_rules(DEFAULT_RULES, "high_loss.clear_threshold=0.01,")
+    assert [r.kind for r in changed] == [r.kind for r in DEFAULT_RULES]
+    assert next(r for r in changed if r.kind == "high_loss").clear_threshold == 0.01
+    assert override_rules(DEFAULT_RULES, " ") == DEFAULT_RULES
+    for bad in ("high_loss.threshold=nan", "high_loss.enabled=perhaps", "x.threshold=1"):
+        with pytest.raises(ValueError):
+            override_rules(DEFAULT_RULES, bad)

@@ -122,6 +122,53 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 
 
+_FLOAT_FIELDS = (
+    "threshold",
+    "clear_threshold",
+    "clear_after_seconds",
+    "min_hold_seconds",
+    "rate_limit_seconds",
+)
+_INT_FIELDS = ("raise_n", "raise_m")
+_BOOLEANS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+def override_rules(rules: tuple[Rule, ...], text: str) -> tuple[Rule, ...]:
+    """Rules with `kind.field=value` overrides applied (comma-separated); ValueError if bad.
+
+    e.g. "high_loss.threshold=0.03, high_rtt.threshold=0.3, talk_balance.enabled=on".
+    """
+    by_kind = {r.kind: r for r in rules}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, raw = item.partition("=")
+        kind, dot, attr = name.strip().partition(".")
+        raw = raw.strip()
+        if not sep or not dot or not raw:
+            raise ValueError(f"{item!r} is not kind.field=value")
+        if kind not in by_kind:
+            raise ValueError(f"unknown warning kind {kind!r} (known: {', '.join(by_kind)})")
+        if attr not in (*_FLOAT_FIELDS, *_INT_FIELDS, "enabled"):
+            fields = ", ".join((*_FLOAT_FIELDS, *_INT_FIELDS, "enabled"))
+            raise ValueError(f"{kind}: unknown field {attr!r} (settable: {fields})")
+        value: float | int | bool
+        try:
+            if attr in _FLOAT_FIELDS:
+                value = float(raw)
+            elif attr in _INT_FIELDS:
+                value = int(raw)
+            else:
+                value = _BOOLEANS[raw.lower()]
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{item!r}: {raw!r} is not a valid {attr}") from exc
+        if isinstance(value, float) and not value >= 0:  # also rejects NaN
+            raise ValueError(f"{item!r}: must be a number ≥ 0")
+        by_kind[kind] = replace(by_kind[kind], **{attr: value})  # type: ignore[arg-type]
+    for rule in by_kind.values():
+        if not 1 <= rule.raise_n <= rule.raise_m:
+            raise ValueError(f"{rule.kind}: need 1 ≤ raise_n ≤ raise_m")
+    return tuple(by_kind[r.kind] for r in rules)
+
+
 @dataclass(frozen=True)
 class WarningEvent:
     """A warning raised or cleared; texts for the therapist and for SREs."""
