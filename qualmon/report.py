@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 ReportEndReason = Literal["ended", "lost", "interrupted", "shutdown"]
 QualityBand = Literal["good", "fair", "poor", "none"]
@@ -164,7 +164,16 @@ def parse_instant(text: str) -> float:
     return value.timestamp()
 
 
+@overload
+def iso(ts: float) -> str: ...
+@overload
+def iso(ts: None) -> None: ...
+@overload
+def iso(ts: float | None) -> str | None: ...
+
+
 def iso(ts: float | None) -> str | None:
+    """Unix seconds as UTC ISO 8601 with milliseconds and a Z (the API's time format)."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

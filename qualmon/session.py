@@ -6,13 +6,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from .core.heard import HeardTracker
 from .core.speech import SpeechParams, SpeechSegmenter
 from .core.turns import TurnParams, TurnStats, compute_turns
 from .media.leg import LegSnapshot, WhipLeg
+from .report import iso
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,6 @@ class ConversationDeltas:
     overlap_seconds: float
     turns: dict[str, int]
     interruptions: dict[str, int]
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -184,8 +178,8 @@ class Session:
         return {
             "id": self.id,
             "state": "live" if self.live else "ended",
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
             "legs": {role: self.role_json(role, now) for role in ROLES if role in self.slots},
             "turns": turns_json(self.turn_stats(now)),
         }

@@ -7,12 +7,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from .core.heard import STALE_AFTER_SECONDS
+from .core.speech import Segment
+from .core.turns import intersection_length
 from .core.warnings import DEFAULT_RULES, Rule, WarningEngine, WarningEvent
 from .registry import SessionRegistry
+from .report import iso
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,6 @@ BALANCE_WINDOW_SECONDS = 300.0
 QUEUE_LIMIT = 256  # a subscriber this far behind is dropped, never the service slowed
 
 
-def iso(wall: float) -> str:
-    return (
-        datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
-
-
 @dataclass(frozen=True)
 class StreamMessage:
     """One message for event-stream subscribers: raised, cleared, snapshot or restart."""
@@ -52,14 +48,6 @@ def event_json(event: WarningEvent, wall_at: float) -> dict[str, Any]:
     return doc
 
 
-def _overlap_in(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
-    total = 0.0
-    for a0, a1 in a:
-        for b0, b1 in b:
-            total += max(0.0, min(a1, b1) - max(a0, b0))
-    return total
-
-
 def loss_value(stats: Any, now: float) -> float | None:
     """The worst loss window, scaled to the 5 s threshold (high_loss); None: too few packets."""
     worst: float | None = None
@@ -70,11 +58,16 @@ def loss_value(stats: Any, now: float) -> float | None:
     return worst
 
 
-def measurements(session: Session, now: float) -> dict[tuple[str, str | None], float | None]:
-    """The value of every rule for every role of this session, now (monotonic seconds)."""
+def measurements(
+    session: Session, now: float, *, talk_balance: bool = True
+) -> dict[tuple[str, str | None], float | None]:
+    """The value of every rule for every role of this session, now (monotonic seconds).
+
+    talk_balance=False skips that (off by default) rule's 5-minute scan.
+    """
     values: dict[tuple[str, str | None], float | None] = {}
     rtts: list[float] = []
-    recent: dict[str, list[tuple[float, float]]] = {}
+    recent: dict[str, list[Segment]] = {}
     for role, slot in session.slots.items():
         heard = slot.heard
         if heard is not None:
@@ -91,22 +84,20 @@ def measurements(session: Session, now: float) -> dict[tuple[str, str | None], f
             continue
         values[("connection_lost", role)] = 0.0
         values[("media_stopped", role)] = leg.stats.seconds_since_last_packet(now)
-        segments = slot.segmenter.all_segments()
-        recent[role] = [(s.start, s.end) for s in segments if s.end >= now - OVERLAP_WINDOW_SECONDS]
+        recent[role] = slot.segmenter.segments_since(now - OVERLAP_WINDOW_SECONDS)
         if leg.state != "live":
             continue
         rtt = leg.rtt.snapshot(now).rtt_seconds
         if rtt is not None:
             rtts.append(rtt)
-        snap = leg.snapshot(now)
         values[("high_loss", role)] = loss_value(leg.stats, now)
         seconds, min_expected = RECENT_LOSS_WINDOW
         values[("high_loss_recent", role)] = leg.stats.window_loss_ratio(
             now, seconds, min_expected=min_expected
         )
         values[("high_rtt", role)] = rtt
-        values[("high_jitter", role)] = snap.jitter_seconds
-        values[("low_mos", role)] = snap.mos
+        values[("high_jitter", role)] = leg.stats.jitter_seconds
+        values[("low_mos", role)] = leg.mos(now, rtt)
         values[("audio_dropouts", role)] = float(
             sum(1 for d in leg.dropouts_in_speech if d.started_at >= now - DROPOUT_WINDOW_SECONDS)
         )
@@ -114,7 +105,9 @@ def measurements(session: Session, now: float) -> dict[tuple[str, str | None], f
     if len(recent) == 2:
         a, b = recent.values()
         slow = bool(rtts) and max(rtts) > OVERLAP_RTT_SECONDS
-        values[("talk_over_delay", None)] = _overlap_in(a, b) if slow else 0.0
+        values[("talk_over_delay", None)] = intersection_length(a, b) if slow else 0.0
+    if not talk_balance:
+        return values
     speech = {
         role: sum(
             max(0.0, min(s.end, now) - max(s.start, now - BALANCE_WINDOW_SECONDS))
@@ -132,6 +125,7 @@ class SessionWarnings:
     """Engine, active warnings, history and subscribers of one session."""
 
     engine: WarningEngine
+    session: Session
     active: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
     history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     subscribers: set[asyncio.Queue[StreamMessage | None]] = field(default_factory=set)
@@ -155,22 +149,20 @@ class WarningsRuntime:
         self._clock = clock
         self._wall = wall_clock
         self.by_session: dict[str, SessionWarnings] = {}
-        self._session_objects: dict[str, Session] = {}
         # Called with (session_id, "raised"|"cleared", event json): metrics, store, webhooks.
         self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.talk_balance_enabled = any(
             r.kind == "talk_balance" and r.enabled for r in (rules or ())
         )
+        self._media_stopped = next(r for r in rules or DEFAULT_RULES if r.kind == "media_stopped")
 
     def state_for(self, session: Session) -> SessionWarnings:
         current = self.by_session.get(session.id)
-        if current is None or self._session_objects.get(session.id) is not session:
+        if current is None or current.session is not session:
             engine = WarningEngine(rules=self._rules) if self._rules else WarningEngine()
-
             subscribers = current.subscribers if current else set()
-            current = SessionWarnings(engine=engine, subscribers=subscribers)
+            current = SessionWarnings(engine=engine, session=session, subscribers=subscribers)
             self.by_session[session.id] = current
-            self._session_objects[session.id] = session
         return current
 
     def active_json(self, session_id: str) -> list[dict[str, Any]]:
@@ -178,8 +170,12 @@ class WarningsRuntime:
         return list(state.active.values()) if state else []
 
     def active_counts(self) -> dict[str, int]:
+        """Active warnings of sessions still running (an ended session's last ones stay in
+        its JSON and report, not in the fleet's gauge)."""
         counts: dict[str, int] = {}
         for state in self.by_session.values():
+            if state.finished:
+                continue
             for kind, _ in state.active:
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
@@ -213,11 +209,13 @@ class WarningsRuntime:
     def tick(self, *, kinds: tuple[str, ...] | None = None) -> None:
         """Evaluate every live session's rules (only `kinds` when given: a deadline check)."""
         now, wall = self._clock(), self._wall()
+        if kinds is None:
+            self._forget_retired()
         for session in list(self._sessions.sessions.values()):
             state = self.state_for(session)
             if state.finished:
                 continue
-            values = measurements(session, now)
+            values = measurements(session, now, talk_balance=self.talk_balance_enabled)
             for event in state.engine.evaluate(now, values, kinds=kinds):
                 doc = event_json(event, wall - (now - event.at))
                 key = (event.kind, event.role)
@@ -270,13 +268,18 @@ class WarningsRuntime:
             "at": iso(self._wall()),
         }
 
+    def _forget_retired(self) -> None:
+        """Drop the state of sessions the registry has retired (it keeps ended ones a while)."""
+        for session_id in [s for s in self.by_session if s not in self._sessions.sessions]:
+            self._publish(self.by_session.pop(session_id), None)
+
     def _media_deadline(self, now: float) -> float | None:
         """When the first leg still receiving will have been silent for media_stopped's time.
 
         Ticks alone would raise media_stopped up to a tick late (2.0–2.5 s after the last
         packet); a wake-up at the deadline raises it at 2.0 s.
         """
-        rule = next(r for r in self._rules or DEFAULT_RULES if r.kind == "media_stopped")
+        rule = self._media_stopped
         if not rule.enabled:
             return None
         deadline: float | None = None

@@ -188,3 +188,27 @@ async def test_shutdown_sends_restart_and_closes_streams(publishers: Any) -> Non
         response.release()
     assert events[-1][0] == "restart"
     assert events[-1][1]["retry_after_seconds"] > 0
+
+
+async def test_an_ended_sessions_warnings_leave_the_active_gauge(
+    service: Service, publishers: Any
+) -> None:
+    """A warning still raised when its session ends stays in that session's record but no
+    longer counts in qualmon_warnings_active (the fleet's "in trouble right now")."""
+    publisher = await publishers(service, "gone", "client")
+    await wait_for(lambda: publisher.pc.connectionState == "connected", what="connected")
+    publisher.track.pause()
+    get = service.metrics.registry.get_sample_value
+    await wait_for(
+        lambda: get("qualmon_warnings_active", {"kind": "media_stopped"}) == 1,
+        timeout=5.0,
+        what="media_stopped active",
+    )
+    await publisher.stop()
+    await wait_for(
+        lambda: get("qualmon_warnings_active", {"kind": "media_stopped"}) == 0,
+        timeout=3.0,
+        what="gauge back to 0 after the session ended",
+    )
+    doc = await service.session_json("gone")
+    assert doc["state"] == "ended"

@@ -173,3 +173,28 @@ def test_corrupt_payload_is_counted_not_raised() -> None:
     speech = OpusPacketSpeech(segmenter=SpeechSegmenter(), session_time_of=lambda ts: 0.0)
     speech.on_packet(ssrc=SSRC, sequence_number=1, rtp_timestamp=0, payload=b"\xff\xff\xff")
     assert speech.decode_errors == 1 and speech.frames_classified == 0
+
+
+def test_packet_path_follows_the_session_clock_as_it_drifts(fixture) -> None:  # type: ignore[no-untyped-def]
+    """Contiguous packets are timed by counting but re-anchored about every second, so a
+    session clock that drifts from RTP time (skew, here an exaggerated 1 %) is followed."""
+    packets = fixture.packets["client"]
+    reference, skewed = SpeechSegmenter(), SpeechSegmenter()
+    feed_packets(packets, reference)
+    first_ts = 4_294_000_000
+    speech = OpusPacketSpeech(
+        segmenter=skewed,
+        session_time_of=lambda ts: ((ts - first_ts) % (1 << 32)) / 48000 * 1.01,
+    )
+    for i, payload in enumerate(packets):
+        speech.on_packet(
+            ssrc=SSRC,
+            sequence_number=(65000 + i) & 0xFFFF,
+            rtp_timestamp=(first_ts + i * PTS_PER_PACKET) & 0xFFFFFFFF,
+            payload=payload,
+        )
+    pairs = list(zip(reference.all_segments(), skewed.all_segments(), strict=True))
+    assert pairs and pairs[-1][0].start > 30
+    for ref, seg in pairs:
+        # Counting alone would be 0.3–0.45 s early by the end; re-anchored, within 30 ms.
+        assert seg.start == pytest.approx(ref.start * 1.01, abs=0.03), (ref, seg)

@@ -121,6 +121,7 @@ class RtpLegStats:
         self.reordered = 0
         self.bytes_received = 0
         self.dropouts: list[Dropout] = []
+        self.dropout_seconds = 0.0
         self._checkpoints: deque[tuple[float, int, int, int]] = deque()
         self.last_packet_at: float | None = None
         # (bucket start, lowest transit in it): the least-delayed packets anchor RTP time.
@@ -199,7 +200,8 @@ class RtpLegStats:
     def _in_order(
         self, stream: _Stream, ext: int, missing: int, ts: int, arrival: float
     ) -> Dropout | None:
-        ts_step_seconds = _signed_delta(ts, stream.last_ts, TS_MOD) / stream.clock_rate
+        ts_step = _signed_delta(ts, stream.last_ts, TS_MOD)
+        ts_step_seconds = ts_step / stream.clock_rate
         if missing == 0 and 0 < ts_step_seconds <= MAX_PTIME_SECONDS:
             stream.ptime_seconds = ts_step_seconds
         missing_seconds = missing * stream.ptime_seconds
@@ -221,8 +223,9 @@ class RtpLegStats:
                 + max(0.0, late_seconds),
             )
             self.dropouts.append(dropout)
+            self.dropout_seconds += gap_seconds
         stream.max_ext_seq = ext
-        stream.last_ts_unwrapped += _signed_delta(ts, stream.last_ts, TS_MOD)
+        stream.last_ts_unwrapped += ts_step
         stream.last_ts = ts
         stream.last_arrival = arrival
         stream.received += 1
@@ -306,18 +309,16 @@ class RtpLegStats:
         return None if self.last_packet_at is None else now - self.last_packet_at
 
     def snapshot(self, now: float) -> RtpSnapshot:
-        """Read the statistics; also records a checkpoint for the recent window."""
+        """Read the statistics (recent loss and bitrate over the last window_seconds)."""
         expected = self.packets_expected
         received = self.packets_received
         lost = max(0, expected - received)
         recent_loss = 0.0
         bitrate = 0.0
-        start = self._window_start(now)
+        start = self._window_start(now, self._window)
         if start is not None:
-            t0, expected0, received0, bytes0 = start
-            d_expected = expected - expected0
-            if d_expected > 0:
-                recent_loss = min(1.0, max(0.0, (d_expected - (received - received0)) / d_expected))
+            t0, _, _, bytes0 = start
+            recent_loss = self.recent_loss_ratio(now)
             if now > t0:
                 bitrate = (self.bytes_received - bytes0) * 8 / (now - t0)
         return RtpSnapshot(
@@ -330,11 +331,16 @@ class RtpLegStats:
             recent_loss_ratio=recent_loss,
             jitter_seconds=self.jitter_seconds,
             dropouts=len(self.dropouts),
-            dropout_seconds=sum(d.duration_seconds for d in self.dropouts),
+            dropout_seconds=self.dropout_seconds,
             bytes_received=self.bytes_received,
             bitrate_bps=bitrate,
             last_packet_at=self.last_packet_at,
         )
+
+    def recent_loss_ratio(self, now: float) -> float:
+        """Loss over the recent window (snapshot's recent_loss_ratio, without the rest)."""
+        start = self._window_start(now, self._window)
+        return 0.0 if start is None else self._loss_since(start, min_expected=1) or 0.0
 
     def window_loss_ratio(
         self, now: float, seconds: float, *, min_expected: int = 1
@@ -342,25 +348,21 @@ class RtpLegStats:
         """Loss over roughly the last `seconds` (checkpoint resolution 0.25 s); None if fewer
         than `min_expected` packets were expected in it (one loss in a handful is no rate)."""
         self._checkpoint(now)
+        start = self._window_start(now, seconds)
+        return None if start is None else self._loss_since(start, min_expected=min_expected)
+
+    def _window_start(self, now: float, seconds: float) -> tuple[float, int, int, int] | None:
+        """The newest checkpoint at least `seconds` old, else the oldest one."""
         start = None
         for checkpoint in reversed(self._checkpoints):
             start = checkpoint
             if checkpoint[0] <= now - seconds:
                 break
-        if start is None:
-            return None
+        return start
+
+    def _loss_since(self, start: tuple[float, int, int, int], *, min_expected: int) -> float | None:
         d_expected = self.packets_expected - start[1]
         if d_expected < max(1, min_expected):
             return None
         d_received = self.packets_received - start[2]
         return min(1.0, max(0.0, (d_expected - d_received) / d_expected))
-
-    def _window_start(self, now: float) -> tuple[float, int, int, int] | None:
-        """The newest checkpoint at least a window old, else the oldest one."""
-        chosen = None
-        for checkpoint in self._checkpoints:
-            if checkpoint[0] <= now - self._window or chosen is None:
-                chosen = checkpoint
-            else:
-                break
-        return chosen

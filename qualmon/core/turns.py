@@ -85,7 +85,8 @@ def _union_length(intervals: Sequence[tuple[float, float]]) -> float:
     return total
 
 
-def _intersection_length(a: Sequence[Segment], b: Sequence[Segment]) -> float:
+def intersection_length(a: Sequence[Segment], b: Sequence[Segment]) -> float:
+    """Time covered by both lists (each sorted and non-overlapping), in one merge pass."""
     total, i, j = 0.0, 0, 0
     while i < len(a) and j < len(b):
         total += max(0.0, min(a[i].end, b[j].end) - max(a[i].start, b[j].start))
@@ -156,7 +157,7 @@ def compute_turns(
         lengths[turn.role].append(turn.end - turn.start)
     overlap = 0.0
     if len(roles) == 2:
-        overlap = _intersection_length(by_role[roles[0]], by_role[roles[1]])
+        overlap = intersection_length(by_role[roles[0]], by_role[roles[1]])
     silence_ratio = None
     if span is not None and span[1] - span[0] - unknown_seconds > 0:
         all_speech = [(s.start, s.end) for role in roles for s in by_role[role]]

@@ -17,6 +17,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 
 from ..config import Settings
 from ..core.emodel import estimated_mos
@@ -24,7 +25,7 @@ from ..core.rtp_stats import Dropout, RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
 from . import opus
-from .negotiated import NegotiatedCodec, negotiated_codec, pts_origin_of
+from .negotiated import NegotiatedCodec, frame_time_mapper, negotiated_codec
 from .offer import ValidatedOffer
 from .speech import OpusPacketSpeech, SpeechPipeline
 from .stun_probe import measure_rtt
@@ -81,7 +82,6 @@ class WhipLeg:
         on_dropout: Callable[[WhipLeg, Dropout], None] | None = None,
         on_rtt: Callable[[WhipLeg, float], None] | None = None,
         on_dropout_in_speech: Callable[[WhipLeg, Dropout], None] | None = None,
-        segmenter: SpeechSegmenter | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resource_id = resource_id
@@ -100,15 +100,15 @@ class WhipLeg:
         )
         self.rtt = RttTracker()
         self._on_dropout_in_speech = on_dropout_in_speech
-        self.segmenter = segmenter or SpeechSegmenter()
+        self.segmenter = SpeechSegmenter()
         # Speech comes either from tapped Opus payloads (the usual case) or, for other
         # codecs, from aiortc's decoded frames; decided once the answer is made.
         self._speech: SpeechPipeline | None = None
         self._opus_speech: OpusPacketSpeech | None = None
         self._opus_payload_type: int | None = None
         self._aiortc_decoding_wanted = True
-        self._pts_origin: Callable[[], int | None] = lambda: self._first_rtp_timestamp
         self._first_rtp_timestamp: int | None = None
+        self._frame_time: Callable[[int], float | None] = lambda pts: None
         # Dropouts waiting until the audio after them has been classified.
         self._pending_dropouts: list[Dropout] = []
         self.dropouts_in_speech: list[Dropout] = []
@@ -138,7 +138,11 @@ class WhipLeg:
             if transceiver.kind == "audio":
                 transceiver.direction = "recvonly"
                 self._uninstall_taps.append(install_rtp_tap(transceiver.receiver, self._on_rtp))
-                self._pts_origin = pts_origin_of(transceiver.receiver, self._pts_origin)
+                self._frame_time = frame_time_mapper(
+                    transceiver.receiver,
+                    self.stats.session_time_of,
+                    lambda: self._first_rtp_timestamp,
+                )
                 skip_aiortc_decoding(transceiver.receiver, lambda: not self._aiortc_decoding_wanted)
             else:
                 # Only audio is measured; declining video saves decoding it.
@@ -169,7 +173,7 @@ class WhipLeg:
                 _warn_no_libopus()
             self._speech = SpeechPipeline(
                 segmenter=self.segmenter,
-                session_time_of=self._frame_session_time,
+                session_time_of=self._frame_time,
                 vad_mode=self._settings.vad_mode,
             )
 
@@ -224,33 +228,18 @@ class WhipLeg:
 
     # -- measurement ---------------------------------------------------------
 
-    def _frame_session_time(self, pts: int) -> float | None:
-        origin = self._pts_origin()
-        if origin is None:
-            return None
-        return self.stats.session_time_of((pts + origin) % (1 << 32))
-
-    def _on_rtp(
-        self,
-        *,
-        ssrc: int,
-        sequence_number: int,
-        rtp_timestamp: int,
-        payload_type: int,
-        payload_bytes: int,
-        payload: bytes,
-        arrival_seconds: float,
-    ) -> None:
+    def _on_rtp(self, packet: RtpPacket, arrival_seconds: float) -> None:
         if self.state == "ended":
             return
         if self._first_rtp_timestamp is None:
-            self._first_rtp_timestamp = rtp_timestamp
+            self._first_rtp_timestamp = packet.timestamp
+        payload = packet.payload
         dropout = self.stats.on_packet(
-            ssrc=ssrc,
-            sequence_number=sequence_number,
-            rtp_timestamp=rtp_timestamp,
+            ssrc=packet.ssrc,
+            sequence_number=packet.sequence_number,
+            rtp_timestamp=packet.timestamp,
             clock_rate=self._clock_rate,
-            payload_bytes=payload_bytes,
+            payload_bytes=len(payload),
             arrival_seconds=arrival_seconds,
         )
         if self.state in ("connecting", "stalled"):
@@ -261,11 +250,11 @@ class WhipLeg:
             if self._on_dropout is not None:
                 self._on_dropout(self, dropout)
         speech = self._opus_speech
-        if speech is not None and payload_type == self._opus_payload_type:
+        if speech is not None and packet.payload_type == self._opus_payload_type:
             speech.on_packet(
-                ssrc=ssrc,
-                sequence_number=sequence_number,
-                rtp_timestamp=rtp_timestamp,
+                ssrc=packet.ssrc,
+                sequence_number=packet.sequence_number,
+                rtp_timestamp=packet.timestamp,
                 payload=payload,
             )
             if self._pending_dropouts:
@@ -304,17 +293,21 @@ class WhipLeg:
                 # No audio is coming to tell; a gap nobody spoke around is not "in speech".
                 self._resolve_dropouts(final=True)
 
+    def mos(self, now: float, rtt_seconds: float | None) -> float | None:
+        """Estimated MOS (E-model) now; None before the first packet."""
+        if not self.stats.packets_received:
+            return None
+        return estimated_mos(
+            rtt_seconds=rtt_seconds,
+            jitter_seconds=self.stats.jitter_seconds,
+            loss_ratio=self.stats.recent_loss_ratio(now),
+            params=self._settings.emodel,
+        )
+
     def snapshot(self, now: float) -> LegSnapshot:
         rtp = self.stats.snapshot(now)
         rtt = self.rtt.snapshot(now)
-        mos = None
-        if rtp.packets_received:
-            mos = estimated_mos(
-                rtt_seconds=rtt.rtt_seconds,
-                jitter_seconds=rtp.jitter_seconds,
-                loss_ratio=rtp.recent_loss_ratio,
-                params=self._settings.emodel,
-            )
+        mos = self.mos(now, rtt.rtt_seconds)
         return LegSnapshot(
             state=self.state,
             end_reason=self.end_reason,

@@ -32,20 +32,23 @@ def negotiated_codec(answer_sdp: str) -> NegotiatedCodec:
     return NegotiatedCodec(111, "opus", 48000)
 
 
-def pts_origin_of(
-    receiver: RTCRtpReceiver, fallback: Callable[[], int | None]
-) -> Callable[[], int | None]:
-    """How to turn a decoded frame's pts back into its RTP timestamp.
+def frame_time_mapper(
+    receiver: RTCRtpReceiver,
+    session_time_of: Callable[[int], float | None],
+    first_rtp_timestamp: Callable[[], int | None],
+) -> Callable[[int], float | None]:
+    """Session time of a decoded frame from its pts (None until a packet has been seen).
 
-    aiortc rebases frame timestamps to start at 0 (its private TimestampMapper keeps the
-    origin). Read that origin when it is there; otherwise assume the first packet tapped.
+    aiortc rebases frame timestamps to start at 0; its private TimestampMapper keeps the
+    origin. Read that origin when it is there, otherwise assume the first packet tapped.
     """
     mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
     if mapper is None or not hasattr(mapper, "_origin"):
-        return fallback
+        mapper = None
 
-    def origin() -> int | None:
-        value = mapper._origin
-        return int(value) if value is not None else fallback()
+    def frame_time(pts: int) -> float | None:
+        origin = mapper._origin if mapper is not None else None
+        first = int(origin) if origin is not None else first_rtp_timestamp()
+        return None if first is None else session_time_of((pts + first) % (1 << 32))
 
-    return origin
+    return frame_time

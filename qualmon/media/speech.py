@@ -22,7 +22,7 @@ import av
 import numpy as np
 import webrtcvad
 
-from ..core.speech import SpeechSegmenter
+from ..core.speech import CONTIGUITY_TOLERANCE_SECONDS, SpeechSegmenter
 from .opus import RATE as OPUS_RATE
 from .opus import OpusDecoder16k
 
@@ -30,11 +30,13 @@ VAD_RATE = 16000
 VAD_FRAME_SECONDS = 0.020
 VAD_FRAME_BYTES = int(VAD_RATE * VAD_FRAME_SECONDS) * 2
 BYTES_PER_SECOND = VAD_RATE * 2
-GAP_TOLERANCE_SECONDS = 0.03
 BATCH_SECONDS = 0.200
 LEVEL_BATCH_FRAMES = 25
 FULL_SCALE = 32768.0
 LATE_PACKETS = 50  # further behind than this is a restarted stream, not a late packet
+# Contiguous packets are timed by counting; the session clock is re-read this often anyway,
+# since the transit floor under it follows sender/receiver clock skew (50 ppm ≈ 180 ms/h).
+REANCHOR_PACKETS = 50
 
 
 class VadFramer:
@@ -57,7 +59,7 @@ class VadFramer:
             return
         buffered = self._pcm
         if buffered and abs(at - (self._pcm_at + len(buffered) / BYTES_PER_SECOND)) > (
-            GAP_TOLERANCE_SECONDS
+            CONTIGUITY_TOLERANCE_SECONDS
         ):
             buffered.clear()
         if not buffered:
@@ -74,8 +76,7 @@ class VadFramer:
 
     def _decide(self, chunk: bytes) -> None:
         vad = self._vad
-        if vad is None:
-            return
+        assert vad is not None  # feed() returns early once closed
         self.segmenter.add_frame(self._pcm_at, VAD_FRAME_SECONDS, vad.is_speech(chunk, VAD_RATE))
         self._pcm_at += VAD_FRAME_SECONDS
         self.frames_classified += 1
@@ -141,6 +142,7 @@ class OpusPacketSpeech(_FramedSpeech):
         self._last_seq: int | None = None
         self._next_ts = 0
         self._next_at = 0.0
+        self._counted = 0
 
     @property
     def decode_errors(self) -> int:
@@ -166,13 +168,19 @@ class OpusPacketSpeech(_FramedSpeech):
         pcm = decoder.decode(payload)
         if not pcm:
             return
-        if last is not None and ahead == 1 and rtp_timestamp == self._next_ts:
+        if (
+            last is not None
+            and ahead == 1
+            and rtp_timestamp == self._next_ts
+            and self._counted < REANCHOR_PACKETS
+        ):
             at = self._next_at
+            self._counted += 1
         else:
             found = self._session_time_of(rtp_timestamp)
             if found is None:
                 return
-            at = found
+            at, self._counted = found, 0
         samples = len(pcm) // 2
         self._next_ts = (rtp_timestamp + samples * self._ticks_per_sample) & 0xFFFFFFFF
         self._next_at = at + samples / OPUS_RATE

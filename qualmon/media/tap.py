@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
-
-class PacketSink(Protocol):
-    """Receives one call per RTP packet, with its arrival time."""
-
-    def __call__(
-        self,
-        *,
-        ssrc: int,
-        sequence_number: int,
-        rtp_timestamp: int,
-        payload_type: int,
-        payload_bytes: int,
-        payload: bytes,
-        arrival_seconds: float,
-    ) -> None: ...
+PacketSink = Callable[[RtpPacket, float], None]
+"Called with each RTP packet as it comes off SRTP and its arrival time (the tap's clock)."
 
 
 def install_rtp_tap(
@@ -43,15 +30,7 @@ def install_rtp_tap(
     # A plain function handing back the original coroutine: no extra coroutine frame per
     # packet (this runs 50 times a second per leg).
     def tapped(packet: RtpPacket, arrival_time_ms: int) -> Coroutine[Any, Any, None]:
-        sink(
-            ssrc=packet.ssrc,
-            sequence_number=packet.sequence_number,
-            rtp_timestamp=packet.timestamp,
-            payload_type=packet.payload_type,
-            payload_bytes=len(packet.payload),
-            payload=packet.payload,
-            arrival_seconds=clock(),
-        )
+        sink(packet, clock())
         return original(packet, arrival_time_ms)
 
     receiver_any: Any = receiver

@@ -14,13 +14,14 @@ import aiohttp
 import jwt
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 from prometheus_client import CollectorRegistry
 
 from ..core.emodel import DEFAULT_PARAMS, EModelParams
 from ..core.rtp_stats import RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
-from ..media.negotiated import pts_origin_of
+from ..media.negotiated import frame_time_mapper
 from ..media.speech import SpeechPipeline
 from ..media.stun_probe import measure_rtt
 from ..media.tap import install_rtp_tap
@@ -66,25 +67,15 @@ class _TappedStream:
             self._clock_rates[payload_type] = rate
         return rate
 
-    def _on_rtp(
-        self,
-        *,
-        ssrc: int,
-        sequence_number: int,
-        rtp_timestamp: int,
-        payload_type: int,
-        payload_bytes: int,
-        payload: bytes,
-        arrival_seconds: float,
-    ) -> None:
+    def _on_rtp(self, packet: RtpPacket, arrival_seconds: float) -> None:
         if self.first_rtp_timestamp is None:
-            self.first_rtp_timestamp = rtp_timestamp
+            self.first_rtp_timestamp = packet.timestamp
         self.stats.on_packet(
-            ssrc=ssrc,
-            sequence_number=sequence_number,
-            rtp_timestamp=rtp_timestamp,
-            clock_rate=self._clock_rate(payload_type),
-            payload_bytes=payload_bytes,
+            ssrc=packet.ssrc,
+            sequence_number=packet.sequence_number,
+            rtp_timestamp=packet.timestamp,
+            clock_rate=self._clock_rate(packet.payload_type),
+            payload_bytes=len(packet.payload),
             arrival_seconds=arrival_seconds,
         )
 
@@ -254,12 +245,9 @@ class Probe:
         if stream is None:
             log.warning("no audio receiver on the connection: speech activity is off")
             return
-        origin = pts_origin_of(stream.receiver, lambda: stream.first_rtp_timestamp)
-
-        def session_time_of(pts: int) -> float | None:
-            first = origin()
-            return None if first is None else stream.stats.session_time_of((pts + first) % 2**32)
-
+        session_time_of = frame_time_mapper(
+            stream.receiver, stream.stats.session_time_of, lambda: stream.first_rtp_timestamp
+        )
         self._segmenter = SpeechSegmenter()
         self._speech = SpeechPipeline(
             segmenter=self._segmenter, session_time_of=session_time_of, vad_mode=self._vad_mode
