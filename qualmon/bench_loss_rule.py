@@ -16,6 +16,7 @@ import statistics
 import sys
 from collections.abc import Iterator
 
+from .bench_warnings import p95
 from .core.rtp_stats import RtpLegStats
 from .core.warnings import DEFAULT_RULES, Rule, WarningEngine, override_rules
 from .warnings_runtime import RECENT_LOSS_WINDOW, TICK_SECONDS, loss_value
@@ -106,11 +107,6 @@ def onset_latencies(
     return raised, cleared, missed
 
 
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def run_loss_rule_bench(args: argparse.Namespace) -> int:
     legs, minutes = args.legs_sim, args.calm_minutes
     try:
@@ -134,8 +130,8 @@ def run_loss_rule_bench(args: argparse.Namespace) -> int:
     for loss in (0.05, 0.10, 0.20):
         raised, cleared, missed = onset_latencies(loss, legs, seed=int(loss * 1000))
         print(
-            f"{f'loss {loss:.0%}':<20}{statistics.median(raised):>10.2f} s{_p95(raised):>10.2f} s"
-            f"{missed:>8}{statistics.median(cleared):>11.2f} s{_p95(cleared):>11.2f} s"
+            f"{f'loss {loss:.0%}':<20}{statistics.median(raised):>10.2f} s{p95(raised):>10.2f} s"
+            f"{missed:>8}{statistics.median(cleared):>11.2f} s{p95(cleared):>11.2f} s"
         )
     print()
     print("goal: raised <= 2 s (p95) for loss >= 5 %, cleared <= 5 s, no false alarm at 1 %")

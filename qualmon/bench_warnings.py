@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import statistics
 import sys
@@ -192,8 +193,10 @@ async def _calm_run(
 
 async def run_warning_bench(args: argparse.Namespace) -> int:
     secret = secrets.token_hex(32)
+    # The rules the service would run with here (QUALMON_WARNING_RULES applies).
+    rules_env = {k: v for k, v in os.environ.items() if k == "QUALMON_WARNING_RULES"}
     settings = settings_from_env(
-        {},
+        rules_env,
         secret=secret,
         port=0,
         max_legs=1000,

@@ -237,6 +237,8 @@ def report_json(report: SessionReport) -> dict[str, Any]:
     """The report as served by the API and printed by `qualmon report --json`."""
     end = report.ended_at or report.checkpoint_at
     roles = report.roles
+    warned = degraded_ratio(report.warnings, report.started_at, end)
+    degraded = quality_degraded_ratio(report)
     return {
         "id": report.session_id,
         "state": "ended" if report.ended_at is not None else "live",
@@ -248,8 +250,8 @@ def report_json(report: SessionReport) -> dict[str, Any]:
         "roles": list(roles),
         "legs": {leg.role: _without_role(asdict(leg)) for leg in report.legs},
         "turns": report.turns,
-        "degraded_ratio": degraded_ratio(report.warnings, report.started_at, end),
-        "quality_degraded_ratio": quality_degraded_ratio(report),
+        "degraded_ratio": warned,
+        "quality_degraded_ratio": degraded,
         "warnings": [
             {**asdict(w), "raised_at": iso(w.raised_at), "cleared_at": iso(w.cleared_at)}
             for w in report.warnings
@@ -269,7 +271,7 @@ def report_json(report: SessionReport) -> dict[str, Any]:
             role: [_without_role(asdict(d)) for d in report.dropouts if d.role == role]
             for role in roles
         },
-        "summary": clinician_summary(report),
+        "summary": clinician_summary(report, degraded=degraded, warned=warned),
     }
 
 
@@ -300,11 +302,17 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
-def clinician_summary(report: SessionReport) -> str:
-    """A few plain sentences for the therapist: how the audio was, who talked, what was lost."""
+def clinician_summary(
+    report: SessionReport, *, degraded: float | None = None, warned: float | None = None
+) -> str:
+    """A few plain sentences for the therapist: how the audio was, who talked, what was lost.
+
+    `degraded` (quality_degraded_ratio) and `warned` (degraded_ratio) when already computed.
+    """
     ending = _ENDINGS.get(report.end_reason or "", "is still running")
     parts = [f"Session of {_minutes(report.duration_seconds)}; it {ending}."]
-    degraded = quality_degraded_ratio(report)
+    if degraded is None:
+        degraded = quality_degraded_ratio(report)
     if degraded == 0:
         parts.append("Audio was good throughout.")
     else:
@@ -325,11 +333,12 @@ def clinician_summary(report: SessionReport) -> str:
     ):
         parts.append("No words were lost to dropouts.")
     if report.warnings:
-        end = report.ended_at or report.checkpoint_at
-        ratio = degraded_ratio(report.warnings, report.started_at, end)
+        if warned is None:
+            end = report.ended_at or report.checkpoint_at
+            warned = degraded_ratio(report.warnings, report.started_at, end)
         n = len(report.warnings)
         parts.append(
-            f"{n} warning{'s' if n != 1 else ''} raised, active for {_percent(ratio)} "
+            f"{n} warning{'s' if n != 1 else ''} raised, active for {_percent(warned)} "
             "of the session."
         )
     return " ".join(parts)

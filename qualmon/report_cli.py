@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .report import SessionReport, iso, parse_instant, report_json
+from .report import SessionReport, clinician_summary, iso, parse_instant, report_json
 from .store import ReportStore
 
 DEFAULT_DB = "qualmon.db"
@@ -39,7 +39,7 @@ def text_report(report: SessionReport) -> str:
         f"Session {report.session_id}: {state}",
         f"Started {iso(report.started_at)}, {report.duration_seconds:.0f} s",
         "",
-        report_json(report)["summary"],
+        clinician_summary(report),
         "",
     ]
     header: tuple[str, ...] = ("role", "received", "lost", "jitter p50/p95", "RTT p50/p95")

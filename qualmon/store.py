@@ -249,18 +249,12 @@ class ReportStore:
     def load(self, session_id: str, started_at: float | None = None) -> SessionReport | None:
         """The newest report of `session_id` (or the one that started at `started_at`)."""
         db = self._db
-        if started_at is None:
-            row = db.execute(
-                "SELECT report_id, started_at, checkpoint_at, ended_at, end_reason, roles, turns"
-                " FROM reports WHERE session_id = ? ORDER BY started_at DESC LIMIT 1",
-                (session_id,),
-            ).fetchone()
-        else:
-            row = db.execute(
-                "SELECT report_id, started_at, checkpoint_at, ended_at, end_reason, roles, turns"
-                " FROM reports WHERE session_id = ? AND started_at = ?",
-                (session_id, started_at),
-            ).fetchone()
+        row = db.execute(
+            "SELECT report_id, started_at, checkpoint_at, ended_at, end_reason, roles, turns"
+            " FROM reports WHERE session_id = ? AND (? IS NULL OR started_at = ?)"
+            " ORDER BY started_at DESC LIMIT 1",
+            (session_id, started_at, started_at),
+        ).fetchone()
         if row is None:
             return None
         report_id = row[0]
@@ -295,14 +289,7 @@ class ReportStore:
                 (report_id,),
             )
         )
-        warnings = tuple(
-            WarningRecord(r[0], r[1], r[2] or None, *r[3:])
-            for r in db.execute(
-                "SELECT kind, severity, role, raised_at, cleared_at, value, threshold"
-                " FROM warnings WHERE report_id = ? ORDER BY raised_at",
-                (report_id,),
-            )
-        )
+        warnings = self._warnings(report_id)
         return SessionReport(
             session_id=session_id,
             started_at=row[1],
@@ -327,15 +314,17 @@ class ReportStore:
         ).fetchone()
         if row is None:
             return 0.0
-        warnings = tuple(
+        return degraded_ratio(self._warnings(row[0]), row[1], row[2])
+
+    def _warnings(self, report_id: int) -> tuple[WarningRecord, ...]:
+        return tuple(
             WarningRecord(r[0], r[1], r[2] or None, *r[3:])
             for r in self._db.execute(
                 "SELECT kind, severity, role, raised_at, cleared_at, value, threshold"
-                " FROM warnings WHERE report_id = ?",
-                (row[0],),
+                " FROM warnings WHERE report_id = ? ORDER BY raised_at",
+                (report_id,),
             )
         )
-        return degraded_ratio(warnings, row[1], row[2])
 
     def list_reports(
         self, *, since: float | None = None, until: float | None = None, limit: int = 100

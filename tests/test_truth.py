@@ -65,6 +65,10 @@ async def test_random_loss_is_counted_exactly(service: Service, publishers: Any)
         assert abs(leg["packets_lost"] - dropped) <= max(1, sent // 1000), (session, leg, dropped)
         assert leg["loss_ratio"] == pytest.approx(dropped / sent, abs=0.005)
         assert leg["dropouts"] == 0
+        # The running counts (all a long `qualmon publish` or demo keeps) match the records.
+        impairment = publisher.impairment
+        assert impairment.packets_sent == len(impairment.records)
+        assert impairment.packets_dropped == len(impairment.dropped_sequence_numbers)
 
 
 async def test_rtt_measures_injected_delay(service: Service, publishers: Any) -> None:

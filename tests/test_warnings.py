@@ -194,6 +194,12 @@ def test_override_rules_is_strict_and_keeps_order() -> None:
     assert [r.kind for r in changed] == [r.kind for r in DEFAULT_RULES]
     assert next(r for r in changed if r.kind == "high_loss").clear_threshold == 0.01
     assert override_rules(DEFAULT_RULES, " ") == DEFAULT_RULES
-    for bad in ("high_loss.threshold=nan", "high_loss.enabled=perhaps", "x.threshold=1"):
+    for bad in (
+        "high_loss.threshold=nan",
+        "high_loss.enabled=perhaps",
+        "x.threshold=1",
+        "high_loss.threshold=0.01",  # below its clear threshold (0.015): it would flap
+        "low_mos.clear_threshold=3.0",  # a below-rule clears only above its threshold
+    ):
         with pytest.raises(ValueError):
             override_rules(DEFAULT_RULES, bad)

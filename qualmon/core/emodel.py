@@ -72,11 +72,13 @@ def estimated_mos(
     loss_ratio: float,
     params: EModelParams = DEFAULT_PARAMS,
     packetization_seconds: float = 0.020,
+    buffer_seconds: float | None = None,
 ) -> float:
     """Estimated MOS from network measures; an estimate because Opus has no G.107 values.
 
-    One-way delay Ta = rtt/2 (0 when the RTT is unknown) + 2·jitter (a jitter buffer sized at
-    twice the jitter) + packetization. The loss ratio is clamped into 0–1 (RTCP's cumulative
+    One-way delay Ta = rtt/2 (0 when the RTT is unknown) + the jitter-buffer delay
+    (buffer_seconds when a receiver measured it, else 2·jitter: a buffer sized at twice the
+    jitter) + packetization. The loss ratio is clamped into 0–1 (RTCP's cumulative
     loss goes negative with duplicates); a negative RTT, jitter or packetization raises ValueError.
     """
     if rtt_seconds is not None and rtt_seconds < 0:
@@ -86,7 +88,8 @@ def estimated_mos(
     if packetization_seconds < 0:
         raise ValueError(f"packetization_seconds must be >= 0, got {packetization_seconds}")
     network_seconds = rtt_seconds / 2 if rtt_seconds is not None else 0.0
-    one_way_delay_seconds = network_seconds + 2 * jitter_seconds + packetization_seconds
+    buffer = 2 * jitter_seconds if buffer_seconds is None else buffer_seconds
+    one_way_delay_seconds = network_seconds + buffer + packetization_seconds
     r = r_factor(
         one_way_delay_seconds=one_way_delay_seconds,
         loss_ratio=min(max(loss_ratio, 0.0), 1.0),

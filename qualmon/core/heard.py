@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .emodel import DEFAULT_PARAMS, EModelParams, mos_from_r, r_factor
+from .emodel import DEFAULT_PARAMS, EModelParams, estimated_mos
 from .heard_sample import (
     HeardError,
     HeardSample,
@@ -36,7 +36,6 @@ WINDOW_SECONDS = 15.0
 "Audible concealment, loss and jitter-buffer delay are measured over this window (ObserveRTC)."
 STALE_AFTER_SECONDS = 10.0
 "A probe silent this long no longer vouches for what its participant hears."
-PACKETIZATION_SECONDS = 0.020
 _INTERVALS_KEPT = 128
 
 # Counters that may only grow within one stream id (packetsLost may shrink, per W3C).
@@ -138,17 +137,13 @@ def heard_mos(
     One-way delay Ta = rtt/2 (0 if unknown) + the jitter-buffer delay the browser measured
     (2 × jitter when it reports none) + 20 ms packetisation.
     """
-    network = rtt_seconds / 2 if rtt_seconds is not None else 0.0
-    if jitter_buffer_delay_seconds is not None:
-        buffer = jitter_buffer_delay_seconds
-    else:
-        buffer = 2 * (jitter_seconds or 0.0)
-    r = r_factor(
-        one_way_delay_seconds=network + buffer + PACKETIZATION_SECONDS,
-        loss_ratio=min(max(loss_ratio, 0.0), 1.0),
+    return estimated_mos(
+        rtt_seconds=rtt_seconds,
+        jitter_seconds=jitter_seconds or 0.0,
+        loss_ratio=loss_ratio,
         params=params,
+        buffer_seconds=jitter_buffer_delay_seconds,
     )
-    return mos_from_r(r)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ RECENT_FRAMES_KEPT = 1500  # 30 s of 20 ms decisions, for dropout-in-speech ques
 
 @dataclass(frozen=True)
 class SpeechParams:
-    """How frame decisions become segments (defaults follow shared/REFERENCE.md)."""
+    """How frame decisions become segments (mic silence defaults: ObserveRTC's)."""
 
     onset_seconds: float = 0.06
     "Consecutive speech this long starts a segment (backdated to its first frame)."

@@ -1,7 +1,8 @@
 """Warning rules with hysteresis: N-of-M raise, recovery clear, minimum hold, rate limit.
 
 Pure: measurements and the time come in, raised/cleared events go out. Defaults follow
-shared/REFERENCE.md (Twilio, ObserveRTC, G.114) and are all configuration.
+what peer tools use (Twilio, ObserveRTC, ITU-T G.114; README, "Live warnings") and are all
+configuration (QUALMON_WARNING_RULES).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Rule:
 DEFAULT_RULES: tuple[Rule, ...] = (
     # Loss: the value is the worst of three windows, each scaled to the 5 s threshold:
     # ≥ 4.3 % over 5 s, ≥ 8 % over 2 s, ≥ 14 % over 1 s (11, 8 and 7 lost packets at 50 a
-    # second). Random 1 % loss trips one of them in ~3 % of 10-minute legs (simulated);
+    # second). Random 1 % loss trips one of them in ~2 % of 10-minute legs (bench --loss-rule);
     # 20 % loss is seen within ~1 s, 10 % within ~2 s, 5 % within ~4–10 s. No rule can do
     # better on both: 2 s of 5 % loss (5 packets lost) and of 1 % (1 lost) overlap too much
     # (README, "Measured quality of the warnings"). Recovery is judged on the last 3 s only.
@@ -166,6 +167,15 @@ def override_rules(rules: tuple[Rule, ...], text: str) -> tuple[Rule, ...]:
     for rule in by_kind.values():
         if not 1 <= rule.raise_n <= rule.raise_m:
             raise ValueError(f"{rule.kind}: need 1 ≤ raise_n ≤ raise_m")
+        # A clear threshold on the bad side of the raise threshold would raise and clear
+        # the warning over and over.
+        clear = rule.clear_threshold
+        if clear is not None and (clear > rule.threshold if rule.above else clear < rule.threshold):
+            side = "≤" if rule.above else "≥"
+            raise ValueError(
+                f"{rule.kind}: clear_threshold {clear:g} must be {side} "
+                f"threshold {rule.threshold:g}"
+            )
     return tuple(by_kind[r.kind] for r in rules)
 
 

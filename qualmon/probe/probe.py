@@ -57,6 +57,9 @@ class _TappedStream:
         self._lost_max = 0
         self.total_samples = 0
         self.concealed_samples = 0
+        # The speech path's segmenter, once speech runs on this stream: audio missing in a
+        # dropout is marked unknown there (neither speech nor silence), as on a WHIP leg.
+        self.segmenter: SpeechSegmenter | None = None
         self.uninstall = install_rtp_tap(self.receiver, self._on_rtp)
 
     def _clock_rate(self, payload_type: int) -> int:
@@ -70,7 +73,7 @@ class _TappedStream:
     def _on_rtp(self, packet: RtpPacket, arrival_seconds: float) -> None:
         if self.first_rtp_timestamp is None:
             self.first_rtp_timestamp = packet.timestamp
-        self.stats.on_packet(
+        dropout = self.stats.on_packet(
             ssrc=packet.ssrc,
             sequence_number=packet.sequence_number,
             rtp_timestamp=packet.timestamp,
@@ -78,6 +81,8 @@ class _TappedStream:
             payload_bytes=len(packet.payload),
             arrival_seconds=arrival_seconds,
         )
+        if dropout is not None and self.segmenter is not None:
+            self.segmenter.add_unknown(dropout.media_start, dropout.media_end)
 
     def sample(self, now: float) -> StreamSample:
         """Snapshot, advancing the sample counters (they only ever grow)."""
@@ -248,7 +253,7 @@ class Probe:
         session_time_of = frame_time_mapper(
             stream.receiver, stream.stats.session_time_of, lambda: stream.first_rtp_timestamp
         )
-        self._segmenter = SpeechSegmenter()
+        self._segmenter = stream.segmenter = SpeechSegmenter()
         self._speech = SpeechPipeline(
             segmenter=self._segmenter, session_time_of=session_time_of, vad_mode=self._vad_mode
         )

@@ -17,11 +17,11 @@ import aiohttp
 from aiohttp import web
 
 from ..config import Settings, settings_from_env
-from ..service.app import PrivateAccessLogger, create_app
+from ..service.app import PrivateAccessLogger, create_app, start_site
 from ..service.auth import issue_token
 from .audio import speech_like_packets
 from .impairment import ImpairmentConfig
-from .publisher import WhipError, WhipPublisher
+from .publisher import WhipError, WhipPublisher, describe_failure
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,19 @@ class DemoSession:
 
 DEMO_SESSIONS: tuple[DemoSession, ...] = (
     DemoSession("demo-clean", None, "no impairment"),
-    DemoSession("demo-loss5", ImpairmentConfig(loss_ratio=0.05), "client: 5 % packet loss"),
+    DemoSession(
+        "demo-loss5",
+        ImpairmentConfig(loss_ratio=0.05, keep_records=False),
+        "client: 5 % packet loss",
+    ),
     DemoSession(
         "demo-delay",
-        ImpairmentConfig(delay_seconds=0.150, jitter_seconds=0.030),
+        ImpairmentConfig(delay_seconds=0.150, jitter_seconds=0.030, keep_records=False),
         "client: 150 ms delay each way, ±30 ms jitter",
     ),
     DemoSession(
         "demo-outage",
-        ImpairmentConfig(outage_every_seconds=20, outage_seconds=0.5),
+        ImpairmentConfig(outage_every_seconds=20, outage_seconds=0.5, keep_records=False),
         "client: 0.5 s outage every 20 s",
     ),
 )
@@ -78,22 +82,11 @@ def _client_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _describe(exc: BaseException) -> str:
-    """A log-safe account of a failure.
-
-    WhipError texts are the server's reasons; other errors may carry addresses (aiohttp's
-    connection errors do), so only their type is told.
-    """
-    if isinstance(exc, WhipError):
-        return str(exc)
-    return type(exc).__name__
-
-
 async def _stop_quietly(publisher: WhipPublisher) -> None:
     try:
         await asyncio.wait_for(publisher.stop(), STOP_TIMEOUT_SECONDS)
     except Exception as exc:
-        log.warning("stopping a demo publisher failed: %s", _describe(exc))
+        log.warning("stopping a demo publisher failed: %s", describe_failure(exc))
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float | None) -> None:
@@ -131,9 +124,6 @@ async def loop_session(
                         url=whip_url, token=token, packets=packets, impairment=impairment, http=http
                     )
                 )
-            # One after the other: SessionRegistry.add_leg creates a new session after an
-            # await, so two first legs arriving together each make one and the later wins,
-            # orphaning the other's leg (seen here as a session with only a client).
             for publisher in publishers:
                 await publisher.start()
             log.info("demo session %s: started", demo.id)
@@ -146,7 +136,7 @@ async def loop_session(
             log.warning(
                 "demo session %s: publisher failed (%s); retrying in %g s",
                 demo.id,
-                _describe(exc),
+                describe_failure(exc),
                 retry_seconds,
             )
             wait = retry_seconds
@@ -245,17 +235,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         create_app(settings), access_log_class=PrivateAccessLogger, shutdown_timeout=8.0
     )
     await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        print(
-            f"qualmon demo: cannot listen on {settings.host}:{settings.port} ({reason}); "
-            "choose another with --port or QUALMON_PORT",
-            file=sys.stderr,
-            flush=True,
-        )
+    problem = await start_site(runner, settings.host, settings.port)
+    if problem is not None:
+        print(f"qualmon demo: {problem}", file=sys.stderr, flush=True)
         return 1
     port = runner.addresses[0][1]  # the real one, should --port be 0
     base_url = f"http://{_client_host(settings.host)}:{port}"

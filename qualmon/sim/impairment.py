@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class ImpairmentConfig:
     "Length of each periodic outage."
     seed: int | None = None
     "Random seed, for repeatable runs."
+    keep_records: bool = True
+    "Keep a record of every RTP packet (ground truth for tests); long runs (the demo,"
+    " `qualmon publish`) keep only the counts, or memory would grow 50 records a second."
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.loss_ratio <= 1.0:
@@ -72,6 +75,9 @@ class Impairment:
     clock: Callable[[], float] = time.monotonic
     records: list[RtpRecord] = field(default_factory=list)
     installed_at: float | None = None
+    packets_sent: int = 0
+    "RTP packets the publisher sent (whether or not they were dropped)."
+    packets_dropped: int = 0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.config.seed)
@@ -137,19 +143,26 @@ class Impairment:
     def _outbound(self, data: bytes, addr: Any, transport: Any, later: Any) -> None:
         now = self.clock()
         record = None
-        if is_rtp(data):
-            record = RtpRecord(
-                sequence_number=int.from_bytes(data[2:4], "big"),
-                rtp_timestamp=int.from_bytes(data[4:8], "big"),
-                sent_at=now,
-            )
-            self.records.append(record)
+        rtp = is_rtp(data)
+        if rtp:
+            self.packets_sent += 1
+            if self.config.keep_records:
+                record = RtpRecord(
+                    sequence_number=int.from_bytes(data[2:4], "big"),
+                    rtp_timestamp=int.from_bytes(data[4:8], "big"),
+                    sent_at=now,
+                )
+                self.records.append(record)
+        dropped: Literal["outage", "loss"] | None = None
         if self.in_outage(now):
+            dropped = "outage"
+        elif rtp and self.config.loss_ratio and self._rng.random() < self.config.loss_ratio:
+            dropped = "loss"
+        if dropped is not None:
+            if rtp:
+                self.packets_dropped += 1
             if record:
-                record.dropped = "outage"
-            return
-        if record and self.config.loss_ratio and self._rng.random() < self.config.loss_ratio:
-            record.dropped = "loss"
+                record.dropped = dropped
             return
         delay = self.config.delay_seconds
         if self.config.jitter_seconds:

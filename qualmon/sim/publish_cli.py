@@ -42,6 +42,7 @@ def impairment_from(args: argparse.Namespace) -> ImpairmentConfig | None:
         loss_ratio=args.loss,
         delay_seconds=args.delay_ms / 1000,
         jitter_seconds=args.jitter_ms / 1000,
+        keep_records=False,
     )
 
 
@@ -181,10 +182,9 @@ async def _progress(publisher: WhipPublisher, seconds: float | None, stop: async
 
 async def _counts(publisher: WhipPublisher) -> str:
     if publisher.impairment is not None:
-        records = publisher.impairment.records
-        dropped = sum(1 for r in records if r.dropped)
-        share = dropped / len(records) if records else 0.0
-        return f"{len(records)} packets sent, {dropped} dropped ({share:.1%})"
+        sent, dropped = publisher.impairment.packets_sent, publisher.impairment.packets_dropped
+        share = dropped / sent if sent else 0.0
+        return f"{sent} packets sent, {dropped} dropped ({share:.1%})"
     report = await publisher.pc.getStats()
     sent = sum(getattr(s, "packetsSent", 0) for s in report.values() if s.type == "outbound-rtp")
     return f"{sent} packets sent"

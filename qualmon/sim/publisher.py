@@ -115,8 +115,19 @@ class WhipPublisher:
                 ) as r:
                     await r.read()
             except aiohttp.ClientError as exc:
-                log.warning("WHIP DELETE failed: %s", exc)
+                log.warning("WHIP DELETE failed: %s", describe_failure(exc))
         await self.pc.close()
         if self._own_http and self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A log-safe account of a failure.
+
+    WhipError texts are the server's reasons; other errors may carry addresses (aiohttp's
+    connection errors do), so only their type is told.
+    """
+    if isinstance(exc, WhipError):
+        return str(exc)
+    return type(exc).__name__
