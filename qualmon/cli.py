@@ -50,11 +50,10 @@ def _server_overrides(args: argparse.Namespace) -> dict[str, object]:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_env(None, **_server_overrides(args))
     _configure_logging(args.verbose)
-    asyncio.run(_serve(settings))
-    return 0
+    return asyncio.run(_serve(settings))
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT, then wind down while still listening.
 
     aiohttp's run_app stops listening before its shutdown hooks run, so a WHIP client
@@ -65,15 +64,18 @@ async def _serve(settings: Settings) -> None:
 
     from aiohttp import web
 
-    from .service.app import PrivateAccessLogger, create_app, sessions_key
+    from .service.app import PrivateAccessLogger, create_app, sessions_key, start_site
 
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=3.0)
     await runner.setup()
+    problem = await start_site(runner, settings.host, settings.port)
+    if problem is not None:
+        print(f"qualmon serve: {problem}", file=sys.stderr, flush=True)
+        return 1
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        print(f"Running on http://{settings.host}:{settings.port}", flush=True)
+        port = runner.addresses[0][1]  # the real one, should --port be 0
+        print(f"Running on http://{settings.host}:{port}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -87,6 +89,7 @@ async def _serve(settings: Settings) -> None:
             logging.getLogger(__name__).warning("shutdown hooks took longer than 7 s")
     finally:
         await runner.cleanup()
+    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:

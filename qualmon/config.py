@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,25 @@ class Settings:
     "One delivery attempt gives up after this (QUALMON_WEBHOOK_TIMEOUT_SECONDS)."
 
 
+_ON = ("on", "1", "true")
+_OFF = ("off", "0", "false")
+MAX_PORT = 65535
+
+
+def _check_number(label: str, value: float) -> None:
+    """ConfigError unless `value` is finite and positive.
+
+    `float("nan")` passes a `<= 0` check and `inf` would disable retention: both refused.
+    """
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{label} must be a positive number, got {value!r}")
+
+
+def _check_port(label: str, port: int) -> None:
+    if not 0 <= port <= MAX_PORT:  # 0: any free port, as the demo and benches use
+        raise ConfigError(f"{label} must be a port number 0..{MAX_PORT}, got {port!r}")
+
+
 def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -78,9 +98,44 @@ def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> o
         value = kind(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    _check_number(name, value)
     return value
+
+
+def _port(env: Mapping[str, str]) -> int:
+    raw = env.get("QUALMON_PORT")
+    if raw is None or raw == "":
+        return 8080
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"QUALMON_PORT={raw!r} is not a valid int") from None
+    _check_port("QUALMON_PORT", port)
+    return port
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool | None:
+    """An on/off variable: None when unset; any word but on/off/1/0/true/false is an error."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in _ON + _OFF:
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return raw in _ON
+
+
+def _check_overrides(overrides: Mapping[str, object]) -> None:
+    """Flags get the checks their variables get (`--max-legs 0` is as wrong as the variable)."""
+    port = overrides.get("port")
+    if port is not None:
+        assert isinstance(port, int)
+        _check_port("--port", port)
+    labels = {"max_legs": "--max-legs", "retention_days": "", "webhook_timeout_seconds": ""}
+    for name, label in labels.items():
+        value = overrides.get(name)
+        if value is not None:
+            assert isinstance(value, int | float)
+            _check_number(label or name, value)
 
 
 def check_webhook(url: str | None, secret: str | None, token_secret: str) -> None:
@@ -120,17 +175,15 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     values: dict[str, object] = {
         "secret": env.get("QUALMON_SECRET", ""),
         "host": env.get("QUALMON_HOST") or "127.0.0.1",
-        "port": _number(env, "QUALMON_PORT", int, 8080),
+        "port": _port(env),
         "max_legs": _number(env, "QUALMON_MAX_LEGS", int, 100),
         "db_path": env.get("QUALMON_DB") or "qualmon.db",
         "retention_days": _number(env, "QUALMON_RETENTION_DAYS", float, 30.0),
     }
-    speech = env.get("QUALMON_SPEECH", "").strip().lower()
-    if speech:
-        if speech not in ("on", "off", "1", "0", "true", "false"):
-            raise ConfigError(f"QUALMON_SPEECH must be on or off, got {speech!r}")
-        values["speech_enabled"] = speech in ("on", "1", "true")
-    if env.get("QUALMON_TALK_BALANCE", "").strip().lower() in ("on", "1", "true"):
+    speech = _switch(env, "QUALMON_SPEECH")
+    if speech is not None:
+        values["speech_enabled"] = speech
+    if _switch(env, "QUALMON_TALK_BALANCE"):
         values["warning_rules"] = tuple(
             replace(r, enabled=True) if r.kind == "talk_balance" else r for r in DEFAULT_RULES
         )
@@ -160,6 +213,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
         values["ice_addresses"] = tuple(a.strip() for a in addresses.split(",") if a.strip())
+    _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]
     if not isinstance(secret, str) or not secret:

@@ -109,6 +109,10 @@ class SessionRegistry:
             raise
         finally:
             self._pending -= 1
+        if not self.accepting:
+            # Shutdown began while aiortc answered; close_all has not seen this leg.
+            await leg.close("shutdown")
+            raise CapacityError("shutting down")
         session = self.sessions.get(session_id)
         if session is None or not session.live:
             session = self._new_session(session_id)

@@ -153,6 +153,35 @@ async def test_serve_answers_healthz_and_exits_on_sigterm(
         assert await asyncio.wait_for(proc.wait(), 10) == 0, stderr_of(tmp_path)
 
 
+def test_serve_on_a_taken_port_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    """A port in use: one line naming it and the way out, exit 1, no traceback."""
+    env["QUALMON_SECRET"] = SECRET
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert f"qualmon serve: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port or QUALMON_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [(("--max-legs", "0"), "--max-legs"), (("--port", "-1"), "--port")],
+)
+def test_serve_checks_flags_like_variables(
+    env: dict[str, str], tmp_path: Path, flags: tuple[str, str], needle: str
+) -> None:
+    """A bad flag is refused before anything starts, as the same bad variable is."""
+    env["QUALMON_SECRET"] = SECRET
+    result = run_cli("serve", *flags, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"qualmon: {needle} must be")
+    assert "Traceback" not in result.stderr
+
+
 # -- token -------------------------------------------------------------------
 
 

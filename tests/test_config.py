@@ -126,3 +126,49 @@ def test_warning_rule_overrides() -> None:
     assert rules["mic_silent"].enabled is False
     assert rules["talk_balance"].enabled is True
     assert rules["low_mos"] == defaults["low_mos"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_numbers_are_refused(value: str) -> None:
+    """nan slips past a `<= 0` check and inf would keep reports forever: both refused."""
+    for name in ("QUALMON_RETENTION_DAYS", "QUALMON_MIC_SILENT_SECONDS"):
+        with pytest.raises(ConfigError, match=name):
+            settings_from_env({"QUALMON_SECRET": SECRET, name: value})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"max_legs": 0}, "--max-legs must be a positive number"),
+        ({"max_legs": -3}, "--max-legs"),
+        ({"port": -1}, "--port must be a port number 0..65535"),
+        ({"port": 65536}, "--port"),
+        ({"retention_days": float("nan")}, "retention_days"),
+    ],
+)
+def test_flag_overrides_get_the_same_checks(overrides: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        settings_from_env({"QUALMON_SECRET": SECRET}, **overrides)
+
+
+def test_port_zero_means_any_free_port() -> None:
+    """The demo and the benches listen on port 0; the range check lets them."""
+    assert settings_from_env({"QUALMON_SECRET": SECRET}, port=0).port == 0
+    with pytest.raises(ConfigError, match="QUALMON_PORT"):
+        settings_from_env({"QUALMON_SECRET": SECRET, "QUALMON_PORT": "70000"})
+
+
+@pytest.mark.parametrize("name", ["QUALMON_SPEECH", "QUALMON_TALK_BALANCE"])
+def test_on_off_variables_take_the_same_words(name: str) -> None:
+    """on/off/1/0/true/false in any case for both; anything else is an error, not 'off'."""
+    assert settings_from_env({"QUALMON_SECRET": SECRET, name: ""}) == settings_from_env(
+        {"QUALMON_SECRET": SECRET}
+    )
+    for word, on in [("on", True), ("TRUE", True), ("1", True), ("Off", False), ("0", False)]:
+        settings = settings_from_env({"QUALMON_SECRET": SECRET, name: word})
+        talk_balance = next(r for r in settings.warning_rules if r.kind == "talk_balance")
+        enabled = settings.speech_enabled if name == "QUALMON_SPEECH" else talk_balance.enabled
+        assert enabled is on, word
+    for garbage in ("yes", "enabled", "maybe"):
+        with pytest.raises(ConfigError, match=f"{name} must be on or off"):
+            settings_from_env({"QUALMON_SECRET": SECRET, name: garbage})

@@ -212,3 +212,14 @@ async def test_an_ended_sessions_warnings_leave_the_active_gauge(
     )
     doc = await service.session_json("gone")
     assert doc["state"] == "ended"
+
+
+async def test_websocket_to_an_unknown_session_is_refused_before_the_upgrade(
+    service: Service,
+) -> None:
+    """404 as a plain HTTP answer: the handshake never switches protocols."""
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await service.http.ws_connect(
+            f"{service.url}/v1/sessions/nope/ws", headers=service.auth("admin")
+        )
+    assert caught.value.status == 404

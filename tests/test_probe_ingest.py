@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -51,7 +52,7 @@ async def post(
     token: str | None = None,
     content_type: str = "application/json",
 ) -> tuple[int, str, dict[str, str]]:
-    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    data = body if isinstance(body, bytes | str | AsyncIterator) else json.dumps(body)
     headers = {"Content-Type": content_type}
     if token is not None:
         headers["Authorization"] = "Bearer " + token
@@ -256,3 +257,35 @@ async def test_a_probe_only_session_ends_when_the_probe_stops() -> None:
         assert (await post(service, "p6", sample(1), token=token))[0] == 204
         doc = await service.session_json("p6")
         assert doc["state"] == "live" and doc["legs"]["client"]["heard"]["samples"] == 1
+
+
+async def in_two_parts(data: bytes, pause: float = 0.2) -> AsyncIterator[bytes]:
+    """A body sent as two writes with a pause between: two TCP segments for the server."""
+    half = len(data) // 2
+    yield data[:half]
+    await asyncio.sleep(pause)
+    yield data[half:]
+
+
+async def test_a_sample_in_two_segments_is_read_whole(service: Service) -> None:
+    """A body still arriving when the handler starts reading is read to its end, not cut."""
+    token = service.token("publish", "p7", "client")
+    body = json.dumps(sample(0)).encode()
+    status, text, _ = await post(service, "p7", in_two_parts(body), token=token)
+    assert status == 204, text
+    assert (await service.session_json("p7"))["legs"]["client"]["heard"]["samples"] == 1
+
+
+async def test_an_oversize_chunked_sample_is_413(service: Service) -> None:
+    """Without a Content-Length the cap is enforced while reading."""
+    padded = sample(0)
+    padded["stats"][0]["id"] = "x" * MAX_SAMPLE_BYTES
+    token = service.token("publish", "p8", "client")
+    status, text, headers = await post(
+        service, "p8", in_two_parts(json.dumps(padded).encode()), token=token
+    )
+    assert status == 413, text
+    assert "larger than 16384 bytes" in text
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert rejected(service) == 1
+    assert await status_of(service, "p8") == 404

@@ -293,3 +293,61 @@ def test_cli_purge_removes_before_a_date(stored: Path) -> None:
     store.close()
     bad = run_cli("purge", "--before", "last week", db=stored)
     assert bad.returncode == 2 and "--before" in bad.stderr
+
+
+# -- validation and the warning timeline -------------------------------------------
+
+
+async def test_report_list_limit_takes_ascii_digits_only(service: Service) -> None:
+    """Digits int() refuses ('²') or cannot be bothered with (5000 of them) → 400, not 500."""
+    for bad in ("²", "1²", "٣", "+5", " 5", "1" * 5000, "0" * 5 + "1"):
+        status, body = await get(
+            service, "/v1/reports", params={"limit": bad}, headers=service.auth("admin")
+        )
+        assert status == 400, (bad[:10], body)
+        assert "limit must be an integer" in body
+    status, _ = await get(
+        service, "/v1/reports", params={"limit": "0100"}, headers=service.auth("admin")
+    )
+    assert status == 200
+
+
+async def test_warning_open_at_the_end_is_stored_with_its_own_time(db_path: Path) -> None:
+    """A warning still raised when its session ends: stored at the event's time, open, and
+    forgotten by the timeline once the session is over."""
+    from qualmon.report import parse_instant
+    from qualmon.service.probe_ingest import limiter_key
+    from qualmon.service.reports import store_key, timeline_key
+
+    from .conftest import run_service
+    from .test_probe_ingest import post as post_sample
+    from .test_probe_ingest import sample
+
+    settings = make_settings(db_path=str(db_path), lost_after_seconds=3.0)
+    async with run_service(settings) as service:
+        service.app[limiter_key].min_interval_seconds = 0.0
+        token = service.token("publish", "open", "client")
+        for i in range(3):
+            status, text, _ = await post_sample(
+                service, "open", sample(i, audible_per_interval=4800), token=token
+            )
+            assert status == 204, text
+
+        async def raised() -> list[dict[str, Any]]:
+            doc = await service.session_json("open")
+            return [w for w in doc["warnings"] if w["kind"] == "audible_concealment"]
+
+        (live,) = await wait_for(raised, timeout=5.0, what="audible_concealment raised")
+        timeline = service.app[timeline_key]
+        assert list(timeline.raised) == [("open", "audible_concealment", "client")]
+
+        async def ended() -> bool:
+            return (await service.session_json("open"))["state"] == "ended"
+
+        await wait_for(ended, timeout=8.0, what="the probe-only session ended")
+        await wait_for(lambda: not timeline.raised, timeout=2.0, what="the timeline forgot it")
+        report = await service.app[store_key].run(lambda s: s.load("open"))
+        assert report is not None
+        (stored,) = [w for w in report.warnings if w.kind == "audible_concealment"]
+        assert stored.raised_at == parse_instant(live["at"])
+        assert stored.cleared_at is None

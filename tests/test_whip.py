@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import av
@@ -44,7 +45,7 @@ async def baseline_fds(service: Service) -> int:
 
 async def post(
     service: Service,
-    body: str | bytes,
+    body: str | bytes | AsyncIterator[bytes],
     *,
     headers: dict[str, str] | None = None,
     token: str | None = None,
@@ -437,3 +438,75 @@ async def test_pcmu_leg_takes_the_frame_path(service: Service) -> None:
         await wait_for(lambda: leg.segmenter.speech_seconds() > 0.5, what="speech found")
     finally:
         await pc.close()
+
+
+async def in_two_parts(data: bytes, pause: float = 0.2) -> AsyncIterator[bytes]:
+    """A body sent as two writes with a pause between: two TCP segments for the server."""
+    half = len(data) // 2
+    yield data[:half]
+    await asyncio.sleep(pause)
+    yield data[half:]
+
+
+async def test_offer_in_two_segments_is_read_whole(service: Service, offer: str) -> None:
+    """A body still arriving when the handler starts reading is read to its end, not cut."""
+    status, answer, _ = await post(
+        service, in_two_parts(offer.encode()), token=service.token("publish", "split", "client")
+    )
+    assert status == 201, answer
+    assert "a=recvonly" in answer
+
+
+async def test_oversize_chunked_offer_is_413(service: Service, offer: str) -> None:
+    """Without a Content-Length the cap is enforced while reading."""
+    padded = (offer + "a=x-padding:" + "z" * 70000 + "\r\n").encode()
+    status, text, _ = await post(
+        service, in_two_parts(padded), token=service.token("publish", "big", "client")
+    )
+    assert status == 413, text
+    assert "larger than 65536 bytes" in text
+    assert not service.sessions.sessions
+
+
+async def test_offer_answered_during_shutdown_is_closed(
+    service: Service, offer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown beginning while aiortc answers: 503 + Retry-After and the new leg closed,
+    not left running where close_all can no longer see it."""
+    from qualmon.media.leg import WhipLeg
+
+    real_accept = WhipLeg.accept
+    legs: list[WhipLeg] = []
+
+    async def accept_then_shut_down(self: WhipLeg, offer: Any) -> str:
+        legs.append(self)
+        answer = await real_accept(self, offer)  # real aiortc; only the timing is chosen
+        service.sessions.accepting = False  # what _on_shutdown does first
+        return answer
+
+    monkeypatch.setattr(WhipLeg, "accept", accept_then_shut_down)
+    status, text, headers = await post(
+        service, offer, token=service.token("publish", "d", "client")
+    )
+    assert status == 503, text
+    assert "shutting down" in text
+    assert int(headers["Retry-After"]) > 0
+    (leg,) = legs
+    assert (leg.state, leg.end_reason) == ("ended", "shutdown")
+    await wait_for(lambda: leg.pc.connectionState == "closed", what="peer connection closed")
+    assert not service.sessions.legs_by_resource and not service.sessions.sessions
+
+
+async def test_stop_iteration_inside_aiortc_counts_as_a_refusal() -> None:
+    """PEP 479 turns a StopIteration escaping a coroutine into RuntimeError: that is the
+    refusal to map to 400; other RuntimeErrors are ours and stay 500."""
+    from qualmon.service.whip import _refused_by_aiortc
+
+    async def answer() -> None:
+        next(iter(()))
+
+    with pytest.raises(RuntimeError) as caught:
+        await answer()
+    assert _refused_by_aiortc(caught.value)
+    assert not _refused_by_aiortc(RuntimeError("a bug of ours"))
+    assert _refused_by_aiortc(ValueError("bad fingerprint"))

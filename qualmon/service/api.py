@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .app import metrics_key, sessions_key, settings_key
-from .auth import authenticate, require
+from .auth import authenticate, authorize_session, require
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -20,10 +20,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    session_id = request.match_info["session_id"]
-    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
-    # Authorise before looking up, so a token for one session cannot probe for others.
-    require(claims, scopes=("admin", "watch"), session=session_id)
+    session_id = authorize_session(request, request.app[settings_key].secret)
     session = request.app[sessions_key].sessions.get(session_id)
     if session is None:
         raise web.HTTPNotFound(text="unknown session\n")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -24,13 +26,20 @@ metrics_key = web.AppKey("metrics", QualmonMetrics)
 log = logging.getLogger(__name__)
 
 
+def loggable_path(request: web.BaseRequest) -> str:
+    """The request path as logs may show it: no query (tokens travel in `?token=`), and
+    WHIP resource ids masked (they are capabilities: whoever knows one may end the leg)."""
+    path = request.rel_url.path
+    if path.startswith("/whip/"):
+        return "/whip/<resource>"
+    return path
+
+
 class PrivateAccessLogger(AbstractAccessLogger):
-    """Method, path without query (tokens travel in `?token=`), status, time; no client address."""
+    """Method, safe path, status, time; no client address."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        path = request.rel_url.path
-        if path.startswith("/whip/"):
-            path = "/whip/<resource>"  # resource ids are capabilities
+        path = loggable_path(request)
         self.logger.info("%s %s %s %.1fms", request.method, path, response.status, time * 1000)
 
 
@@ -42,16 +51,39 @@ def quiet_noisy_loggers() -> None:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Answer a bug with a plain 500 and log it without the client address or query."""
+    """Answer a bug with a plain 500; log it without client address, query or message."""
     try:
         return cast(web.StreamResponse, await handler(request))
     except web.HTTPException:
         raise
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.rel_url.path)
+    except Exception as exc:
+        # The type and where, not the message: messages can quote SDP or peer addresses.
+        log.error(
+            "unhandled %s in %s %s\n%s",
+            type(exc).__name__,
+            request.method,
+            loggable_path(request),
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
         return web.json_response({"error": "internal error"}, status=500)
+
+
+async def start_site(runner: web.AppRunner, host: str, port: int) -> str | None:
+    """Listen on host:port: None, or why not in one line (the runner is then cleaned up).
+
+    A port in use is an operator's everyday mistake; it deserves a sentence, not a traceback.
+    """
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return (
+            f"cannot listen on {host}:{port} ({reason}); choose another with --port or QUALMON_PORT"
+        )
+    return None
 
 
 async def _measure_loop_lag(metrics: QualmonMetrics, interval: float = 0.1) -> None:

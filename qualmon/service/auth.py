@@ -125,3 +125,15 @@ def require(claims: Claims, *, scopes: tuple[Scope, ...], session: str | None = 
         raise web.HTTPForbidden(text=f"token scope {claims.scope!r} not allowed here\n")
     if claims.scope != "admin" and session is not None and claims.session != session:
         raise web.HTTPForbidden(text="token is for another session\n")
+
+
+def authorize_session(
+    request: web.Request, secret: str, *, scopes: tuple[Scope, ...] = ("admin", "watch")
+) -> str:
+    """The path's session id, once the token (header or `?token=`) may read it; else 401/403.
+
+    Call before looking the session up, so a token for one session cannot probe for others.
+    """
+    session_id = request.match_info["session_id"]
+    require(authenticate(request, secret, allow_query=True), scopes=scopes, session=session_id)
+    return session_id

@@ -17,33 +17,21 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..core.warnings import DEFAULT_RULES
 from ..warnings_runtime import StreamMessage, WarningsRuntime
 from .app import metrics_key, sessions_key, settings_key
-from .auth import authenticate, require
+from .auth import authenticate, authorize_session, require
 
 log = logging.getLogger(__name__)
 
 warnings_key = web.AppKey("warnings", WarningsRuntime)
 HEARTBEAT_SECONDS = 5.0
-KINDS = (
-    "audible_concealment",
-    "high_loss",
-    "high_rtt",
-    "high_jitter",
-    "low_mos",
-    "audio_dropouts",
-    "media_stopped",
-    "mic_silent",
-    "connection_lost",
-    "talk_over_delay",
-    "talk_balance",
-)
+KINDS = tuple(rule.kind for rule in DEFAULT_RULES)
+"Every warning kind, so the active-warnings gauge shows zeros rather than gaps."
 
 
 def _authorize(request: web.Request) -> str:
-    session_id = request.match_info["session_id"]
-    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
-    require(claims, scopes=("admin", "watch"), session=session_id)
+    session_id = authorize_session(request, request.app[settings_key].secret)
     if session_id not in request.app[sessions_key].sessions:
         raise web.HTTPNotFound(text="unknown session\n")
     return session_id
@@ -102,16 +90,17 @@ async def sse(request: web.Request) -> web.StreamResponse:
             async for message in _messages(queue):
                 frame = f"event: {message.event}\ndata: {json.dumps(message.data)}\n\n"
                 await response.write(frame.encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away; nothing to tell it
         return response
 
 
 async def ws(request: web.Request) -> web.StreamResponse:
     session_id = _authorize(request)
-    socket = web.WebSocketResponse(heartbeat=15.0)
-    await socket.prepare(request)
+    # Subscribe before the upgrade, so a session gone meanwhile is a plain 404, not a 101.
     async with _subscription(request, session_id) as queue:
+        socket = web.WebSocketResponse(heartbeat=15.0)
+        await socket.prepare(request)
 
         async def drain_client() -> None:
             async for msg in socket:  # clients only listen; read to notice closes
@@ -124,12 +113,12 @@ async def ws(request: web.Request) -> web.StreamResponse:
                 if socket.closed or reader.done():
                     break
                 await socket.send_json({"event": message.event, "data": message.data})
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away; nothing to tell it
         finally:
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            # wait(), not `await reader`: our own cancellation must still propagate.
+            await asyncio.wait([reader])
             await socket.close()
     return socket
 

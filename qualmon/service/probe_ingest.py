@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
 from importlib import resources
 
 from aiohttp import web
@@ -15,6 +14,7 @@ from ..core.heard import HeardError, sample_from_json
 from ..session import ROLES
 from .app import metrics_key, sessions_key, settings_key
 from .auth import authenticate, require
+from .http import bad_request, read_body, unavailable, with_cors
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,6 @@ CORS_HEADERS = {
 }
 _FORGET_AFTER_SECONDS = 60.0
 _PRUNE_ABOVE = 1024
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class RateLimiter:
@@ -81,42 +79,14 @@ limiter_key = web.AppKey("probe_rate_limiter", RateLimiter)
 probe_metrics_key = web.AppKey("probe_metrics", ProbeMetrics)
 
 
-def _with_cors(handler: Handler) -> Handler:
-    """Add CORS to every answer, errors included, and count samples by result."""
-
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        counted = request.method == "POST"
-        metrics = request.app[probe_metrics_key]
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            exc.headers.update(CORS_HEADERS)
-            if counted:
-                metrics.samples.labels(result="rejected").inc()
-            raise
-        response.headers.update(CORS_HEADERS)
-        if counted:
-            metrics.samples.labels(result="accepted").inc()
-        return response
-
-    return wrapper
+def _count(request: web.Request, status: int) -> None:
+    if request.method == "POST":  # preflights are not samples
+        result = "accepted" if status < 400 else "rejected"
+        request.app[probe_metrics_key].samples.labels(result=result).inc()
 
 
-def _bad_request(reason: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=reason.strip().splitlines()[0] + "\n")
-
-
-async def _read_body(request: web.Request) -> bytes:
-    limit = MAX_SAMPLE_BYTES
-    too_large = f"sample larger than {limit} bytes\n"
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=request.content_length, text=too_large
-        )
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body), text=too_large)
-    return body
+_with_cors = with_cors(CORS_HEADERS, _count)
+"CORS on every answer, errors included; samples counted by result."
 
 
 @_with_cors
@@ -129,12 +99,10 @@ async def post_stats(request: web.Request) -> web.StreamResponse:
     require(claims, scopes=("publish",), session=session_id)
     assert claims.role is not None
     if not sessions.accepting:
-        raise web.HTTPServiceUnavailable(
-            text="shutting down\n", headers={"Retry-After": str(settings.retry_after_seconds)}
-        )
+        raise unavailable("shutting down", settings.retry_after_seconds)
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="Content-Type must be application/json\n")
-    body = await _read_body(request)
+    body = await read_body(request, MAX_SAMPLE_BYTES, "sample")
     wait = request.app[limiter_key].retry_after((session_id, claims.role), time.monotonic())
     if wait > 0:
         raise web.HTTPTooManyRequests(
@@ -145,7 +113,7 @@ async def post_stats(request: web.Request) -> web.StreamResponse:
         sample = sample_from_json(body)
         _, interval = sessions.add_heard(session_id, claims.role, sample)
     except HeardError as exc:
-        raise _bad_request(f"bad sample: {exc}") from None
+        raise bad_request(f"bad sample: {exc}") from None
     ratio = interval.audible_concealment_ratio if interval is not None else None
     if ratio is not None:
         request.app[probe_metrics_key].concealment.labels(role=claims.role).observe(ratio)

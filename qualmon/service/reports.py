@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -17,10 +18,12 @@ from aiohttp import web
 from ..async_store import AsyncReportStore
 from ..config import ConfigError
 from ..recorder import ReportRecorder
+from ..registry import SessionRegistry
 from ..report import SessionReport, iso, parse_instant, report_json
+from ..session import Session
 from ..store import ReportStore
 from .app import metrics_key, sessions_key, settings_key
-from .auth import authenticate, require
+from .auth import authenticate, authorize_session, require
 from .report_html import CONTENT_SECURITY_POLICY, render_report_html
 
 store_key = web.AppKey("report_store", AsyncReportStore)
@@ -42,10 +45,7 @@ PRIVATE_HEADERS = {
 
 async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, Any] | None]:
     """The stored report of the path's session (authorised first), plus its live JSON."""
-    session_id = request.match_info["session_id"]
-    claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
-    # Authorise before looking up, so a token for one session cannot probe for others.
-    require(claims, scopes=("admin", "watch"), session=session_id)
+    session_id = authorize_session(request, request.app[settings_key].secret)
     session = request.app[sessions_key].sessions.get(session_id)
     recorder = request.app[recorder_key]
     live = None
@@ -99,7 +99,8 @@ async def list_reports(request: web.Request) -> web.Response:
     if since is not None and until is not None and since > until:
         raise web.HTTPBadRequest(text="since must not be after until\n")
     raw_limit = request.query.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
+    # Not isdigit(): it takes "²" and other digits int() refuses, and any length.
+    if not re.fullmatch(r"[0-9]{1,4}", raw_limit) or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
         raise web.HTTPBadRequest(text=f"limit must be an integer 1..{MAX_LIST_LIMIT}\n")
     limit = int(raw_limit)
     await request.app[recorder_key].flush()
@@ -161,28 +162,33 @@ async def _save_on_shutdown(app: web.Application) -> None:
     log.info("session reports saved in %.2fs", time.monotonic() - started)
 
 
-def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
-    """Write every raised/cleared warning into the report's warning timeline."""
-    from .events import warnings_key
+class WarningTimeline:
+    """Writes every raised/cleared warning into its session's report.
 
-    runtime = app.get(warnings_key)
-    if runtime is None:
-        return
-    sessions = app[sessions_key]
-    raised: dict[tuple[str, str, str | None], float] = {}
+    A clearing updates the row its raising wrote, found by the raise time kept here
+    until the warning clears or its session ends.
+    """
 
-    def listener(session_id: str, event: str, doc: dict[str, Any]) -> None:
-        session = sessions.sessions.get(session_id)
+    def __init__(self, sessions: SessionRegistry, store: AsyncReportStore) -> None:
+        self._sessions = sessions
+        self._store = store
+        self.raised: dict[tuple[str, str, str | None], float] = {}
+        "(session id, kind, role) → raise time of warnings still open."
+
+    def on_event(self, session_id: str, event: str, doc: dict[str, Any]) -> None:
+        session = self._sessions.sessions.get(session_id)
         if session is None:
             return
         key = (session_id, doc["kind"], doc.get("role"))
-        now = time.time()
+        # The event's own time, so the report and the live stream agree to the millisecond.
+        at = parse_instant(doc["at"])
         if event == "raised":
-            raised[key] = now
-            raised_at, cleared_at = now, None
+            if session.live:  # raised by the last look at an ended session: nothing clears it
+                self.raised[key] = at
+            raised_at, cleared_at = at, None
         else:
-            raised_at, cleared_at = raised.pop(key, now), now
-        store.record_warning(
+            raised_at, cleared_at = self.raised.pop(key, at), at
+        self._store.record_warning(
             session_id=session_id,
             session_started_at=session.started_at,
             kind=doc["kind"],
@@ -194,7 +200,26 @@ def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
             threshold=doc.get("threshold"),
         )
 
-    runtime.listeners.append(listener)
+    def on_session_end(self, session: Session, reason: str) -> None:
+        """Warnings still open stay open in the report (they run to its end); forget them."""
+        for key in [k for k in self.raised if k[0] == session.id]:
+            del self.raised[key]
+
+
+timeline_key = web.AppKey("warning_timeline", WarningTimeline)
+
+
+def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
+    from .events import warnings_key
+
+    runtime = app.get(warnings_key)
+    if runtime is None:
+        return
+    sessions = app[sessions_key]
+    timeline = WarningTimeline(sessions, store)
+    app[timeline_key] = timeline
+    runtime.listeners.append(timeline.on_event)
+    sessions.end_hooks.append(timeline.on_session_end)
 
 
 def setup(app: web.Application) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
@@ -15,6 +14,7 @@ from ..media.offer import OfferError, validate_offer
 from ..registry import CapacityError
 from .app import metrics_key, sessions_key, settings_key
 from .auth import authenticate, require
+from .http import bad_request, read_body, unavailable, with_cors
 
 log = logging.getLogger(__name__)
 
@@ -28,52 +28,41 @@ CORS_HEADERS = {
 }
 TRICKLE_TYPE = "application/trickle-ice-sdpfrag"
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+def _count(request: web.Request, status: int) -> None:
+    request.app[metrics_key].whip_requests.labels(method=request.method, code=str(status)).inc()
 
 
-def _counted(handler: Handler) -> Handler:
-    """Count every WHIP answer by method and status, errors included, and add CORS."""
+_counted = with_cors(CORS_HEADERS, _count)
+"Every WHIP answer counted by method and status, errors included, with CORS."
 
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        metrics = request.app[metrics_key]
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            exc.headers.update(CORS_HEADERS)
-            metrics.whip_requests.labels(method=request.method, code=str(exc.status)).inc()
-            raise
-        response.headers.update(CORS_HEADERS)
-        metrics.whip_requests.labels(method=request.method, code=str(response.status)).inc()
-        return response
-
-    return wrapper
+_REFUSALS = (
+    ValueError,
+    AssertionError,
+    KeyError,
+    TypeError,
+    IndexError,
+    OperationError,
+    InvalidAccessError,
+    InvalidStateError,
+    InternalError,
+)
 
 
-def _bad_request(reason: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=reason.strip().splitlines()[0] + "\n")
+def _refused_by_aiortc(exc: Exception) -> bool:
+    """Whether aiortc refused the offer itself, rather than failing for a reason of ours."""
+    if isinstance(exc, _REFUSALS):
+        return True
+    # PEP 479: a StopIteration escaping aiortc's coroutines reaches us as RuntimeError.
+    return isinstance(exc, RuntimeError) and isinstance(exc.__cause__, StopIteration)
 
 
-def _unavailable(reason: str, retry_after: int) -> web.HTTPServiceUnavailable:
-    return web.HTTPServiceUnavailable(text=reason + "\n", headers={"Retry-After": str(retry_after)})
-
-
-async def _read_limited(request: web.Request, limit: int, what: str) -> str:
-    """The body as text, or 413 past `limit` bytes (checked before and while reading)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=limit,
-            actual_size=request.content_length,
-            text=f"{what} larger than {limit} bytes\n",
-        )
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=len(body), text=f"{what} larger than {limit} bytes\n"
-        )
+async def _read_text(request: web.Request, limit: int, what: str) -> str:
+    body = await read_body(request, limit, what)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
-        raise _bad_request(f"{what} is not UTF-8 text") from None
+        raise bad_request(f"{what} is not UTF-8 text") from None
 
 
 @_counted
@@ -81,37 +70,30 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
     settings = request.app[settings_key]
     sessions = request.app[sessions_key]
     if not sessions.accepting:
-        raise _unavailable("shutting down", settings.retry_after_seconds)
+        raise unavailable("shutting down", settings.retry_after_seconds)
     claims = authenticate(request, settings.secret)
     require(claims, scopes=("publish",))
     if request.content_type != "application/sdp":
         raise web.HTTPUnsupportedMediaType(text="Content-Type must be application/sdp\n")
-    text = await _read_limited(request, settings.max_offer_bytes, "offer")
+    text = await _read_text(request, settings.max_offer_bytes, "offer")
     try:
         offer = validate_offer(text, max_bytes=settings.max_offer_bytes)
     except OfferError as exc:
-        raise _bad_request(f"bad offer: {exc}") from None
+        raise bad_request(f"bad offer: {exc}") from None
     assert claims.session is not None and claims.role is not None
     try:
         leg, answer = await sessions.add_leg(claims.session, claims.role, offer)
     except CapacityError:
-        raise _unavailable("at capacity, try again later", settings.retry_after_seconds) from None
-    except (
-        ValueError,
-        AssertionError,
-        KeyError,
-        TypeError,
-        IndexError,
-        StopIteration,
-        OperationError,
-        InvalidAccessError,
-        InvalidStateError,
-        InternalError,
-    ) as exc:
+        # Also raised when shutdown began while aiortc was answering.
+        reason = "at capacity, try again later" if sessions.accepting else "shutting down"
+        raise unavailable(reason, settings.retry_after_seconds) from None
+    except Exception as exc:
+        if not _refused_by_aiortc(exc):
+            raise
         # validate_offer should have caught it; whatever aiortc still refuses is the
         # caller's offer, not our fault, and the leg is already closed.
         log.warning("offer refused by aiortc: %s", type(exc).__name__)
-        raise _bad_request("bad offer: refused by the media stack") from None
+        raise bad_request("bad offer: refused by the media stack") from None
     etag = '"' + hashlib.sha256(answer.encode()).hexdigest()[:16] + '"'
     return web.Response(
         status=201,
@@ -144,7 +126,7 @@ async def patch_resource(request: web.Request) -> web.StreamResponse:
     leg, _ = _leg_for(request)
     if request.content_type != TRICKLE_TYPE:
         raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be {TRICKLE_TYPE}\n")
-    text = await _read_limited(request, request.app[settings_key].max_offer_bytes, "fragment")
+    text = await _read_text(request, request.app[settings_key].max_offer_bytes, "fragment")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     pc = leg.pc  # type: ignore[attr-defined]
     remote = pc.remoteDescription
@@ -159,7 +141,7 @@ async def patch_resource(request: web.Request) -> web.StreamResponse:
             try:
                 candidate = candidate_from_sdp(line[len("a=candidate:") :])
             except (ValueError, IndexError, KeyError, AssertionError):
-                raise _bad_request("bad candidate line") from None
+                raise bad_request("bad candidate line") from None
             candidates.append(candidate)
     mid = next((t.mid for t in pc.getTransceivers() if t.kind == "audio"), None)
     for candidate in candidates:

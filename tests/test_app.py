@@ -1,0 +1,70 @@
+"""The app's own logging: safe paths, and unexpected errors logged without their message."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from prometheus_client import CollectorRegistry
+
+from qualmon.media.ice import use_host_addresses
+from qualmon.service.app import create_app, loggable_path
+from qualmon.service.metrics import QualmonMetrics
+
+from .conftest import make_settings
+
+PRIVATE = "a=candidate:1 1 udp 1 192.0.2.7 9 typ host"
+"What an exception message may carry from SDP: a peer's address."
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("/whip/Zm9vYmFyLWNhcGFiaWxpdHktaWQ", "/whip/<resource>"),
+        ("/whip/abc?token=secret", "/whip/<resource>"),
+        ("/whip", "/whip"),
+        ("/v1/sessions/s1/report?token=secret", "/v1/sessions/s1/report"),
+    ],
+)
+def test_loggable_path_masks_capabilities_and_drops_the_query(url: str, shown: str) -> None:
+    assert loggable_path(make_mocked_request("GET", url)) == shown
+
+
+async def test_unexpected_error_is_a_500_logged_by_type_and_safe_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The log line names the exception type and where it happened (with the traceback),
+    never the message (it may quote SDP or addresses), the resource id or the token."""
+    app = create_app(make_settings(), metrics=QualmonMetrics(CollectorRegistry()))
+
+    async def broken(request: web.Request) -> web.Response:
+        # Built at run time: the traceback quotes source lines, which must stay harmless.
+        resource, token = request.match_info["resource"], request.query["token"]
+        raise ValueError(f"{resource} {token} sent {PRIVATE}")
+
+    app.router.add_get("/whip/{resource}", broken)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        with caplog.at_level(logging.ERROR, logger="qualmon.service.app"):
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/whip/CAPABILITY42?token=TOKEN42") as r,
+            ):
+                assert r.status == 500
+                assert await r.json() == {"error": "internal error"}
+    finally:
+        await runner.cleanup()
+        use_host_addresses(None)
+    (record,) = [r for r in caplog.records if r.name == "qualmon.service.app"]
+    text = caplog.text
+    assert record.getMessage().startswith("unhandled ValueError in GET /whip/<resource>\n")
+    assert "in broken" in text  # the traceback is there
+    for secret in ("192.0.2.7", "a=candidate", "CAPABILITY42", "TOKEN42"):
+        assert secret not in text
