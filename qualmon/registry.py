@@ -121,13 +121,12 @@ class SessionRegistry:
         # place before the first frame.
         leg.use_segmenter(slot.segmenter)
         old = slot.leg
-        if old is not None and old.state != "ended":
-            slot.reconnects += 1
-            self._observer.on_reconnect(role)
-            self._retire(old, "replaced")
-            slot.earlier.append(old.snapshot(self._clock()))
-        elif old is not None:
-            # the earlier leg ended on its own; keep its totals
+        if old is not None:
+            if old.state != "ended":
+                slot.reconnects += 1
+                self._observer.on_reconnect(role)
+                self._retire(old, "replaced")
+            # Its totals carry over, whether replaced now or ended on its own earlier.
             slot.earlier.append(old.snapshot(self._clock()))
         slot.leg = leg
         self.legs_by_resource[leg.resource_id] = leg
