@@ -32,7 +32,8 @@ async def read_body(request: web.Request, limit: int, what: str) -> bytes:
 
 def bad_request(reason: str) -> web.HTTPBadRequest:
     """400 with the reason's first line only: parser messages can run long."""
-    return web.HTTPBadRequest(text=reason.strip().splitlines()[0] + "\n")
+    first = (reason.strip().splitlines() or ["bad request"])[0]
+    return web.HTTPBadRequest(text=first + "\n")
 
 
 def unavailable(reason: str, retry_after_seconds: int) -> web.HTTPServiceUnavailable:
