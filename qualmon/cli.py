@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import ConfigError, Settings, settings_from_env
+from .config import ConfigError, Settings, server_overrides, settings_from_env
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -34,21 +34,8 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true")
 
 
-def _server_overrides(args: argparse.Namespace) -> dict[str, object]:
-    ice = None
-    if args.ice_addresses:
-        ice = tuple(a.strip() for a in args.ice_addresses.split(",") if a.strip())
-    return {
-        "host": args.host,
-        "port": args.port,
-        "max_legs": args.max_legs,
-        "db_path": args.db_path,
-        "ice_addresses": ice,
-    }
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = settings_from_env(None, **_server_overrides(args))
+    settings = settings_from_env(None, **server_overrides(args))
     _configure_logging(args.verbose)
     return asyncio.run(_serve(settings))
 
@@ -64,7 +51,8 @@ async def _serve(settings: Settings) -> int:
 
     from aiohttp import web
 
-    from .service.app import PrivateAccessLogger, create_app, sessions_key, start_site
+    from .service.app import PrivateAccessLogger, create_app, start_site
+    from .service.keys import sessions_key
 
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=3.0)
@@ -123,14 +111,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
+    from .bench.pipeline import run_bench
 
     if args.loss_rule:
-        from .bench_loss_rule import run_loss_rule_bench
+        from .bench.loss_rule import run_loss_rule_bench
 
         return run_loss_rule_bench(args)
     if args.warnings:
-        from .bench_warnings import run_warning_bench
+        from .bench.warning_latency import run_warning_bench
 
         _configure_logging(False)
         logging.getLogger().setLevel(logging.WARNING)
@@ -202,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=cmd_bench)
 
-    from .report_cli import add_store_flag, run_purge, run_report
+    from .reports.cli import add_store_flag, run_purge, run_report
 
     report = sub.add_parser("report", help="print a stored session report (reads QUALMON_DB)")
     report.add_argument("session_id", help="the platform's session id (its newest report)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from collections.abc import Mapping
@@ -226,3 +227,17 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigError("QUALMON_SECRET is too short: use at least 32 random characters")
     check_webhook(values["webhook_url"], values["webhook_secret"], secret)  # type: ignore[arg-type]
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def server_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The server flags shared by `serve` and `demo`, as settings_from_env overrides."""
+    ice = None
+    if args.ice_addresses:
+        ice = tuple(a.strip() for a in args.ice_addresses.split(",") if a.strip())
+    return {
+        "host": args.host,
+        "port": args.port,
+        "max_legs": args.max_legs,
+        "db_path": args.db_path,
+        "ice_addresses": ice,
+    }

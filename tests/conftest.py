@@ -17,10 +17,11 @@ from prometheus_client import CollectorRegistry
 
 from qualmon.config import Settings
 from qualmon.media.ice import use_host_addresses
-from qualmon.registry import SessionRegistry
-from qualmon.service.app import create_app, sessions_key
+from qualmon.service.app import create_app
 from qualmon.service.auth import issue_token
+from qualmon.service.keys import sessions_key
 from qualmon.service.metrics import QualmonMetrics
+from qualmon.sessions.registry import SessionRegistry
 
 SECRET = "test-secret-" + "x" * 24
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from qualmon.report import (
+from qualmon.reports.model import (
     Checkpoint,
     DropoutMark,
     LegAggregate,

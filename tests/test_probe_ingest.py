@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from qualmon.service.probe_ingest import MAX_SAMPLE_BYTES, limiter_key
+from qualmon.service.keys import limiter_key
+from qualmon.service.probe_ingest import MAX_SAMPLE_BYTES
 
 from .conftest import Service, make_settings, run_service, wait_for
 

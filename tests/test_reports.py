@@ -15,9 +15,10 @@ from urllib.parse import quote
 import pytest
 
 from qualmon.config import Settings
-from qualmon.report import WarningRecord, iso
+from qualmon.core.instants import iso
+from qualmon.reports.model import WarningRecord
+from qualmon.reports.store import ReportStore
 from qualmon.sim.impairment import ImpairmentConfig
-from qualmon.store import ReportStore
 
 from .conftest import ARTIFACTS, CHROMIUM_ARGS, Service, make_settings, wait_for
 from .reportdata import checkpoint
@@ -315,9 +316,8 @@ async def test_report_list_limit_takes_ascii_digits_only(service: Service) -> No
 async def test_warning_open_at_the_end_is_stored_with_its_own_time(db_path: Path) -> None:
     """A warning still raised when its session ends: stored at the event's time, open, and
     forgotten by the timeline once the session is over."""
-    from qualmon.report import parse_instant
-    from qualmon.service.probe_ingest import limiter_key
-    from qualmon.service.reports import store_key, timeline_key
+    from qualmon.core.instants import parse_instant
+    from qualmon.service.keys import limiter_key, store_key, timeline_key
 
     from .conftest import run_service
     from .test_probe_ingest import post as post_sample

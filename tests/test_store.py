@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from qualmon.async_store import AsyncReportStore
 from qualmon.config import ConfigError, Settings, settings_from_env
-from qualmon.report import SpeechSpan, TimelinePoint, WarningRecord
-from qualmon.service.reports import store_key
-from qualmon.store import ReportStore, migrations
+from qualmon.reports.async_store import AsyncReportStore
+from qualmon.reports.model import SpeechSpan, TimelinePoint, WarningRecord
+from qualmon.reports.store import ReportStore, migrations
+from qualmon.service.keys import store_key
 
 from .conftest import SECRET, Service, make_settings, run_service, wait_for
 from .privacy import leaks, store_bytes

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qualmon.service.events import warnings_key
+from qualmon.service.keys import warnings_key
 from qualmon.sim.impairment import ImpairmentConfig
 
 from .conftest import ARTIFACTS, CHROMIUM_ARGS, Service, wait_for

@@ -7,8 +7,8 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .app import metrics_key, sessions_key, settings_key
 from .auth import authenticate, authorize_session, require
+from .keys import metrics_key, sessions_key, settings_key, warnings_key
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -25,8 +25,6 @@ async def get_session(request: web.Request) -> web.Response:
     if session is None:
         raise web.HTTPNotFound(text="unknown session\n")
     doc = session.to_json(time.monotonic())
-    from .events import warnings_key
-
     runtime = request.app.get(warnings_key)
     doc["warnings"] = runtime.active_json(session_id) if runtime is not None else []
     return web.json_response(doc)

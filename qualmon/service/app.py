@@ -14,14 +14,13 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from ..config import Settings
+from ..config import Settings, check_webhook
 from ..media.ice import use_host_addresses
-from ..registry import SessionRegistry
+from ..sessions.registry import SessionRegistry
+from . import api, events, probe_ingest, report_routes, whip
+from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
 from .metrics import QualmonMetrics, register_live_collector
-
-settings_key = web.AppKey("settings", Settings)
-sessions_key = web.AppKey("sessions", SessionRegistry)
-metrics_key = web.AppKey("metrics", QualmonMetrics)
+from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +117,6 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
     """Build the service; `metrics` lets tests inject a fresh registry."""
-    from . import api, events, probe_ingest, webhook, whip  # they import the keys above
-
     quiet_noisy_loggers()
     use_host_addresses(settings.ice_addresses)
     metrics = metrics or QualmonMetrics()
@@ -136,12 +133,33 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     whip.setup(app)
     api.setup(app)
     events.setup(app)
-    webhook.setup(app)  # feeds on the warnings runtime that events.setup made
+    _setup_webhook(app)  # feeds on the warnings runtime that events.setup made
     probe_ingest.setup(app)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_on_shutdown)
     # Last: its shutdown hook saves reports after _on_shutdown has closed the legs.
-    from . import reports
-
-    reports.setup(app)
+    report_routes.setup(app)
     return app
+
+
+async def _webhook_running(app: web.Application) -> AsyncIterator[None]:
+    async with app[webhook_key]:
+        yield
+
+
+def _setup_webhook(app: web.Application) -> None:
+    """Call after events.setup; does nothing unless QUALMON_WEBHOOK_URL is set."""
+    settings = app[settings_key]
+    if settings.webhook_url is None:
+        return
+    check_webhook(settings.webhook_url, settings.webhook_secret, settings.secret)
+    sender = WebhookSender(
+        settings.webhook_url,
+        settings.webhook_secret or "",
+        registry=app[metrics_key].registry,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    app[webhook_key] = sender
+    app[warnings_key].listeners.append(sender.enqueue)
+    # First in, last out: the sender runs before the warnings ticks start and after they stop.
+    app.cleanup_ctx.insert(0, _webhook_running)

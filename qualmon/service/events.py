@@ -18,13 +18,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..core.warnings import DEFAULT_RULES
-from ..warnings_runtime import StreamMessage, WarningsRuntime
-from .app import metrics_key, sessions_key, settings_key
+from ..warnings.runtime import StreamMessage, WarningsRuntime
 from .auth import authenticate, authorize_session, require
+from .keys import metrics_key, sessions_key, settings_key, warnings_key
 
 log = logging.getLogger(__name__)
 
-warnings_key = web.AppKey("warnings", WarningsRuntime)
 HEARTBEAT_SECONDS = 5.0
 KINDS = tuple(rule.kind for rule in DEFAULT_RULES)
 "Every warning kind, so the active-warnings gauge shows zeros rather than gaps."

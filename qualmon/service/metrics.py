@@ -11,8 +11,8 @@ from prometheus_client.registry import Collector
 from ..core.rtp_stats import Dropout
 from ..core.turns import TurnStats
 from ..media.leg import EndReason, LegSnapshot
-from ..registry import SessionRegistry
-from ..session import ROLES, ConversationDeltas
+from ..sessions.registry import SessionRegistry
+from ..sessions.session import ROLES, ConversationDeltas
 
 RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 2.0)
 JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
@@ -252,3 +252,29 @@ def register_live_collector(
     metrics: QualmonMetrics, sessions: SessionRegistry, max_legs: int
 ) -> None:
     metrics.registry.register(LiveCollector(sessions, max_legs))
+
+
+CONCEALMENT_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+class ProbeMetrics:
+    """qualmon_probe_samples_total{result} and qualmon_heard_concealment_ratio{role}."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.samples = Counter(
+            "qualmon_probe_samples",
+            "Probe stats samples, accepted or rejected (any 4xx/5xx answer).",
+            ["result"],
+            registry=registry,
+        )
+        self.concealment = Histogram(
+            "qualmon_heard_concealment_ratio",
+            "Audible concealment ratio a participant's probe reported, one per sample interval.",
+            ["role"],
+            buckets=CONCEALMENT_BUCKETS,
+            registry=registry,
+        )
+        for result in ("accepted", "rejected"):
+            self.samples.labels(result=result)
+        for role in ROLES:
+            self.concealment.labels(role=role)

@@ -8,20 +8,17 @@ import time
 from importlib import resources
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..core.heard import HeardError, sample_from_json
-from ..session import ROLES
-from .app import metrics_key, sessions_key, settings_key
 from .auth import authenticate, require
 from .http import bad_request, read_body, unavailable, with_cors
+from .keys import limiter_key, metrics_key, probe_metrics_key, sessions_key, settings_key
+from .metrics import ProbeMetrics
+from .rate_limit import MIN_SAMPLE_INTERVAL_SECONDS, RateLimiter
 
 log = logging.getLogger(__name__)
 
 MAX_SAMPLE_BYTES = 16 * 1024
-MIN_SAMPLE_INTERVAL_SECONDS = 0.5
-"Per (session, role): requests closer together than this get 429."
-CONCEALMENT_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
 CORS_HEADERS = {
     # Bearer tokens, never cookies: any origin may post, the token decides.
     "Access-Control-Allow-Origin": "*",
@@ -30,53 +27,6 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Retry-After",
     "Access-Control-Max-Age": "600",
 }
-_FORGET_AFTER_SECONDS = 60.0
-_PRUNE_ABOVE = 1024
-
-
-class RateLimiter:
-    """Last request time per key; the caller passes the time."""
-
-    def __init__(self, min_interval_seconds: float = MIN_SAMPLE_INTERVAL_SECONDS) -> None:
-        self.min_interval_seconds = min_interval_seconds
-        self._last: dict[tuple[str, str], float] = {}
-
-    def retry_after(self, key: tuple[str, str], now: float) -> float:
-        """Seconds to wait (0: go ahead, and the attempt is noted)."""
-        last = self._last.get(key)
-        if last is not None and now - last < self.min_interval_seconds:
-            return self.min_interval_seconds - (now - last)
-        self._last[key] = now
-        if len(self._last) > _PRUNE_ABOVE:
-            self._last = {k: t for k, t in self._last.items() if now - t < _FORGET_AFTER_SECONDS}
-        return 0.0
-
-
-class ProbeMetrics:
-    """qualmon_probe_samples_total{result} and qualmon_heard_concealment_ratio{role}."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.samples = Counter(
-            "qualmon_probe_samples",
-            "Probe stats samples, accepted or rejected (any 4xx/5xx answer).",
-            ["result"],
-            registry=registry,
-        )
-        self.concealment = Histogram(
-            "qualmon_heard_concealment_ratio",
-            "Audible concealment ratio a participant's probe reported, one per sample interval.",
-            ["role"],
-            buckets=CONCEALMENT_BUCKETS,
-            registry=registry,
-        )
-        for result in ("accepted", "rejected"):
-            self.samples.labels(result=result)
-        for role in ROLES:
-            self.concealment.labels(role=role)
-
-
-limiter_key = web.AppKey("probe_rate_limiter", RateLimiter)
-probe_metrics_key = web.AppKey("probe_metrics", ProbeMetrics)
 
 
 def _count(request: web.Request, status: int) -> None:

@@ -14,20 +14,16 @@ import random
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Literal
 
 import aiohttp
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .. import __version__
-from ..config import check_webhook
-from .app import metrics_key, settings_key
-from .events import warnings_key
 
 log = logging.getLogger(__name__)
 
@@ -263,29 +259,3 @@ class WebhookSender:
             self._url, data=delivery.body, headers=headers, allow_redirects=False
         ) as response:
             return response.status, response.headers.get("Retry-After")
-
-
-webhook_key = web.AppKey("webhook", WebhookSender)
-
-
-async def _running(app: web.Application) -> AsyncIterator[None]:
-    async with app[webhook_key]:
-        yield
-
-
-def setup(app: web.Application) -> None:
-    """Call after events.setup; does nothing unless QUALMON_WEBHOOK_URL is set."""
-    settings = app[settings_key]
-    if settings.webhook_url is None:
-        return
-    check_webhook(settings.webhook_url, settings.webhook_secret, settings.secret)
-    sender = WebhookSender(
-        settings.webhook_url,
-        settings.webhook_secret or "",
-        registry=app[metrics_key].registry,
-        timeout_seconds=settings.webhook_timeout_seconds,
-    )
-    app[webhook_key] = sender
-    app[warnings_key].listeners.append(sender.enqueue)
-    # First in, last out: the sender runs before the warnings ticks start and after they stop.
-    app.cleanup_ctx.insert(0, _running)

@@ -11,10 +11,10 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from aiortc.sdp import candidate_from_sdp
 
 from ..media.offer import OfferError, validate_offer
-from ..registry import CapacityError
-from .app import metrics_key, sessions_key, settings_key
+from ..sessions.registry import CapacityError
 from .auth import authenticate, require
 from .http import bad_request, read_body, unavailable, with_cors
+from .keys import metrics_key, sessions_key, settings_key
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from ..config import Settings, settings_from_env
+from ..config import Settings, server_overrides, settings_from_env
 from ..service.app import PrivateAccessLogger, create_app, start_site
 from ..service.auth import issue_token
 from .audio import speech_like_packets
@@ -67,9 +67,7 @@ DEMO_SESSIONS: tuple[DemoSession, ...] = (
 
 def demo_settings(args: argparse.Namespace, secret: str) -> Settings:
     """Server flags and QUALMON_* as for `serve`, but ICE on loopback unless told otherwise."""
-    from ..cli import _server_overrides
-
-    overrides = _server_overrides(args)
+    overrides = server_overrides(args)
     # aioice leaves loopback out by default, and the simulated publishers live on this host.
     overrides["ice_addresses"] = overrides["ice_addresses"] or ("127.0.0.1",)
     return settings_from_env(None, secret=secret, **overrides)

@@ -22,13 +22,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .config import settings_from_env
-from .service.app import create_app, sessions_key
-from .service.auth import issue_token
-from .service.events import warnings_key
-from .sim.audio import speech_like_packets
-from .sim.impairment import ImpairmentConfig
-from .sim.publisher import WhipPublisher
+from ..config import settings_from_env
+from ..service.app import create_app
+from ..service.auth import issue_token
+from ..service.keys import sessions_key, warnings_key
+from ..sim.audio import speech_like_packets
+from ..sim.impairment import ImpairmentConfig
+from ..sim.publisher import WhipPublisher
 
 GOAL_RAISE_P95_SECONDS = 2.0
 GOAL_CLEAR_SECONDS = 5.0

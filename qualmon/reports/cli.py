@@ -7,7 +7,8 @@ import json
 import os
 import sys
 
-from .report import SessionReport, clinician_summary, iso, parse_instant, report_json
+from ..core.instants import iso, parse_instant
+from .model import SessionReport, clinician_summary, report_json
 from .store import ReportStore
 
 DEFAULT_DB = "qualmon.db"

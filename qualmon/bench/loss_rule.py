@@ -16,10 +16,10 @@ import statistics
 import sys
 from collections.abc import Iterator
 
-from .bench_warnings import p95
-from .core.rtp_stats import RtpLegStats
-from .core.warnings import DEFAULT_RULES, Rule, WarningEngine, override_rules
-from .warnings_runtime import RECENT_LOSS_WINDOW, TICK_SECONDS, loss_value
+from ..core.rtp_stats import RtpLegStats
+from ..core.warnings import DEFAULT_RULES, Rule, WarningEngine, override_rules
+from ..warnings.runtime import RECENT_LOSS_WINDOW, TICK_SECONDS, loss_value
+from .warning_latency import p95
 
 PACKET_SECONDS = 0.020
 CLOCK_RATE = 48000

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal, overload
+from typing import Any, Literal
+
+from ..core.instants import iso
 
 ReportEndReason = Literal["ended", "lost", "interrupted", "shutdown"]
 QualityBand = Literal["good", "fair", "poor", "none"]
@@ -154,29 +155,6 @@ class ReportListing:
     end_reason: ReportEndReason | None
     roles: tuple[str, ...]
     checkpoint_at: float
-
-
-def parse_instant(text: str) -> float:
-    """An ISO 8601 date or date-time as epoch seconds; no zone means UTC. ValueError if not."""
-    value = datetime.fromisoformat(text.strip())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
-@overload
-def iso(ts: float) -> str: ...
-@overload
-def iso(ts: None) -> None: ...
-@overload
-def iso(ts: float | None) -> str | None: ...
-
-
-def iso(ts: float | None) -> str | None:
-    """Unix seconds as UTC ISO 8601 with milliseconds and a Z (the API's time format)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- derived measures ----------------------------------------------------------

@@ -124,7 +124,7 @@ def serve_receiver(mode: str, port: int, secret: str) -> None:
     """Child-process entry: run one receiver until terminated."""
     import logging
 
-    from .media.ice import use_host_addresses
+    from ..media.ice import use_host_addresses
 
     logging.basicConfig(level=logging.WARNING)
     use_host_addresses(["127.0.0.1"])
@@ -132,8 +132,8 @@ def serve_receiver(mode: str, port: int, secret: str) -> None:
     if mode == "bare":
         app = _bare_app()
     else:
-        from .config import settings_from_env
-        from .service.app import create_app
+        from ..config import settings_from_env
+        from ..service.app import create_app
 
         settings = settings_from_env(
             {},
@@ -166,7 +166,7 @@ def serve_receiver(mode: str, port: int, secret: str) -> None:
     app.cleanup_ctx.append(lag_task)
     _lag_routes(app, sampler)
     if mode != "bare":
-        from .service.app import sessions_key
+        from ..service.keys import sessions_key
 
         async def vad_frames(request: web.Request) -> web.Response:
             # Proof the speech path ran on every leg, not just that CPU was low.
@@ -234,15 +234,15 @@ async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> Non
 
 async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -> ReceiverResult:
     """Publish `legs` legs to a fresh receiver of this mode and measure its CPU."""
-    from .service.auth import issue_token
-    from .sim.audio import speech_like_packets
-    from .sim.publisher import WhipPublisher
+    from ..service.auth import issue_token
+    from ..sim.audio import speech_like_packets
+    from ..sim.publisher import WhipPublisher
 
     port, secret = _free_port(), secrets.token_hex(32)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "qualmon.bench",
+        "qualmon.bench.pipeline",
         "--serve-mode",
         mode,
         "--port",
@@ -426,7 +426,7 @@ async def run_bench(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m qualmon.bench")
+    parser = argparse.ArgumentParser(prog="python -m qualmon.bench.pipeline")
     parser.add_argument("--serve-mode", choices=("bare", "network", "qualmon"), required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()

@@ -15,19 +15,24 @@ from typing import Any
 
 from aiohttp import web
 
-from ..async_store import AsyncReportStore
 from ..config import ConfigError
-from ..recorder import ReportRecorder
-from ..registry import SessionRegistry
-from ..report import SessionReport, iso, parse_instant, report_json
-from ..session import Session
-from ..store import ReportStore
-from .app import metrics_key, sessions_key, settings_key
+from ..core.instants import iso, parse_instant
+from ..reports.async_store import AsyncReportStore
+from ..reports.html import CONTENT_SECURITY_POLICY, render_report_html
+from ..reports.model import SessionReport, report_json
+from ..reports.recorder import ReportRecorder
+from ..reports.store import ReportStore
+from ..reports.warning_log import WarningTimeline
 from .auth import authenticate, authorize_session, require
-from .report_html import CONTENT_SECURITY_POLICY, render_report_html
-
-store_key = web.AppKey("report_store", AsyncReportStore)
-recorder_key = web.AppKey("report_recorder", ReportRecorder)
+from .keys import (
+    metrics_key,
+    recorder_key,
+    sessions_key,
+    settings_key,
+    store_key,
+    timeline_key,
+    warnings_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,56 +167,7 @@ async def _save_on_shutdown(app: web.Application) -> None:
     log.info("session reports saved in %.2fs", time.monotonic() - started)
 
 
-class WarningTimeline:
-    """Writes every raised/cleared warning into its session's report.
-
-    A clearing updates the row its raising wrote, found by the raise time kept here
-    until the warning clears or its session ends.
-    """
-
-    def __init__(self, sessions: SessionRegistry, store: AsyncReportStore) -> None:
-        self._sessions = sessions
-        self._store = store
-        self.raised: dict[tuple[str, str, str | None], float] = {}
-        "(session id, kind, role) → raise time of warnings still open."
-
-    def on_event(self, session_id: str, event: str, doc: dict[str, Any]) -> None:
-        session = self._sessions.sessions.get(session_id)
-        if session is None:
-            return
-        key = (session_id, doc["kind"], doc.get("role"))
-        # The event's own time, so the report and the live stream agree to the millisecond.
-        at = parse_instant(doc["at"])
-        if event == "raised":
-            if session.live:  # raised by the last look at an ended session: nothing clears it
-                self.raised[key] = at
-            raised_at, cleared_at = at, None
-        else:
-            raised_at, cleared_at = self.raised.pop(key, at), at
-        self._store.record_warning(
-            session_id=session_id,
-            session_started_at=session.started_at,
-            kind=doc["kind"],
-            severity=doc["severity"],
-            role=doc.get("role"),
-            raised_at=raised_at,
-            cleared_at=cleared_at,
-            value=doc.get("value"),
-            threshold=doc.get("threshold"),
-        )
-
-    def on_session_end(self, session: Session, reason: str) -> None:
-        """Warnings still open stay open in the report (they run to its end); forget them."""
-        for key in [k for k in self.raised if k[0] == session.id]:
-            del self.raised[key]
-
-
-timeline_key = web.AppKey("warning_timeline", WarningTimeline)
-
-
 def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
-    from .events import warnings_key
-
     runtime = app.get(warnings_key)
     if runtime is None:
         return

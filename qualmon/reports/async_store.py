@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .report import WarningRecord
+from .model import WarningRecord
 from .store import ReportStore
 
 log = logging.getLogger(__name__)

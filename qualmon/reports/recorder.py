@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..core.quantiles import LogHistogram
+from ..core.rtp_stats import Dropout
+from ..core.speech import Segment, SpeechSegmenter
+from ..media.leg import WhipLeg
+from ..sessions.session import Session
 from .async_store import AsyncReportStore
-from .core.quantiles import LogHistogram
-from .core.rtp_stats import Dropout
-from .core.speech import Segment, SpeechSegmenter
-from .media.leg import WhipLeg
-from .report import (
+from .model import (
     BUCKET_SECONDS,
     Checkpoint,
     DropoutMark,
@@ -24,7 +25,6 @@ from .report import (
     SpeechSpan,
     TimelinePoint,
 )
-from .session import Session
 from .store import ReportStore
 
 log = logging.getLogger(__name__)

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .core.heard import STALE_AFTER_SECONDS
-from .core.speech import Segment
-from .core.turns import intersection_length
-from .core.warnings import DEFAULT_RULES, Rule, WarningEngine, WarningEvent
-from .registry import SessionRegistry
-from .report import iso
-from .session import Session
+from ..core.heard import STALE_AFTER_SECONDS
+from ..core.instants import iso
+from ..core.speech import Segment
+from ..core.turns import intersection_length
+from ..core.warnings import DEFAULT_RULES, Rule, WarningEngine, WarningEvent
+from ..sessions.registry import SessionRegistry
+from ..sessions.session import Session
 
 log = logging.getLogger(__name__)
 

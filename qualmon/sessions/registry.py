@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from .config import Settings
-from .core.heard import HeardInterval, HeardSample, HeardTracker
-from .core.rtp_stats import Dropout
-from .core.turns import TurnStats
-from .media.leg import EndReason, LegSnapshot, WhipLeg
-from .media.offer import ValidatedOffer
+from ..config import Settings
+from ..core.heard import HeardInterval, HeardSample, HeardTracker
+from ..core.rtp_stats import Dropout
+from ..core.turns import TurnStats
+from ..media.leg import EndReason, LegSnapshot, WhipLeg
+from ..media.offer import ValidatedOffer
 from .session import ConversationDeltas, Session
 
 log = logging.getLogger(__name__)

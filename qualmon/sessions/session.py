@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .core.heard import HeardTracker
-from .core.speech import SpeechParams, SpeechSegmenter
-from .core.turns import TurnParams, TurnStats, compute_turns
-from .media.leg import LegSnapshot, WhipLeg
-from .report import iso
+from ..core.heard import HeardTracker
+from ..core.instants import iso
+from ..core.speech import SpeechParams, SpeechSegmenter
+from ..core.turns import TurnParams, TurnStats, compute_turns
+from ..media.leg import LegSnapshot, WhipLeg
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from ..report import (
+from .model import (
     BUCKET_SECONDS,
     QualityBand,
     SessionReport,

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import cast
 
-from .report import (
+from .model import (
     Checkpoint,
     DropoutMark,
     LegAggregate,
@@ -35,8 +35,8 @@ _POINT_COLUMNS = (
 
 
 def migrations() -> list[tuple[int, str]]:
-    """(version, SQL) of every file in qualmon/migrations, oldest first."""
-    folder = resources.files("qualmon") / "migrations"
+    """(version, SQL) of every file in qualmon/reports/migrations, oldest first."""
+    folder = resources.files("qualmon.reports") / "migrations"
     found = []
     for entry in folder.iterdir():
         name = entry.name

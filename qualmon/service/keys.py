@@ -1,0 +1,30 @@
+"""Every typed application key of the service, in one place below the route modules.
+
+Route modules import their keys from here, and `app.py` imports the route modules: with
+the keys one layer down, nothing has to import `app.py` back.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..config import Settings
+from ..reports.async_store import AsyncReportStore
+from ..reports.recorder import ReportRecorder
+from ..reports.warning_log import WarningTimeline
+from ..sessions.registry import SessionRegistry
+from ..warnings.runtime import WarningsRuntime
+from .metrics import ProbeMetrics, QualmonMetrics
+from .rate_limit import RateLimiter
+from .webhook import WebhookSender
+
+settings_key = web.AppKey("settings", Settings)
+sessions_key = web.AppKey("sessions", SessionRegistry)
+metrics_key = web.AppKey("metrics", QualmonMetrics)
+warnings_key = web.AppKey("warnings", WarningsRuntime)
+store_key = web.AppKey("report_store", AsyncReportStore)
+recorder_key = web.AppKey("report_recorder", ReportRecorder)
+timeline_key = web.AppKey("warning_timeline", WarningTimeline)
+webhook_key = web.AppKey("webhook", WebhookSender)
+limiter_key = web.AppKey("probe_rate_limiter", RateLimiter)
+probe_metrics_key = web.AppKey("probe_metrics", ProbeMetrics)
