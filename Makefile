@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the suite uses: a real Prometheus/promtool and headless Chromium.
 DEBS := prometheus chromium
 
-.PHONY: demo test setup system-deps lint bench clean
+.PHONY: demo test test-fast setup system-deps lint bench clean
 
 setup: $(STAMP)
 
@@ -30,12 +30,21 @@ system-deps:
 demo: setup
 	$(BIN)/qualmon demo
 
+# The layer contract first: a wrong-way import fails in seconds, not after the suite.
 test: system-deps setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# The inner loop: everything that needs no real-time media (< 60 s).
+test-fast: setup
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -m "not realtime"
 
 lint: setup
 	$(BIN)/ruff check qualmon tests examples scripts
+	$(BIN)/ruff format --check qualmon tests examples scripts
 	$(BIN)/mypy qualmon
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/qualmon bench --legs 20 --seconds 20

@@ -15,13 +15,16 @@ from urllib.parse import quote
 import pytest
 
 from qualmon.config import Settings
-from qualmon.core.instants import iso
+from qualmon.core.instants import iso, parse_instant
 from qualmon.reports.model import WarningRecord
 from qualmon.reports.store import ReportStore
+from qualmon.service.keys import limiter_key, store_key, timeline_key
 from qualmon.sim.impairment import ImpairmentConfig
 
-from .conftest import ARTIFACTS, CHROMIUM_ARGS, Service, make_settings, wait_for
-from .reportdata import checkpoint
+from ..conftest import ARTIFACTS, CHROMIUM_ARGS, Service, make_settings, run_service, wait_for
+from ..reportdata import checkpoint
+from ..service.test_probe_ingest import post as post_sample
+from ..service.test_probe_ingest import sample
 
 STARTED = float(int(time.time()) - 3600)
 "An hour ago: well within the retention the service purges by at start."
@@ -316,13 +319,6 @@ async def test_report_list_limit_takes_ascii_digits_only(service: Service) -> No
 async def test_warning_open_at_the_end_is_stored_with_its_own_time(db_path: Path) -> None:
     """A warning still raised when its session ends: stored at the event's time, open, and
     forgotten by the timeline once the session is over."""
-    from qualmon.core.instants import parse_instant
-    from qualmon.service.keys import limiter_key, store_key, timeline_key
-
-    from .conftest import run_service
-    from .test_probe_ingest import post as post_sample
-    from .test_probe_ingest import sample
-
     settings = make_settings(db_path=str(db_path), lost_after_seconds=3.0)
     async with run_service(settings) as service:
         service.app[limiter_key].min_interval_seconds = 0.0

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import Service, serve_page, wait_for
-from .test_probe_browser import page  # noqa: F401  (the Chromium page fixture)
+from ..conftest import Service, serve_page, wait_for
+from ..probe.test_probe_browser import page  # noqa: F401  (the Chromium page fixture)
 
 pytestmark = pytest.mark.realtime
 

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qualmon.sim.impairment import ImpairmentConfig
 
-from .conftest import Service, wait_for
+from ..conftest import Service, wait_for
 
 pytestmark = pytest.mark.realtime
 

@@ -12,7 +12,7 @@ import pytest
 from qualmon.service.keys import limiter_key
 from qualmon.service.probe_ingest import MAX_SAMPLE_BYTES
 
-from .conftest import Service, make_settings, run_service, wait_for
+from ..conftest import Service, make_settings, run_service, wait_for
 
 T0 = 1_764_000_000_000
 

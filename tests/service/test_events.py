@@ -13,7 +13,7 @@ import pytest
 
 from qualmon.sim.impairment import ImpairmentConfig
 
-from .conftest import Service, wait_for
+from ..conftest import Service, wait_for
 
 pytestmark = pytest.mark.realtime
 
@@ -171,7 +171,7 @@ async def test_stream_access_rules(service: Service, publishers: Any) -> None:
 
 async def test_shutdown_sends_restart_and_closes_streams(publishers: Any) -> None:
     """On shutdown subscribers get a restart event, then the stream ends cleanly."""
-    from .conftest import make_settings, run_service
+    from ..conftest import make_settings, run_service
 
     events: list[tuple[str, dict[str, Any], float]] = []
     async with aiohttp.ClientSession() as listener:  # outlives the service

@@ -26,9 +26,9 @@ import aiohttp
 import pytest
 import yaml
 
-from .test_cli import CLI, free_port, read_until
+from ..test_cli import CLI, free_port, read_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 DEPLOY = ROOT / "deploy"
 PROM_DIR = DEPLOY / "prometheus"

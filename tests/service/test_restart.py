@@ -22,8 +22,8 @@ from qualmon.config import Settings
 from qualmon.service.auth import issue_token
 from qualmon.sim.publisher import WhipPublisher
 
-from .conftest import SECRET, Service, make_settings, wait_for
-from .privacy import leaks, store_bytes
+from ..conftest import SECRET, Service, make_settings, wait_for
+from ..privacy import leaks, store_bytes
 
 pytestmark = pytest.mark.realtime
 

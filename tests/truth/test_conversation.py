@@ -25,7 +25,7 @@ from qualmon.sim.dialogue import DialogueFixture, TurnSummary, ground_truth_turn
 from qualmon.sim.impairment import ImpairmentConfig
 from qualmon.sim.publisher import WhipPublisher
 
-from .conftest import make_settings, run_service, wait_for
+from ..conftest import make_settings, run_service, wait_for
 
 pytestmark = pytest.mark.realtime
 

@@ -12,7 +12,7 @@ import pytest
 from qualmon.service.keys import warnings_key
 from qualmon.sim.impairment import ImpairmentConfig
 
-from .conftest import ARTIFACTS, CHROMIUM_ARGS, Service, wait_for
+from ..conftest import ARTIFACTS, CHROMIUM_ARGS, Service, wait_for
 
 pytestmark = pytest.mark.realtime
 

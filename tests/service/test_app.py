@@ -14,7 +14,7 @@ from qualmon.media.ice import use_host_addresses
 from qualmon.service.app import create_app, loggable_path
 from qualmon.service.metrics import QualmonMetrics
 
-from .conftest import make_settings
+from ..conftest import make_settings
 
 PRIVATE = "a=candidate:1 1 udp 1 192.0.2.7 9 typ host"
 "What an exception message may carry from SDP: a peer's address."

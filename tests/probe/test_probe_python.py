@@ -16,7 +16,7 @@ from qualmon.media.ice import use_host_addresses
 from qualmon.probe import Probe, ProbeSnapshot, session_from_token
 from qualmon.sim.audio import EncodedAudioTrack, speech_like_packets
 
-from .conftest import Service, wait_for
+from ..conftest import Service, wait_for
 
 pytestmark = pytest.mark.realtime
 

@@ -15,7 +15,7 @@ import pytest
 from qualmon.sim.impairment import ImpairmentConfig
 from qualmon.sim.publisher import WhipPublisher
 
-from .conftest import Service, wait_for
+from ..conftest import Service, wait_for
 
 pytestmark = pytest.mark.realtime
 

@@ -20,7 +20,7 @@ from aiortc import (
 
 from qualmon.sim.audio import EncodedAudioTrack, speech_like_packets, speech_like_pcm
 
-from .conftest import Service, make_settings, run_service, wait_for
+from ..conftest import Service, make_settings, run_service, wait_for
 
 pytestmark = pytest.mark.realtime
 

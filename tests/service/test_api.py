@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Service, wait_for
+from ..conftest import Service, wait_for
 
 pytestmark = pytest.mark.realtime
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import CHROMIUM_ARGS, Service, serve_page, wait_for
+from ..conftest import CHROMIUM_ARGS, Service, serve_page, wait_for
 
 pytestmark = pytest.mark.realtime
 

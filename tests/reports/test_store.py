@@ -17,9 +17,9 @@ from qualmon.reports.model import SpeechSpan, TimelinePoint, WarningRecord
 from qualmon.reports.store import ReportStore, migrations
 from qualmon.service.keys import store_key
 
-from .conftest import SECRET, Service, make_settings, run_service, wait_for
-from .privacy import leaks, store_bytes
-from .reportdata import checkpoint, points
+from ..conftest import SECRET, Service, make_settings, run_service, wait_for
+from ..privacy import leaks, store_bytes
+from ..reportdata import checkpoint, points
 
 DAY = 86400.0
 

@@ -25,7 +25,7 @@ from qualmon.service.webhook import (
 )
 from qualmon.sim.impairment import ImpairmentConfig
 
-from .conftest import make_settings, run_service, wait_for
+from ..conftest import make_settings, run_service, wait_for
 
 WEBHOOK_SECRET = "webhook-secret-" + "w" * 24
 FAST_BACKOFF = (0.01, 0.02, 0.04, 0.08)
