@@ -1,4 +1,9 @@
-"""`qualmon` command line: serve, token, demo, publish, bench, report, purge."""
+"""`qualmon` command line: serve, token, demo, publish, bench, report, purge.
+
+Each command imports what it needs when it runs: aiortc and the service take about a second
+to import, which `qualmon token` or `qualmon report` should not pay. These late imports
+are for start-up time only; no import cycle needs them (lint-imports checks the layers).
+"""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 
 from ..core.rtp_stats import RtpLegStats
 from ..core.warnings import DEFAULT_RULES, Rule, WarningEngine, override_rules
-from ..warnings.runtime import RECENT_LOSS_WINDOW, TICK_SECONDS, loss_value
+from ..warnings.measures import RECENT_LOSS_WINDOW, loss_value
+from ..warnings.runtime import TICK_SECONDS
 from .warning_latency import p95
 
 PACKET_SECONDS = 0.020

@@ -23,12 +23,14 @@ import aiohttp
 from aiohttp import web
 
 from ..config import settings_from_env
+from ..core.warnings import WarningEvent
 from ..service.app import create_app
 from ..service.auth import issue_token
 from ..service.keys import sessions_key, warnings_key
 from ..sim.audio import speech_like_packets
 from ..sim.impairment import ImpairmentConfig
 from ..sim.publisher import WhipPublisher
+from ..warnings.runtime import WarningObserver
 
 GOAL_RAISE_P95_SECONDS = 2.0
 GOAL_CLEAR_SECONDS = 5.0
@@ -39,14 +41,14 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-class Recorder:
+class Recorder(WarningObserver):
     """Warning events as they happen, on the monotonic clock."""
 
     def __init__(self) -> None:
         self.events: list[tuple[float, str, str, str, str | None]] = []
 
-    def __call__(self, session_id: str, kind: str, doc: dict[str, Any]) -> None:
-        self.events.append((time.monotonic(), session_id, kind, doc["kind"], doc.get("role")))
+    def on_warning(self, session_id: str, event: WarningEvent) -> None:
+        self.events.append((time.monotonic(), session_id, event.type, event.kind, event.role))
 
     def first(self, session: str, typ: str, kind: str, after: float) -> float | None:
         for at, sid, t, k, _ in self.events:
@@ -210,7 +212,7 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     recorder = Recorder()
-    app[warnings_key].listeners.append(recorder)
+    app[warnings_key].add_observer(recorder)
     calm_seconds = args.calm_minutes * 60
     try:
         async with aiohttp.ClientSession() as http:

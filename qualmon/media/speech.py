@@ -22,9 +22,10 @@ import av
 import numpy as np
 import webrtcvad
 
-from ..core.speech import CONTIGUITY_TOLERANCE_SECONDS, SpeechSegmenter
+from ..core.speech import CONTIGUITY_TOLERANCE_SECONDS
 from .opus import RATE as OPUS_RATE
 from .opus import OpusDecoder16k
+from .source import VoiceSink
 
 VAD_RATE = 16000
 VAD_FRAME_SECONDS = 0.020
@@ -40,12 +41,12 @@ REANCHOR_PACKETS = 50
 
 
 class VadFramer:
-    """16 kHz mono s16 in; 20 ms webrtcvad decisions and levels out to the segmenter."""
+    """16 kHz mono s16 in; 20 ms webrtcvad decisions and levels out to a VoiceSink."""
 
-    def __init__(self, segmenter: SpeechSegmenter, vad_mode: int = 2) -> None:
+    def __init__(self, sink: VoiceSink, vad_mode: int = 2) -> None:
         if vad_mode not in (0, 1, 2, 3):
             raise ValueError("vad_mode must be 0..3")
-        self.segmenter = segmenter
+        self.sink = sink
         self._vad: webrtcvad.Vad | None = webrtcvad.Vad(vad_mode)
         # 16 kHz mono not yet classified (< 20 ms) and where it starts.
         self._pcm = bytearray()
@@ -77,7 +78,7 @@ class VadFramer:
     def _decide(self, chunk: bytes) -> None:
         vad = self._vad
         assert vad is not None  # feed() returns early once closed
-        self.segmenter.add_frame(self._pcm_at, VAD_FRAME_SECONDS, vad.is_speech(chunk, VAD_RATE))
+        self.sink.add_frame(self._pcm_at, VAD_FRAME_SECONDS, vad.is_speech(chunk, VAD_RATE))
         self._pcm_at += VAD_FRAME_SECONDS
         self.frames_classified += 1
         self._level_chunks.append(chunk)
@@ -88,7 +89,7 @@ class VadFramer:
         samples = np.frombuffer(b"".join(self._level_chunks), dtype=np.int16)
         self._level_chunks.clear()
         rms = float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) / FULL_SCALE
-        self.segmenter.add_level(self._pcm_at, rms)
+        self.sink.add_level(self._pcm_at, rms)
 
     @property
     def holds_audio(self) -> bool:
@@ -101,18 +102,9 @@ class VadFramer:
 
 
 class _FramedSpeech:
-    """What both audio paths show the leg: the segmenter they feed and frames classified."""
+    """What both audio paths show their source: how many frames they classified."""
 
     _framer: VadFramer
-
-    @property
-    def segmenter(self) -> SpeechSegmenter:
-        return self._framer.segmenter
-
-    @segmenter.setter
-    def segmenter(self, segmenter: SpeechSegmenter) -> None:
-        # A reconnect hands the role's segmenter over to the new leg's path.
-        self._framer.segmenter = segmenter
 
     @property
     def frames_classified(self) -> int:
@@ -129,12 +121,12 @@ class OpusPacketSpeech(_FramedSpeech):
     def __init__(
         self,
         *,
-        segmenter: SpeechSegmenter,
+        sink: VoiceSink,
         session_time_of: Callable[[int], float | None],
         vad_mode: int = 2,
         clock_rate: int = 48000,
     ) -> None:
-        self._framer = VadFramer(segmenter, vad_mode)
+        self._framer = VadFramer(sink, vad_mode)
         self._session_time_of = session_time_of
         self._decoder: OpusDecoder16k | None = OpusDecoder16k()
         self._ticks_per_sample = clock_rate // OPUS_RATE
@@ -200,11 +192,11 @@ class SpeechPipeline(_FramedSpeech):
     def __init__(
         self,
         *,
-        segmenter: SpeechSegmenter,
+        sink: VoiceSink,
         session_time_of: Callable[[int], float | None],
         vad_mode: int = 2,
     ) -> None:
-        self._framer = VadFramer(segmenter, vad_mode)
+        self._framer = VadFramer(sink, vad_mode)
         self._session_time_of = session_time_of
         self._resampler: av.AudioResampler | None = av.AudioResampler(
             format="s16", layout="mono", rate=VAD_RATE

@@ -255,7 +255,7 @@ class Probe:
         )
         self._segmenter = stream.segmenter = SpeechSegmenter()
         self._speech = SpeechPipeline(
-            segmenter=self._segmenter, session_time_of=session_time_of, vad_mode=self._vad_mode
+            sink=self._segmenter, session_time_of=session_time_of, vad_mode=self._vad_mode
         )
         self._tasks.append(asyncio.create_task(self._drain(track), name="qualmon-probe-audio"))
 

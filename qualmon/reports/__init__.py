@@ -1,4 +1,6 @@
 """Session reports: their model, the recorder, the SQLite store, HTML and the report CLI.
 
-May import `qualmon.sessions`, `qualmon.core` and `qualmon.config`; never warnings or service.
+A report is a session's measures and its warnings over time, so this layer sits above
+both: it may import `qualmon.warnings`, `qualmon.sessions`, `qualmon.core` and
+`qualmon.config`; never the service.
 """

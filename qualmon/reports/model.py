@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ..core.instants import iso
+from ..core.turns import TurnStats
 
 ReportEndReason = Literal["ended", "lost", "interrupted", "shutdown"]
 QualityBand = Literal["good", "fair", "poor", "none"]
@@ -155,6 +156,27 @@ class ReportListing:
     end_reason: ReportEndReason | None
     roles: tuple[str, ...]
     checkpoint_at: float
+
+
+def turns_json(stats: TurnStats) -> dict[str, Any]:
+    """Talk-turn measures as the API serves them and a report stores them."""
+    return {
+        "talk_share": stats.talk_share,
+        "speech_seconds": stats.speech_seconds,
+        "turn_count": stats.turn_count,
+        "mean_turn_seconds": stats.mean_turn_seconds,
+        "longest_turn_seconds": stats.longest_turn_seconds,
+        "overlap_seconds": stats.overlap_seconds,
+        "interruptions": stats.interruptions,
+        "backchannels": stats.backchannels,
+        "response_gap_seconds": {
+            role: {"median": g.median_seconds, "p90": g.p90_seconds, "count": g.count}
+            if g is not None
+            else None
+            for role, g in stats.response_gaps.items()
+        },
+        "silence_ratio": stats.silence_ratio,
+    }
 
 
 # -- derived measures ----------------------------------------------------------

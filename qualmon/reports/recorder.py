@@ -8,13 +8,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from ..core.quantiles import LogHistogram
 from ..core.rtp_stats import Dropout
 from ..core.speech import Segment, SpeechSegmenter
-from ..media.leg import WhipLeg
+from ..sessions.leg import Leg
+from ..sessions.observer import SessionEnd, SessionObserver
 from ..sessions.session import Session
+from ..sessions.snapshot import RoleSnapshot
 from .async_store import AsyncReportStore
 from .model import (
     BUCKET_SECONDS,
@@ -24,16 +25,19 @@ from .model import (
     ReportEndReason,
     SpeechSpan,
     TimelinePoint,
+    turns_json,
 )
 from .store import ReportStore
 
 log = logging.getLogger(__name__)
 
 
-class ReportObserver(Protocol):
-    """Told once per saved session (the Prometheus exporter)."""
+class ReportObserver:
+    """Told once per saved session (the Prometheus exporter); same mechanism as
+    `sessions.observer`."""
 
-    def on_session_report(self, duration_seconds: float, degraded_ratio: float) -> None: ...
+    def on_session_report(self, duration_seconds: float, degraded_ratio: float) -> None:
+        """A session's final report was saved."""
 
 
 @dataclass
@@ -63,7 +67,7 @@ class _Mark:
     dropout: Dropout
     t_seconds: float
     bucket: int
-    leg: WhipLeg | None
+    leg: Leg | None
     "Held only until in_speech is settled (at the latest when the leg has closed)."
     in_speech: bool | None = None
 
@@ -80,7 +84,7 @@ class _Track:
     buckets: dict[int, _Bucket] = field(default_factory=dict)
     "Buckets not yet written for the last time (the last few only)."
     marks: list[_Mark] = field(default_factory=list)
-    leg: WhipLeg | None = None
+    leg: Leg | None = None
     dropouts_seen: int = 0
     "How many of `leg.stats.dropouts` became marks."
     speech_written: int = 0
@@ -97,8 +101,8 @@ class _SessionState:
     "Roles that had sent packets at the last checkpoint."
 
 
-class ReportRecorder:
-    """Hangs off SessionRegistry's sample and end hooks and writes to the report store."""
+class ReportRecorder(SessionObserver):
+    """Observes the session registry (a sample a second, the end) and writes to the store."""
 
     def __init__(
         self,
@@ -120,9 +124,9 @@ class ReportRecorder:
         self._states: dict[tuple[str, float], _SessionState] = {}
         self._finishing: dict[tuple[str, float], asyncio.Task[None]] = {}
 
-    # -- hooks ---------------------------------------------------------------
+    # -- SessionObserver -------------------------------------------------------
 
-    def on_sample(self, session: Session, now: float) -> None:
+    def on_session_sample(self, session: Session, now: float) -> None:
         state = self._state(session, now)
         index = int((now - state.origin) // BUCKET_SECONDS)
         with_media: set[str] = set()
@@ -162,8 +166,9 @@ class ReportRecorder:
             checkpoint = self._checkpoint(session, state, now, end_reason=None)
             self._store.submit(lambda s: s.save(checkpoint))
 
-    def on_end(self, session: Session, reason: str) -> None:
-        task = asyncio.ensure_future(self._finish(session, reason))
+    def on_session_ended(self, ended: SessionEnd) -> None:
+        session = ended.session
+        task = asyncio.ensure_future(self._finish(session, ended.reason))
         key = _key(session)
         self._finishing[key] = task
         task.add_done_callback(lambda _: self._finishing.pop(key, None))
@@ -210,7 +215,7 @@ class ReportRecorder:
     def _follow(
         self,
         track: _Track,
-        leg: WhipLeg,
+        leg: Leg,
         segmenter: SpeechSegmenter,
         state: _SessionState,
         index: int,
@@ -234,7 +239,7 @@ class ReportRecorder:
             if mark.in_speech is not None:
                 mark.leg = None
 
-    def _take_dropouts(self, track: _Track, leg: WhipLeg, state: _SessionState, index: int) -> None:
+    def _take_dropouts(self, track: _Track, leg: Leg, state: _SessionState, index: int) -> None:
         found = leg.stats.dropouts
         oldest_open = min(track.buckets, default=index)
         for dropout in found[track.dropouts_seen :]:
@@ -254,7 +259,7 @@ class ReportRecorder:
         end_reason: ReportEndReason | None,
     ) -> Checkpoint:
         """The session as of now; moves the write window on (call once per write)."""
-        doc = session.to_json(now)
+        snapshot = session.snapshot(now)
         state.last_checkpoint = now
         current = int((now - state.origin) // BUCKET_SECONDS)
         legs: list[LegAggregate] = []
@@ -262,13 +267,12 @@ class ReportRecorder:
         speech_from: list[tuple[str, int]] = []
         speech: list[SpeechSpan] = []
         marks: list[DropoutMark] = []
-        for role, live in doc["legs"].items():
+        for role, live in snapshot.roles.items():
             slot = session.slots[role]
             track = state.tracks.setdefault(role, _Track())
             if slot.leg is not None:
                 self._follow(track, slot.leg, slot.segmenter, state, current)
-            if live is not None:
-                legs.append(_aggregate(role, live, track))
+            legs.append(_aggregate(role, live, track))
             segments = slot.segmenter.all_segments()
             for bucket in sorted(track.buckets.values(), key=lambda b: b.index):
                 points.append(_point(role, bucket, track, segments, state.origin))
@@ -293,9 +297,9 @@ class ReportRecorder:
             checkpoint_at=self._wall_clock(),
             ended_at=session.ended_at if end_reason else None,
             end_reason=end_reason,
-            roles=tuple(doc["legs"]),
+            roles=tuple(snapshot.roles),
             legs=tuple(legs),
-            turns=doc["turns"],
+            turns=turns_json(snapshot.turns),
             points=tuple(points),
             speech_from=tuple(speech_from),
             speech=tuple(speech),
@@ -342,25 +346,25 @@ def _save_final(store: ReportStore, checkpoint: Checkpoint) -> float:
     return store.degraded_ratio(checkpoint.session_id, checkpoint.started_at)
 
 
-def _aggregate(role: str, live: dict[str, Any], track: _Track) -> LegAggregate:
+def _aggregate(role: str, live: RoleSnapshot, track: _Track) -> LegAggregate:
     return LegAggregate(
         role=role,
-        packets_received=live["packets_received"],
-        packets_lost=live["packets_lost"],
-        loss_ratio=live["loss_ratio"],
+        packets_received=live.packets_received,
+        packets_lost=live.packets_lost,
+        loss_ratio=live.loss_ratio,
         jitter_p50_seconds=track.jitter.quantile(0.5),
         jitter_p95_seconds=track.jitter.quantile(0.95),
         rtt_p50_seconds=track.rtt.quantile(0.5),
         rtt_p95_seconds=track.rtt.quantile(0.95),
         mos_min=track.mos_min,
         mos_mean=track.mos_sum / track.mos_count if track.mos_count else None,
-        dropouts=live["dropouts"],
-        dropout_seconds=live["dropout_seconds"],
-        dropouts_in_speech=live["dropouts_in_speech"],
-        dropout_in_speech_seconds=live["dropout_in_speech_seconds"],
-        speech_seconds=live["speech_seconds"],
-        reconnects=live["reconnects"],
-        end_reason=live["end_reason"],
+        dropouts=live.dropouts,
+        dropout_seconds=live.dropout_seconds,
+        dropouts_in_speech=live.dropouts_in_speech,
+        dropout_in_speech_seconds=live.dropout_in_speech_seconds,
+        speech_seconds=live.speech_seconds,
+        reconnects=live.reconnects,
+        end_reason=live.end_reason,
     )
 
 

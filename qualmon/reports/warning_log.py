@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..core.instants import parse_instant
+from ..core.warnings import WarningEvent
+from ..sessions.observer import SessionEnd, SessionObserver
 from ..sessions.registry import SessionRegistry
-from ..sessions.session import Session
+from ..warnings.runtime import WarningObserver
 from .async_store import AsyncReportStore
 
 
-class WarningTimeline:
+class WarningTimeline(SessionObserver, WarningObserver):
     """Writes every raised/cleared warning into its session's report.
 
     A clearing updates the row its raising wrote, found by the raise time kept here
@@ -23,14 +22,14 @@ class WarningTimeline:
         self.raised: dict[tuple[str, str, str | None], float] = {}
         "(session id, kind, role) → raise time of warnings still open."
 
-    def on_event(self, session_id: str, event: str, doc: dict[str, Any]) -> None:
+    def on_warning(self, session_id: str, event: WarningEvent) -> None:
         session = self._sessions.sessions.get(session_id)
         if session is None:
             return
-        key = (session_id, doc["kind"], doc.get("role"))
+        key = (session_id, event.kind, event.role)
         # The event's own time, so the report and the live stream agree to the millisecond.
-        at = parse_instant(doc["at"])
-        if event == "raised":
+        at = event.at
+        if event.type == "raised":
             if session.live:  # raised by the last look at an ended session: nothing clears it
                 self.raised[key] = at
             raised_at, cleared_at = at, None
@@ -39,16 +38,17 @@ class WarningTimeline:
         self._store.record_warning(
             session_id=session_id,
             session_started_at=session.started_at,
-            kind=doc["kind"],
-            severity=doc["severity"],
-            role=doc.get("role"),
+            kind=event.kind,
+            severity=event.severity,
+            role=event.role,
             raised_at=raised_at,
             cleared_at=cleared_at,
-            value=doc.get("value"),
-            threshold=doc.get("threshold"),
+            value=event.value,
+            threshold=event.threshold,
         )
 
-    def on_session_end(self, session: Session, reason: str) -> None:
+    def on_session_ended(self, ended: SessionEnd) -> None:
         """Warnings still open stay open in the report (they run to its end); forget them."""
-        for key in [k for k in self.raised if k[0] == session.id]:
+        session_id = ended.session.id
+        for key in [k for k in self.raised if k[0] == session_id]:
             del self.raised[key]

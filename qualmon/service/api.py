@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .auth import authenticate, authorize_session, require
 from .keys import metrics_key, sessions_key, settings_key, warnings_key
+from .views import session_json
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -16,7 +17,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     require(claims, scopes=("admin",))
     now = time.monotonic()
     sessions = request.app[sessions_key].sessions.values()
-    return web.json_response({"sessions": [s.to_json(now) for s in sessions]})
+    return web.json_response({"sessions": [session_json(s.snapshot(now)) for s in sessions]})
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -24,10 +25,9 @@ async def get_session(request: web.Request) -> web.Response:
     session = request.app[sessions_key].sessions.get(session_id)
     if session is None:
         raise web.HTTPNotFound(text="unknown session\n")
-    doc = session.to_json(time.monotonic())
     runtime = request.app.get(warnings_key)
-    doc["warnings"] = runtime.active_json(session_id) if runtime is not None else []
-    return web.json_response(doc)
+    warnings = runtime.active(session_id) if runtime is not None else ()
+    return web.json_response(session_json(session.snapshot(time.monotonic()), warnings))
 
 
 async def metrics(request: web.Request) -> web.Response:

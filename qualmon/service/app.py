@@ -120,7 +120,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     quiet_noisy_loggers()
     use_host_addresses(settings.ice_addresses)
     metrics = metrics or QualmonMetrics()
-    sessions = SessionRegistry(settings, metrics)
+    sessions = SessionRegistry(settings, observers=[metrics])
     register_live_collector(metrics, sessions, settings.max_legs)
 
     # Offers are capped by the WHIP handler with a clear 413; the app limit only stops abuse.
@@ -160,6 +160,6 @@ def _setup_webhook(app: web.Application) -> None:
         timeout_seconds=settings.webhook_timeout_seconds,
     )
     app[webhook_key] = sender
-    app[warnings_key].listeners.append(sender.enqueue)
+    app[warnings_key].add_observer(sender)
     # First in, last out: the sender runs before the warnings ticks start and after they stop.
     app.cleanup_ctx.insert(0, _webhook_running)

@@ -9,10 +9,10 @@ from typing import Literal
 import jwt
 from aiohttp import web
 
+from ..sessions.snapshot import ROLES, Role
+
 Scope = Literal["publish", "watch", "admin"]
-Role = Literal["therapist", "client"]
 SCOPES: tuple[Scope, ...] = ("publish", "watch", "admin")
-ROLES: tuple[Role, ...] = ("therapist", "client")
 MAX_SESSION_ID_CHARS = 128
 
 

@@ -17,10 +17,11 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..core.warnings import DEFAULT_RULES
-from ..warnings.runtime import StreamMessage, WarningsRuntime
+from ..core.warnings import DEFAULT_RULES, WarningEvent
+from ..warnings.runtime import Pulse, StreamMessage, WarningObserver, WarningsRuntime
 from .auth import authenticate, authorize_session, require
 from .keys import metrics_key, sessions_key, settings_key, warnings_key
+from .views import stream_message
 
 log = logging.getLogger(__name__)
 
@@ -46,32 +47,31 @@ async def _subscription(
     except KeyError:
         raise web.HTTPNotFound(text="unknown session\n") from None
     session = request.app[sessions_key].sessions[session_id]
-    queue.put_nowait(StreamMessage("snapshot", _snapshot(request, session)))
+    queue.put_nowait(runtime.pulse(session, time.monotonic()))
     try:
         yield queue
     finally:
         runtime.unsubscribe(session_id, queue)
 
 
-def _snapshot(request: web.Request, session: Any) -> dict[str, Any]:
-    doc = request.app[warnings_key].snapshot(session, time.monotonic())
-    doc["talk_balance_enabled"] = request.app[warnings_key].talk_balance_enabled
-    return doc
-
-
 async def _messages(
-    queue: asyncio.Queue[StreamMessage | None],
-) -> AsyncIterator[StreamMessage]:
-    """Messages, with a heartbeat whenever nothing happened for a while; ends on None."""
+    request: web.Request, queue: asyncio.Queue[StreamMessage | None]
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """(event, data) pairs, with a heartbeat whenever nothing happened for a while; ends on
+    None."""
+    talk_balance = request.app[warnings_key].talk_balance_enabled
     while True:
         try:
             message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
         except TimeoutError:
-            yield StreamMessage("heartbeat", {})
+            yield "heartbeat", {}
             continue
         if message is None:
             return
-        yield message
+        event, data = stream_message(message)
+        if isinstance(message, Pulse):
+            data["talk_balance_enabled"] = talk_balance
+        yield event, data
 
 
 async def sse(request: web.Request) -> web.StreamResponse:
@@ -86,8 +86,8 @@ async def sse(request: web.Request) -> web.StreamResponse:
         )
         await response.prepare(request)
         try:
-            async for message in _messages(queue):
-                frame = f"event: {message.event}\ndata: {json.dumps(message.data)}\n\n"
+            async for event, data in _messages(request, queue):
+                frame = f"event: {event}\ndata: {json.dumps(data)}\n\n"
                 await response.write(frame.encode())
         except ConnectionResetError:
             pass  # the client went away; nothing to tell it
@@ -108,10 +108,10 @@ async def ws(request: web.Request) -> web.StreamResponse:
 
         reader = asyncio.create_task(drain_client())
         try:
-            async for message in _messages(queue):
+            async for event, data in _messages(request, queue):
                 if socket.closed or reader.done():
                     break
-                await socket.send_json({"event": message.event, "data": message.data})
+                await socket.send_json({"event": event, "data": data})
         except ConnectionResetError:
             pass  # the client went away; nothing to tell it
         finally:
@@ -162,6 +162,17 @@ class ActiveWarningsCollector(Collector):
         yield gauge
 
 
+class _CountRaised(WarningObserver):
+    """qualmon_warnings_total{kind, severity}."""
+
+    def __init__(self, total: Counter) -> None:
+        self._total = total
+
+    def on_warning(self, session_id: str, event: WarningEvent) -> None:
+        if event.type == "raised":
+            self._total.labels(kind=event.kind, severity=event.severity).inc()
+
+
 async def _run(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[warnings_key].run(), name="qualmon-warnings")
     yield
@@ -184,13 +195,7 @@ def setup(app: web.Application) -> None:
         ["kind", "severity"],
         registry=registry,
     )
-    runtime.listeners.append(
-        lambda _sid, kind, doc: (
-            total.labels(kind=doc["kind"], severity=doc["severity"]).inc()
-            if kind == "raised"
-            else None
-        )
-    )
+    runtime.add_observer(_CountRaised(total))
     registry.register(ActiveWarningsCollector(runtime))
     app.router.add_get("/v1/sessions/{session_id}/events", sse)
     app.router.add_get("/v1/sessions/{session_id}/ws", ws)

@@ -9,10 +9,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..core.rtp_stats import Dropout
-from ..core.turns import TurnStats
-from ..media.leg import EndReason, LegSnapshot
+from ..reports.recorder import ReportObserver
+from ..sessions.leg import EndReason, LegSnapshot
+from ..sessions.observer import SessionEnd, SessionObserver
 from ..sessions.registry import SessionRegistry
-from ..sessions.session import ROLES, ConversationDeltas
+from ..sessions.session import ConversationDeltas
+from ..sessions.snapshot import ROLES
 
 RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 2.0)
 JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
@@ -25,8 +27,8 @@ SESSION_DURATION_BUCKETS = (60, 300, 600, 1200, 1800, 2700, 3600, 4500, 5400, 72
 DEGRADED_RATIO_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 
-class QualmonMetrics:
-    """Owns the registry; implements the session layer's QualityObserver."""
+class QualmonMetrics(SessionObserver, ReportObserver):
+    """Owns the registry; observes the session layer and the report recorder."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -163,7 +165,7 @@ class QualmonMetrics:
             ):
                 metric.labels(role=role)
 
-    # -- QualityObserver -------------------------------------------------------
+    # -- SessionObserver -------------------------------------------------------
 
     def on_dropout(self, role: str, dropout: Dropout) -> None:
         self.dropouts.labels(role=role).inc()
@@ -205,8 +207,8 @@ class QualmonMetrics:
             if n:
                 self.interruptions.labels(role=role).inc(n)
 
-    def on_session_ended(self, stats: TurnStats) -> None:
-        for role, share in stats.talk_share.items():
+    def on_session_ended(self, ended: SessionEnd) -> None:
+        for role, share in ended.turns.talk_share.items():
             self.talk_share.labels(role=role).observe(share)
 
     # -- ReportObserver --------------------------------------------------------

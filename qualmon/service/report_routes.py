@@ -33,6 +33,7 @@ from .keys import (
     timeline_key,
     warnings_key,
 )
+from .views import session_json
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, An
         await recorder.checkpoint_now(session)
         started_at = session.started_at
         if session.live:
-            live = session.to_json(time.monotonic())
+            live = session_json(session.snapshot(time.monotonic()))
     else:
         await recorder.flush()
     report = await request.app[store_key].run(lambda s: s.load(session_id, started_at))
@@ -174,8 +175,8 @@ def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
     sessions = app[sessions_key]
     timeline = WarningTimeline(sessions, store)
     app[timeline_key] = timeline
-    runtime.listeners.append(timeline.on_event)
-    sessions.end_hooks.append(timeline.on_session_end)
+    runtime.add_observer(timeline)
+    sessions.add_observer(timeline)
 
 
 def setup(app: web.Application) -> None:
@@ -189,8 +190,7 @@ def setup(app: web.Application) -> None:
         leg_close_timeout_seconds=settings.close_timeout_seconds + 1.0,
     )
     sessions = app[sessions_key]
-    sessions.sample_hooks.append(recorder.on_sample)
-    sessions.end_hooks.append(recorder.on_end)
+    sessions.add_observer(recorder)
     app[store_key] = store
     app[recorder_key] = recorder
     _record_warnings(app, store)

@@ -24,6 +24,9 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .. import __version__
+from ..core.warnings import WarningEvent
+from ..warnings.runtime import WarningObserver
+from .views import warning_json
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ class WebhookMetrics:
         depth.set_function(queued)
 
 
-class WebhookSender:
+class WebhookSender(WarningObserver):
     """Queues events without waiting and POSTs them one at a time, in order, from its own task.
 
     Use as `async with sender:` (starts and stops the task); `enqueue` is the
@@ -163,6 +166,9 @@ class WebhookSender:
     @property
     def queued(self) -> int:
         return self._queue.qsize()
+
+    def on_warning(self, session_id: str, event: WarningEvent) -> None:
+        self.enqueue(session_id, event.type, warning_json(event))
 
     def enqueue(self, session_id: str, event: str, warning: dict[str, Any]) -> None:
         """Queue one raised/cleared event; never waits. A full queue loses its oldest event."""

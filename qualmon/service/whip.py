@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 
 from aiohttp import web
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
-from aiortc.sdp import candidate_from_sdp
 
 from ..media.offer import OfferError, validate_offer
+from ..media.whip_source import IceRestartError, TrickleError, WhipSource
+from ..sessions.leg import Leg
 from ..sessions.registry import CapacityError
 from .auth import authenticate, require
 from .http import bad_request, read_body, unavailable, with_cors
@@ -82,7 +82,11 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
         raise bad_request(f"bad offer: {exc}") from None
     assert claims.session is not None and claims.role is not None
     try:
-        leg, answer = await sessions.add_leg(claims.session, claims.role, offer)
+        leg, answer = await sessions.add_leg(
+            claims.session,
+            claims.role,
+            lambda feed: WhipSource(feed, offer=offer, settings=settings),
+        )
     except CapacityError:
         # Also raised when shutdown began while aiortc was answering.
         reason = "at capacity, try again later" if sessions.accepting else "shutting down"
@@ -107,7 +111,7 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _leg_for(request: web.Request) -> tuple[object, str]:
+def _leg_for(request: web.Request) -> tuple[Leg, str]:
     settings = request.app[settings_key]
     claims = authenticate(request, settings.secret)
     resource = request.match_info["resource"]
@@ -128,29 +132,16 @@ async def patch_resource(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be {TRICKLE_TYPE}\n")
     text = await _read_text(request, request.app[settings_key].max_offer_bytes, "fragment")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    pc = leg.pc  # type: ignore[attr-defined]
-    remote = pc.remoteDescription
-    for line in lines:
-        if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")):
-            value = line.split(":", 1)[1]
-            if remote is None or value not in remote.sdp:
-                raise web.HTTPUnprocessableEntity(text="ICE restart is not supported\n")
-    candidates = []
-    for line in lines:
-        if line.startswith("a=candidate:"):
-            try:
-                candidate = candidate_from_sdp(line[len("a=candidate:") :])
-            except (ValueError, IndexError, KeyError, AssertionError):
-                raise bad_request("bad candidate line") from None
-            candidates.append(candidate)
-    mid = next((t.mid for t in pc.getTransceivers() if t.kind == "audio"), None)
-    for candidate in candidates:
-        try:
-            ipaddress.ip_address(candidate.ip)
-        except ValueError:
-            continue  # host names (mDNS) would make aioice resolve DNS inside the loop
-        candidate.sdpMid = mid
-        await pc.addIceCandidate(candidate)
+    source = leg.source
+    if not isinstance(source, WhipSource):
+        # Ended meanwhile (its source is released), or not a WHIP leg at all.
+        raise web.HTTPNotFound(text="no such WHIP resource\n")
+    try:
+        await source.add_trickle(lines)
+    except IceRestartError as exc:
+        raise web.HTTPUnprocessableEntity(text=f"{exc}\n") from None
+    except TrickleError as exc:
+        raise bad_request(str(exc)) from None
     return web.Response(status=204)
 
 

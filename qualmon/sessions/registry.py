@@ -1,4 +1,8 @@
-"""The session registry: creates sessions, admits, replaces and retires legs, runs leg timers."""
+"""The session registry: creates sessions, admits, replaces and retires legs, runs leg timers.
+
+Legs come from any `LegSource` through a factory (`add_leg`), so the registry never knows
+whether media arrives over WHIP, plain RTP or an SFU.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +10,22 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ..config import Settings
 from ..core.heard import HeardInterval, HeardSample, HeardTracker
-from ..core.rtp_stats import Dropout
-from ..core.turns import TurnStats
-from ..media.leg import EndReason, LegSnapshot, WhipLeg
-from ..media.offer import ValidatedOffer
-from .session import ConversationDeltas, Session
+from ..media.source import LegFeed, LegSource
+from .leg import EndReason, Leg
+from .observer import SessionEnd, SessionObserver
+from .session import Session
 
 log = logging.getLogger(__name__)
 
 
-class QualityObserver(Protocol):
-    """What the session layer reports to (the Prometheus exporter, tests)."""
-
-    def on_dropout(self, role: str, dropout: Dropout) -> None: ...
-    def on_rtt(self, role: str, rtt_seconds: float) -> None: ...
-    def on_packets(self, role: str, received: int, lost: int) -> None: ...
-    def on_leg_sample(self, role: str, snapshot: LegSnapshot) -> None: ...
-    def on_leg_ended(self, role: str, reason: EndReason) -> None: ...
-    def on_dropout_in_speech(self, role: str, dropout: Dropout) -> None: ...
-    def on_conversation(self, deltas: ConversationDeltas) -> None: ...
-    def on_session_ended(self, stats: TurnStats) -> None: ...
-    def on_reconnect(self, role: str) -> None: ...
+AnswerT = TypeVar("AnswerT")
+SourceFactory = Callable[[LegFeed], LegSource[AnswerT]]
+"Builds a leg's media end around the leg it will feed (e.g. a WHIP peer for an offer)."
 
 
 class CapacityError(RuntimeError):
@@ -44,17 +38,17 @@ class SessionRegistry:
     def __init__(
         self,
         settings: Settings,
-        observer: QualityObserver,
         *,
+        observers: Sequence[SessionObserver] = (),
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._observer = observer
+        self._observers = tuple(observers)
         self._clock = clock
         self._wall_clock = wall_clock
         self.sessions: dict[str, Session] = {}
-        self.legs_by_resource: dict[str, WhipLeg] = {}
+        self.legs_by_resource: dict[str, Leg] = {}
         self._closing: set[asyncio.Task[None]] = set()
         # (received, lost) already reported per leg, so counters get deltas only.
         self._counted: dict[str, tuple[int, int]] = {}
@@ -62,12 +56,17 @@ class SessionRegistry:
         self._pending = 0
         self._last_sample_at = 0.0
         self.accepting = True
-        # Called with (session, now) once a second per live session, and with
-        # (session, reason) when a session ends; reason is "ended" or "shutdown".
-        # The warning engine and the store hang off these.
-        self.sample_hooks: list[Callable[[Session, float], None]] = []
-        self.end_hooks: list[Callable[[Session, str], None]] = []
         self._shutting_down = False
+
+    def add_observer(self, observer: SessionObserver) -> None:
+        self._observers = (*self._observers, observer)
+
+    def _tell(self, call: Callable[[SessionObserver], None]) -> None:
+        for observer in self._observers:
+            try:
+                call(observer)
+            except Exception:
+                log.exception("session observer %s failed", type(observer).__name__)
 
     # -- queries -------------------------------------------------------------
 
@@ -80,30 +79,34 @@ class SessionRegistry:
     # -- legs ----------------------------------------------------------------
 
     async def add_leg(
-        self, session_id: str, role: str, offer: ValidatedOffer
-    ) -> tuple[WhipLeg, str]:
-        """Create a leg for (session, role), replacing a live one; returns it and the answer.
+        self, session_id: str, role: str, make_source: SourceFactory[AnswerT]
+    ) -> tuple[Leg, AnswerT]:
+        """Create a leg for (session, role), replacing a live one; returns it and what its
+        source's start gave (a WHIP answer).
 
-        Everything that depends on other legs is decided after the only await (aiortc
-        answering), so concurrent POSTs for one session or near the cap cannot race.
+        Everything that depends on other legs is decided after the only await (the source
+        starting), so concurrent attaches for one session or near the cap cannot race.
         """
         if not self._live_role(session_id, role) and (
             self.live_leg_count() + self._pending >= self._settings.max_legs
         ):
             raise CapacityError("leg cap reached")
-        leg = WhipLeg(
+        leg = Leg(
             resource_id=secrets.token_urlsafe(24),
             session_id=session_id,
             role=role,
             settings=self._settings,
-            on_dropout=lambda leg, d: self._observer.on_dropout(leg.role, d),
-            on_rtt=lambda leg, rtt: self._observer.on_rtt(leg.role, rtt),
-            on_dropout_in_speech=lambda leg, d: self._observer.on_dropout_in_speech(leg.role, d),
+            on_dropout=lambda leg, d: self._tell(lambda o: o.on_dropout(leg.role, d)),
+            on_rtt=lambda leg, rtt: self._tell(lambda o: o.on_rtt(leg.role, rtt)),
+            on_dropout_in_speech=lambda leg, d: self._tell(
+                lambda o: o.on_dropout_in_speech(leg.role, d)
+            ),
             clock=self._clock,
         )
         self._pending += 1
         try:
-            answer = await leg.accept(offer)
+            source = leg.source = make_source(leg)
+            answer = await source.start()
         except BaseException:
             await leg.close("failed")
             raise
@@ -124,7 +127,7 @@ class SessionRegistry:
         if old is not None:
             if old.state != "ended":
                 slot.reconnects += 1
-                self._observer.on_reconnect(role)
+                self._tell(lambda o: o.on_reconnect(role))
                 self._retire(old, "replaced")
             # Its totals carry over, whether replaced now or ended on its own earlier.
             slot.earlier.append(old.snapshot(self._clock()))
@@ -172,7 +175,7 @@ class SessionRegistry:
         slot = session.slots.get(role)
         return bool(slot and slot.leg and slot.leg.state != "ended")
 
-    def _retire(self, leg: WhipLeg, reason: EndReason) -> None:
+    def _retire(self, leg: Leg, reason: EndReason) -> None:
         """End a leg and move its totals into its role's history."""
         task = leg.request_close(reason)
         self._closing.add(task)
@@ -180,7 +183,8 @@ class SessionRegistry:
         self._count(leg)
         self._counted.pop(leg.resource_id, None)
         self.legs_by_resource.pop(leg.resource_id, None)
-        self._observer.on_leg_ended(leg.role, leg.end_reason or reason)
+        ended = leg.end_reason or reason
+        self._tell(lambda o: o.on_leg_ended(leg.role, ended))
 
     async def delete_leg(self, resource_id: str) -> bool:
         leg = self.legs_by_resource.get(resource_id)
@@ -201,24 +205,21 @@ class SessionRegistry:
             session.ended_at = self._wall_clock()
             session.ended_monotonic = self._clock()
             stats = session.turn_stats(self._clock(), max_age_seconds=0.0)
-            self._observer.on_conversation(session.conversation_deltas(stats))
-            self._observer.on_session_ended(stats)
-            reason = "shutdown" if self._shutting_down else "ended"
-            for hook in self.end_hooks:
-                try:
-                    hook(session, reason)
-                except Exception:
-                    log.exception("session end hook failed")
+            deltas = session.conversation_deltas(stats)
+            self._tell(lambda o: o.on_conversation(deltas))
+            end = SessionEnd(session, "shutdown" if self._shutting_down else "ended", stats)
+            self._tell(lambda o: o.on_session_ended(end))
             log.info("session ended (%d roles)", len(session.slots))
 
-    def _count(self, leg: WhipLeg) -> None:
+    def _count(self, leg: Leg) -> None:
         received0, lost0 = self._counted.get(leg.resource_id, (0, 0))
         received = leg.stats.packets_received
         # A late reordered packet lowers `lost`; a counter must not go down, so
         # report only growth beyond the highest value reported.
         lost = max(lost0, leg.stats.packets_expected - received)
         if received > received0 or lost > lost0:
-            self._observer.on_packets(leg.role, received - received0, lost - lost0)
+            grown = (received - received0, lost - lost0)
+            self._tell(lambda o: o.on_packets(leg.role, *grown))
         self._counted[leg.resource_id] = (received, lost)
 
     # -- timers --------------------------------------------------------------
@@ -233,18 +234,12 @@ class SessionRegistry:
             leg.tick(now)
             self._count(leg)
             if sample and leg.state in ("live", "stalled"):
-                self._observer.on_leg_sample(leg.role, leg.snapshot(now))
+                self._sample_leg(leg, now)
             if leg.state == "ended":
                 self._retire(leg, leg.end_reason or "failed")
         for session in list(self.sessions.values()):
             if session.live and sample:
-                stats = session.turn_stats(now)
-                self._observer.on_conversation(session.conversation_deltas(stats))
-                for sample_hook in self.sample_hooks:
-                    try:
-                        sample_hook(session, now)
-                    except Exception:
-                        log.exception("session sample hook failed")
+                self._sample_session(session, now)
             if session.live:
                 self._maybe_end_session(session.id)
             elif (
@@ -252,6 +247,15 @@ class SessionRegistry:
                 and now - session.ended_monotonic > self._settings.ended_retention_seconds
             ):
                 del self.sessions[session.id]
+
+    def _sample_leg(self, leg: Leg, now: float) -> None:
+        snapshot = leg.snapshot(now)
+        self._tell(lambda o: o.on_leg_sample(leg.role, snapshot))
+
+    def _sample_session(self, session: Session, now: float) -> None:
+        deltas = session.conversation_deltas(session.turn_stats(now))
+        self._tell(lambda o: o.on_conversation(deltas))
+        self._tell(lambda o: o.on_session_sample(session, now))
 
     async def run_ticker(self) -> None:
         while True:

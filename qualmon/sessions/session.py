@@ -1,22 +1,19 @@
-"""One session: its roles' legs, measurements, talk turns and JSON form."""
+"""One session: its roles' legs on one clock, their talk turns, and its snapshot."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
-from ..core.heard import HeardTracker
-from ..core.instants import iso
+from ..core.heard import HeardSnapshot, HeardTracker
 from ..core.speech import SpeechParams, SpeechSegmenter
 from ..core.turns import TurnParams, TurnStats, compute_turns
-from ..media.leg import LegSnapshot, WhipLeg
+from .leg import Leg, LegSnapshot
+from .snapshot import ROLES, RoleSnapshot, SessionSnapshot
 
 log = logging.getLogger(__name__)
-
-ROLES = ("therapist", "client")
 
 
 @dataclass(frozen=True)
@@ -35,32 +32,11 @@ class RoleSlot:
 
     segmenter: SpeechSegmenter
     "Speech of this role on the session clock, across reconnects."
-    leg: WhipLeg | None = None
+    leg: Leg | None = None
     earlier: list[LegSnapshot] = field(default_factory=list)
     reconnects: int = 0
     heard: HeardTracker | None = None
     "What this role hears, from its probe (browser or Python); None without one."
-
-
-# How a role without a WHIP leg (known from its probe alone) renders the leg fields.
-PROBE_ONLY_LEG: dict[str, Any] = {
-    "state": "probe_only",
-    "end_reason": None,
-    "packets_received": 0,
-    "packets_lost": 0,
-    "loss_ratio": 0.0,
-    "recent_loss_ratio": 0.0,
-    "jitter_seconds": None,
-    "rtt_seconds": None,
-    "mos": None,
-    "dropouts": 0,
-    "dropout_seconds": 0.0,
-    "bitrate_bps": 0.0,
-    "seconds_since_last_packet": None,
-    "dropouts_in_speech": 0,
-    "dropout_in_speech_seconds": 0.0,
-    "mic_silent": False,
-}
 
 
 class Session:
@@ -128,7 +104,7 @@ class Session:
             },
         )
 
-    def live_legs(self) -> list[WhipLeg]:
+    def live_legs(self) -> list[Leg]:
         return [s.leg for s in self.slots.values() if s.leg and s.leg.state != "ended"]
 
     def heard_fresh(self, now: float, stale_after_seconds: float) -> bool:
@@ -138,68 +114,80 @@ class Session:
             for s in self.slots.values()
         )
 
-    def role_json(self, role: str, now: float) -> dict[str, Any] | None:
-        """The role's leg measures and its `heard` block; a probe-only role has state
-        "probe_only", counters 0 and measures null; None for a role with neither."""
+    def role_snapshot(self, role: str, now: float) -> RoleSnapshot | None:
+        """The role's measures now, its legs' totals across reconnects; None for a role with
+        neither a leg nor a probe."""
         slot = self.slots.get(role)
         if slot is None or (slot.leg is None and slot.heard is None):
             return None
-        heard = asdict(slot.heard.snapshot(now)) if slot.heard is not None else None
+        heard = slot.heard.snapshot(now) if slot.heard is not None else None
+        speech_seconds = slot.segmenter.speech_seconds()
         if slot.leg is None:
-            return {
-                **PROBE_ONLY_LEG,
-                "reconnects": slot.reconnects,
-                "speech_seconds": slot.segmenter.speech_seconds(),
-                "heard": heard,
-            }
+            return _probe_only(slot.reconnects, speech_seconds, heard)
         current = slot.leg.snapshot(now)
-        parts = [*slot.earlier, current]
-        received = sum(p.packets_received for p in parts)
+        parts: list[LegSnapshot] = [*slot.earlier, current]
         expected = sum(p.packets_expected for p in parts)
         lost = sum(p.packets_lost for p in parts)
-        doc = asdict(current)
-        doc.pop("packets_expected")
-        doc.update(
-            packets_received=received,
+        return RoleSnapshot(
+            state=current.state,
+            end_reason=current.end_reason,
+            packets_received=sum(p.packets_received for p in parts),
             packets_lost=lost,
             loss_ratio=lost / expected if expected else 0.0,
+            recent_loss_ratio=current.recent_loss_ratio,
+            jitter_seconds=current.jitter_seconds,
+            rtt_seconds=current.rtt_seconds,
+            mos=current.mos,
             dropouts=sum(p.dropouts for p in parts),
             dropout_seconds=sum(p.dropout_seconds for p in parts),
+            bitrate_bps=current.bitrate_bps,
+            seconds_since_last_packet=current.seconds_since_last_packet,
             dropouts_in_speech=sum(p.dropouts_in_speech for p in parts),
             dropout_in_speech_seconds=sum(p.dropout_in_speech_seconds for p in parts),
             reconnects=slot.reconnects,
-            speech_seconds=slot.segmenter.speech_seconds(),
+            speech_seconds=speech_seconds,
             mic_silent=current.state in ("live", "stalled") and slot.segmenter.mic_silent(),
             heard=heard,
         )
-        return doc
 
-    def to_json(self, now: float) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": "live" if self.live else "ended",
-            "started_at": iso(self.started_at),
-            "ended_at": iso(self.ended_at),
-            "legs": {role: self.role_json(role, now) for role in ROLES if role in self.slots},
-            "turns": turns_json(self.turn_stats(now)),
-        }
+    def snapshot(self, now: float) -> SessionSnapshot:
+        roles: dict[str, RoleSnapshot] = {}
+        for role in ROLES:
+            found = self.role_snapshot(role, now)
+            if found is not None:
+                roles[role] = found
+        return SessionSnapshot(
+            id=self.id,
+            live=self.live,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            roles=roles,
+            turns=self.turn_stats(now),
+        )
 
 
-def turns_json(stats: TurnStats) -> dict[str, Any]:
-    return {
-        "talk_share": stats.talk_share,
-        "speech_seconds": stats.speech_seconds,
-        "turn_count": stats.turn_count,
-        "mean_turn_seconds": stats.mean_turn_seconds,
-        "longest_turn_seconds": stats.longest_turn_seconds,
-        "overlap_seconds": stats.overlap_seconds,
-        "interruptions": stats.interruptions,
-        "backchannels": stats.backchannels,
-        "response_gap_seconds": {
-            role: {"median": g.median_seconds, "p90": g.p90_seconds, "count": g.count}
-            if g is not None
-            else None
-            for role, g in stats.response_gaps.items()
-        },
-        "silence_ratio": stats.silence_ratio,
-    }
+def _probe_only(
+    reconnects: int, speech_seconds: float, heard: HeardSnapshot | None
+) -> RoleSnapshot:
+    """A role known from its probe alone: no leg, so counters 0 and measures unknown."""
+    return RoleSnapshot(
+        state="probe_only",
+        end_reason=None,
+        packets_received=0,
+        packets_lost=0,
+        loss_ratio=0.0,
+        recent_loss_ratio=0.0,
+        jitter_seconds=None,
+        rtt_seconds=None,
+        mos=None,
+        dropouts=0,
+        dropout_seconds=0.0,
+        bitrate_bps=0.0,
+        seconds_since_last_packet=None,
+        dropouts_in_speech=0,
+        dropout_in_speech_seconds=0.0,
+        reconnects=reconnects,
+        speech_seconds=speech_seconds,
+        mic_silent=False,
+        heard=heard,
+    )

@@ -1,4 +1,5 @@
-"""Live warnings: measurements from each session's legs into the engine, events to listeners."""
+"""Live warnings: each session's measures into the engine, typed events out to observers
+and event-stream subscribers."""
 
 from __future__ import annotations
 
@@ -6,118 +7,52 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
-from ..core.heard import STALE_AFTER_SECONDS
-from ..core.instants import iso
-from ..core.speech import Segment
-from ..core.turns import intersection_length
 from ..core.warnings import DEFAULT_RULES, Rule, WarningEngine, WarningEvent
 from ..sessions.registry import SessionRegistry
 from ..sessions.session import Session
+from ..sessions.snapshot import SessionSnapshot
+from .measures import measurements
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
 DEADLINE_SLACK_SECONDS = 0.005  # wake just past a deadline, not just before it
 SNAPSHOT_EVERY_SECONDS = 3.0
-# (seconds, packets the window needs, scale to the 5 s threshold): see the high_loss rule.
-# At a stream's start a single loss among a few packets would otherwise read as a high rate.
-LOSS_WINDOWS = ((5.0, 200, 1.0), (2.0, 80, 0.043 / 0.08), (1.0, 40, 0.043 / 0.14))
-RECENT_LOSS_WINDOW = (3.0, 100)
-DROPOUT_WINDOW_SECONDS = 10.0
-OVERLAP_WINDOW_SECONDS = 30.0
-OVERLAP_RTT_SECONDS = 0.300
-BALANCE_WINDOW_SECONDS = 300.0
 QUEUE_LIMIT = 256  # a subscriber this far behind is dropped, never the service slowed
+
+WarningKey = tuple[str, str | None]
+"(kind, role); role None for a warning about the conversation."
 
 
 @dataclass(frozen=True)
-class StreamMessage:
-    """One message for event-stream subscribers: raised, cleared, snapshot or restart."""
+class Pulse:
+    """A session's live state for event-stream subscribers, every few seconds."""
 
-    event: str
-    data: dict[str, Any]
-
-
-def event_json(event: WarningEvent, wall_at: float) -> dict[str, Any]:
-    doc = asdict(event)
-    doc.pop("type")
-    doc["at"] = iso(wall_at)
-    return doc
+    session: SessionSnapshot
+    warnings: tuple[WarningEvent, ...]
+    at_seconds: float
+    "Unix seconds."
 
 
-def loss_value(stats: Any, now: float) -> float | None:
-    """The worst loss window, scaled to the 5 s threshold (high_loss); None: too few packets."""
-    worst: float | None = None
-    for seconds, min_expected, scale in LOSS_WINDOWS:
-        ratio = stats.window_loss_ratio(now, seconds, min_expected=min_expected)
-        if ratio is not None and (worst is None or ratio * scale > worst):
-            worst = ratio * scale
-    return worst
+@dataclass(frozen=True)
+class Restart:
+    """The service is going away; subscribers should reconnect after a while."""
+
+    retry_after_seconds: float
 
 
-def measurements(
-    session: Session, now: float, *, talk_balance: bool = True
-) -> dict[tuple[str, str | None], float | None]:
-    """The value of every rule for every role of this session, now (monotonic seconds).
+StreamMessage = WarningEvent | Pulse | Restart
+"What an event-stream subscriber receives; None on its queue ends the stream."
 
-    talk_balance=False skips that (off by default) rule's 5-minute scan.
-    """
-    values: dict[tuple[str, str | None], float | None] = {}
-    rtts: list[float] = []
-    recent: dict[str, list[Segment]] = {}
-    for role, slot in session.slots.items():
-        heard = slot.heard
-        if heard is not None:
-            # What the role hears, from its probe; unknown once the probe goes quiet.
-            fresh = heard.fresh(now, STALE_AFTER_SECONDS)
-            values[("audible_concealment", role)] = (
-                heard.audible_concealment_ratio() if fresh else None
-            )
-        leg = slot.leg
-        if leg is None:
-            continue
-        if leg.state == "ended":
-            values[("connection_lost", role)] = 1.0 if leg.end_reason in ("lost", "failed") else 0.0
-            continue
-        values[("connection_lost", role)] = 0.0
-        values[("media_stopped", role)] = leg.stats.seconds_since_last_packet(now)
-        recent[role] = slot.segmenter.segments_since(now - OVERLAP_WINDOW_SECONDS)
-        if leg.state != "live":
-            continue
-        rtt = leg.rtt.snapshot(now).rtt_seconds
-        if rtt is not None:
-            rtts.append(rtt)
-        values[("high_loss", role)] = loss_value(leg.stats, now)
-        seconds, min_expected = RECENT_LOSS_WINDOW
-        values[("high_loss_recent", role)] = leg.stats.window_loss_ratio(
-            now, seconds, min_expected=min_expected
-        )
-        values[("high_rtt", role)] = rtt
-        values[("high_jitter", role)] = leg.stats.jitter_seconds
-        values[("low_mos", role)] = leg.mos(now, rtt)
-        values[("audio_dropouts", role)] = float(
-            sum(1 for d in leg.dropouts_in_speech if d.started_at >= now - DROPOUT_WINDOW_SECONDS)
-        )
-        values[("mic_silent", role)] = 1.0 if slot.segmenter.mic_silent() else 0.0
-    if len(recent) == 2:
-        a, b = recent.values()
-        slow = bool(rtts) and max(rtts) > OVERLAP_RTT_SECONDS
-        values[("talk_over_delay", None)] = intersection_length(a, b) if slow else 0.0
-    if not talk_balance:
-        return values
-    speech = {
-        role: sum(
-            max(0.0, min(s.end, now) - max(s.start, now - BALANCE_WINDOW_SECONDS))
-            for s in slot.segmenter.segments_since(now - BALANCE_WINDOW_SECONDS)
-        )
-        for role, slot in session.slots.items()
-    }
-    total = sum(speech.values())
-    values[("talk_balance", None)] = max(speech.values()) / total if total > 30 else None
-    return values
+
+class WarningObserver:
+    """Told every raised and cleared warning, with `at` in Unix seconds (metrics, the
+    report's timeline, the webhook). Same mechanism as `sessions.observer`."""
+
+    def on_warning(self, session_id: str, event: WarningEvent) -> None:
+        """A warning was raised or cleared."""
 
 
 @dataclass
@@ -126,15 +61,15 @@ class SessionWarnings:
 
     engine: WarningEngine
     session: Session
-    active: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
-    history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    active: dict[WarningKey, WarningEvent] = field(default_factory=dict)
+    "Raised and not yet cleared; `at` in Unix seconds."
     subscribers: set[asyncio.Queue[StreamMessage | None]] = field(default_factory=set)
     last_snapshot_at: float = 0.0
     finished: bool = False
 
 
 class WarningsRuntime:
-    """Ticks every session's engine and fans events out to subscribers and listeners."""
+    """Ticks every session's engine and fans events out to subscribers and observers."""
 
     def __init__(
         self,
@@ -149,8 +84,7 @@ class WarningsRuntime:
         self._clock = clock
         self._wall = wall_clock
         self.by_session: dict[str, SessionWarnings] = {}
-        # Called with (session_id, "raised"|"cleared", event json): metrics, store, webhooks.
-        self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
+        self._observers: list[WarningObserver] = []
         self.talk_balance_enabled = any(
             r.kind == "talk_balance" and r.enabled for r in (rules or ())
         )
@@ -165,9 +99,13 @@ class WarningsRuntime:
             self.by_session[session.id] = current
         return current
 
-    def active_json(self, session_id: str) -> list[dict[str, Any]]:
+    def add_observer(self, observer: WarningObserver) -> None:
+        self._observers.append(observer)
+
+    def active(self, session_id: str) -> tuple[WarningEvent, ...]:
+        """Warnings raised and not cleared, oldest first; `at` in Unix seconds."""
         state = self.by_session.get(session_id)
-        return list(state.active.values()) if state else []
+        return tuple(state.active.values()) if state else ()
 
     def active_counts(self) -> dict[str, int]:
         """Active warnings of sessions still running (an ended session's last ones stay in
@@ -188,8 +126,8 @@ class WarningsRuntime:
             if session is None:
                 raise KeyError(session_id)
             state = self.state_for(session)
-        for doc in state.active.values():
-            queue.put_nowait(StreamMessage("raised", doc))
+        for event in state.active.values():
+            queue.put_nowait(event)
         state.subscribers.add(queue)
         return queue
 
@@ -216,57 +154,31 @@ class WarningsRuntime:
             if state.finished:
                 continue
             values = measurements(session, now, talk_balance=self.talk_balance_enabled)
-            for event in state.engine.evaluate(now, values, kinds=kinds):
-                doc = event_json(event, wall - (now - event.at))
+            for found in state.engine.evaluate(now, values, kinds=kinds):
+                # The engine runs on the monotonic clock; outputs get Unix seconds.
+                event = replace(found, at=wall - (now - found.at))
                 key = (event.kind, event.role)
                 if event.type == "raised":
-                    state.active[key] = doc
+                    state.active[key] = event
                 else:
                     state.active.pop(key, None)
-                state.history.append((event.type, doc))
-                self._publish(state, StreamMessage(event.type, doc))
-                for listener in self.listeners:
+                self._publish(state, event)
+                for observer in self._observers:
                     try:
-                        listener(session.id, event.type, doc)
+                        observer.on_warning(session.id, event)
                     except Exception:
-                        log.exception("warning listener failed")
+                        log.exception("warning observer %s failed", type(observer).__name__)
             if kinds is not None:
                 continue
             if now - state.last_snapshot_at >= SNAPSHOT_EVERY_SECONDS:
                 state.last_snapshot_at = now
-                self._publish(state, StreamMessage("snapshot", self.snapshot(session, now)))
+                self._publish(state, self.pulse(session, now))
             if not session.live:
                 # One last evaluation saw the end (connection_lost); then stop.
                 state.finished = True
 
-    def snapshot(self, session: Session, now: float) -> dict[str, Any]:
-        doc = session.to_json(now)
-        legs = {
-            role: {
-                k: leg.get(k)
-                for k in (
-                    "state",
-                    "loss_ratio",
-                    "recent_loss_ratio",
-                    "jitter_seconds",
-                    "rtt_seconds",
-                    "mos",
-                    "dropouts",
-                    "dropouts_in_speech",
-                    "mic_silent",
-                )
-            }
-            for role, leg in doc["legs"].items()
-            if leg is not None
-        }
-        return {
-            "id": session.id,
-            "state": doc["state"],
-            "legs": legs,
-            "talk_share": doc["turns"]["talk_share"],
-            "warnings": self.active_json(session.id),
-            "at": iso(self._wall()),
-        }
+    def pulse(self, session: Session, now: float) -> Pulse:
+        return Pulse(session.snapshot(now), self.active(session.id), self._wall())
 
     def _forget_retired(self) -> None:
         """Drop the state of sessions the registry has retired (it keeps ended ones a while)."""
@@ -288,7 +200,7 @@ class WarningsRuntime:
                 leg = slot.leg
                 if leg is None or leg.state == "ended":
                     continue
-                silent = leg.stats.seconds_since_last_packet(now)
+                silent = leg.seconds_since_last_packet(now)
                 if silent is not None and silent < rule.threshold:
                     due = now + rule.threshold - silent + DEADLINE_SLACK_SECONDS
                     deadline = due if deadline is None else min(deadline, due)
@@ -315,5 +227,5 @@ class WarningsRuntime:
         """Tell every subscriber the service is going away, then end their streams."""
         for state in self.by_session.values():
             if restart:
-                self._publish(state, StreamMessage("restart", {"retry_after_seconds": 5}))
+                self._publish(state, Restart(retry_after_seconds=5.0))
             self._publish(state, None)

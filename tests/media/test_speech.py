@@ -30,7 +30,7 @@ def fixture():  # type: ignore[no-untyped-def]
 
 
 def run(frames: list, segmenter: SpeechSegmenter) -> SpeechPipeline:
-    pipeline = SpeechPipeline(segmenter=segmenter, session_time_of=lambda pts: pts / 48000)
+    pipeline = SpeechPipeline(sink=segmenter, session_time_of=lambda pts: pts / 48000)
     for frame in frames:
         pipeline.process(frame)
     return pipeline
@@ -81,7 +81,7 @@ def test_close_drops_audio_and_native_objects(fixture) -> None:  # type: ignore[
 
 def test_vad_mode_is_checked() -> None:
     with pytest.raises(ValueError):
-        SpeechPipeline(segmenter=SpeechSegmenter(), session_time_of=lambda pts: 0.0, vad_mode=7)
+        SpeechPipeline(sink=SpeechSegmenter(), session_time_of=lambda pts: 0.0, vad_mode=7)
 
 
 # -- Opus payloads decoded by libopus at 16 kHz (the path WHIP legs use) ---------------
@@ -99,7 +99,7 @@ def feed_packets(
 ) -> OpusPacketSpeech:
     """RTP numbering that wraps (sequence and timestamp) early on; time = RTP time."""
     speech = OpusPacketSpeech(
-        segmenter=segmenter,
+        sink=segmenter,
         session_time_of=lambda ts: ((ts - first_ts) % (1 << 32)) / 48000,
     )
     for i in order if order is not None else range(len(packets)):
@@ -170,7 +170,7 @@ def test_packet_path_close_drops_audio(fixture) -> None:  # type: ignore[no-unty
 
 
 def test_corrupt_payload_is_counted_not_raised() -> None:
-    speech = OpusPacketSpeech(segmenter=SpeechSegmenter(), session_time_of=lambda ts: 0.0)
+    speech = OpusPacketSpeech(sink=SpeechSegmenter(), session_time_of=lambda ts: 0.0)
     speech.on_packet(ssrc=SSRC, sequence_number=1, rtp_timestamp=0, payload=b"\xff\xff\xff")
     assert speech.decode_errors == 1 and speech.frames_classified == 0
 
@@ -183,7 +183,7 @@ def test_packet_path_follows_the_session_clock_as_it_drifts(fixture) -> None:  #
     feed_packets(packets, reference)
     first_ts = 4_294_000_000
     speech = OpusPacketSpeech(
-        segmenter=skewed,
+        sink=skewed,
         session_time_of=lambda ts: ((ts - first_ts) % (1 << 32)) / 48000 * 1.01,
     )
     for i, payload in enumerate(packets):

@@ -18,6 +18,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from qualmon.media.whip_source import WhipSource
+from qualmon.sessions.leg import Leg
 from qualmon.sim.audio import EncodedAudioTrack, speech_like_packets, speech_like_pcm
 
 from ..conftest import Service, make_settings, run_service, wait_for
@@ -432,7 +434,8 @@ async def test_pcmu_leg_takes_the_frame_path(service: Service) -> None:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         leg = service.sessions.legs_by_resource[headers["Location"].removeprefix("/whip/")]
         await wait_for(lambda: leg.stats.packets_received >= 150, what="3 s of PCMU")
-        assert leg._opus_speech is None and leg._speech is not None
+        assert isinstance(leg.source, WhipSource)
+        assert leg.source._opus_speech is None and leg.source._speech is not None
         assert decoder_threads() == ["audio-decoder"]
         await wait_for(lambda: leg.vad_frames >= 100, what="PCMU audio classified")
         await wait_for(lambda: leg.segmenter.speech_seconds() > 0.5, what="speech found")
@@ -473,27 +476,27 @@ async def test_offer_answered_during_shutdown_is_closed(
 ) -> None:
     """Shutdown beginning while aiortc answers: 503 + Retry-After and the new leg closed,
     not left running where close_all can no longer see it."""
-    from qualmon.media.leg import WhipLeg
+    real_start = WhipSource.start
+    sources: list[WhipSource] = []
 
-    real_accept = WhipLeg.accept
-    legs: list[WhipLeg] = []
-
-    async def accept_then_shut_down(self: WhipLeg, offer: Any) -> str:
-        legs.append(self)
-        answer = await real_accept(self, offer)  # real aiortc; only the timing is chosen
+    async def start_then_shut_down(self: WhipSource) -> str:
+        sources.append(self)
+        answer = await real_start(self)  # real aiortc; only the timing is chosen
         service.sessions.accepting = False  # what _on_shutdown does first
         return answer
 
-    monkeypatch.setattr(WhipLeg, "accept", accept_then_shut_down)
+    monkeypatch.setattr(WhipSource, "start", start_then_shut_down)
     status, text, headers = await post(
         service, offer, token=service.token("publish", "d", "client")
     )
     assert status == 503, text
     assert "shutting down" in text
     assert int(headers["Retry-After"]) > 0
-    (leg,) = legs
+    (source,) = sources
+    leg = source._feed  # the leg it fed: never registered, so only reachable from here
+    assert isinstance(leg, Leg)
     assert (leg.state, leg.end_reason) == ("ended", "shutdown")
-    await wait_for(lambda: leg.pc.connectionState == "closed", what="peer connection closed")
+    await wait_for(lambda: source.pc.connectionState == "closed", what="peer connection closed")
     assert not service.sessions.legs_by_resource and not service.sessions.sessions
 
 

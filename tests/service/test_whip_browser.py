@@ -68,7 +68,7 @@ async def test_browser_opus_is_measured_and_classified(
         what="3 s of browser audio",
     )
     live = leg()
-    speech = live._opus_speech
+    speech = live.source._opus_speech
     assert speech is not None, "browser Opus should take the libopus path"
     received = live.stats.packets_received
     frames = live.vad_frames

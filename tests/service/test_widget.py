@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from qualmon.core.warnings import WarningEvent
 from qualmon.service.keys import warnings_key
 from qualmon.sim.impairment import ImpairmentConfig
 
@@ -51,9 +52,9 @@ async def test_widget_shows_and_removes_a_warning(
     publisher.impairment.config = replace(clean, loss_ratio=0.15)
     runtime = service.app[warnings_key]
 
-    def high_loss() -> dict[str, Any] | None:
+    def high_loss() -> WarningEvent | None:
         # 15 % loss may also bring low_mos; this test follows high_loss.
-        return next((w for w in runtime.active_json("wid") if w["kind"] == "high_loss"), None)
+        return next((w for w in runtime.active("wid") if w.kind == "high_loss"), None)
 
     raised_at = await wait_for(
         lambda: time.monotonic() if high_loss() else None,
@@ -66,7 +67,7 @@ async def test_widget_shows_and_removes_a_warning(
     assert shown_after <= 3.0
     text = await item.text_content()
     warning = high_loss()
-    assert warning is not None and text == warning["therapist_text"]
+    assert warning is not None and text == warning.therapist_text
     assert not await page.locator("#calm").is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "widget-warning.png"))

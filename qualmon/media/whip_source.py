@@ -1,0 +1,232 @@
+"""A WHIP leg's media end: a receive-only aiortc peer, its RTP tap, speech path and RTT probe.
+
+Everything measured goes to the leg (`LegFeed`) as it arrives; nothing is measured here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcicetransport import RTCIceCandidate
+from aiortc.rtp import RtpPacket
+from aiortc.sdp import candidate_from_sdp
+
+from ..config import Settings
+from . import opus
+from .negotiated import NegotiatedCodec, frame_time_mapper, negotiated_codec
+from .offer import ValidatedOffer
+from .source import LegFeed
+from .speech import OpusPacketSpeech, SpeechPipeline
+from .stun_probe import measure_rtt
+from .tap import install_rtp_tap, skip_aiortc_decoding
+
+log = logging.getLogger(__name__)
+
+
+class TrickleError(ValueError):
+    """A trickle fragment that cannot be applied; the message is safe to show the client."""
+
+
+class IceRestartError(TrickleError):
+    """The fragment asks for an ICE restart (new ufrag/pwd), which is not supported."""
+
+
+@functools.cache
+def _warn_no_libopus() -> None:
+    log.warning(
+        "libopus not found (neither in PyAV's wheel nor the system): speech activity falls "
+        "back to aiortc's 48 kHz frames and a resampler, at about 2.5x the CPU per leg"
+    )
+
+
+class WhipSource:
+    """Receives one participant's audio over WHIP and hands it to its leg."""
+
+    kind = "whip"
+
+    def __init__(self, feed: LegFeed, *, offer: ValidatedOffer, settings: Settings) -> None:
+        self._feed = feed
+        self._offer = offer
+        self._settings = settings
+        # Speech comes either from tapped Opus payloads (the usual case) or, for other
+        # codecs, from aiortc's decoded frames; decided once the answer is made.
+        self._speech: SpeechPipeline | None = None
+        self._opus_speech: OpusPacketSpeech | None = None
+        self._opus_payload_type: int | None = None
+        self._aiortc_decoding_wanted = True
+        self._first_rtp_timestamp: int | None = None
+        self._frame_time: Callable[[int], float | None] = lambda pts: None
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._uninstall_taps: list[Callable[[], None]] = []
+        self._frames_classified = 0
+        self._closed = False
+
+    # -- LegSource ---------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Apply the validated offer and return the recvonly SDP answer."""
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+        sdp = self._offer.sdp
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.direction = "recvonly"
+                self._uninstall_taps.append(install_rtp_tap(transceiver.receiver, self._on_rtp))
+                self._frame_time = frame_time_mapper(
+                    transceiver.receiver,
+                    self._feed.session_time_of,
+                    lambda: self._first_rtp_timestamp,
+                )
+                skip_aiortc_decoding(transceiver.receiver, lambda: not self._aiortc_decoding_wanted)
+            else:
+                # Only audio is measured; declining video saves decoding it.
+                transceiver.direction = "inactive"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        answer: str = self.pc.localDescription.sdp
+        codec = negotiated_codec(answer)
+        self._feed.use_clock_rate(codec.clock_rate)
+        self._start_speech(codec)
+        self._spawn(self._probe_rtt())
+        return answer
+
+    @property
+    def frames_classified(self) -> int:
+        for path in (self._opus_speech, self._speech):
+            if path is not None:
+                return path.frames_classified
+        return self._frames_classified
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for uninstall in self._uninstall_taps:
+            uninstall()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        try:
+            # A dead peer can make close() wait on DTLS/ICE; never let it hang a leg.
+            await asyncio.wait_for(self.pc.close(), self._settings.close_timeout_seconds)
+        except TimeoutError:
+            log.warning("peer connection close timed out")
+        except Exception:
+            log.exception("peer connection close failed")
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._frames_classified = self.frames_classified
+        if self._speech is not None:
+            self._speech.close()
+            self._speech = None
+        if self._opus_speech is not None:
+            self._opus_speech.close()
+            self._opus_speech = None
+
+    # -- trickle ICE (PATCH) -------------------------------------------------------
+
+    async def add_trickle(self, fragment_lines: list[str]) -> None:
+        """Apply a trickle-ICE SDP fragment's candidates; TrickleError if it cannot be."""
+        remote = self.pc.remoteDescription
+        for line in fragment_lines:
+            if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")):
+                value = line.split(":", 1)[1]
+                if remote is None or value not in remote.sdp:
+                    raise IceRestartError("ICE restart is not supported")
+        candidates: list[RTCIceCandidate] = []
+        for line in fragment_lines:
+            if line.startswith("a=candidate:"):
+                try:
+                    candidate = candidate_from_sdp(line[len("a=candidate:") :])
+                except (ValueError, IndexError, KeyError, AssertionError):
+                    raise TrickleError("bad candidate line") from None
+                candidates.append(candidate)
+        mid = next((t.mid for t in self.pc.getTransceivers() if t.kind == "audio"), None)
+        for candidate in candidates:
+            try:
+                ipaddress.ip_address(candidate.ip)
+            except ValueError:
+                continue  # host names (mDNS) would make aioice resolve DNS inside the loop
+            candidate.sdpMid = mid
+            await self.pc.addIceCandidate(candidate)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _start_speech(self, codec: NegotiatedCodec) -> None:
+        """Choose the audio path; aiortc decodes only for codecs we do not decode ourselves."""
+        if not self._settings.speech_enabled:
+            self._aiortc_decoding_wanted = False
+        elif codec.name == "opus" and opus.available():
+            self._opus_speech = OpusPacketSpeech(
+                sink=self._feed,
+                session_time_of=self._feed.session_time_of,
+                vad_mode=self._settings.vad_mode,
+                clock_rate=codec.clock_rate,
+            )
+            self._opus_payload_type = codec.payload_type
+            self._aiortc_decoding_wanted = False
+        else:
+            if codec.name == "opus":
+                _warn_no_libopus()
+            self._speech = SpeechPipeline(
+                sink=self._feed,
+                session_time_of=self._frame_time,
+                vad_mode=self._settings.vad_mode,
+            )
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        # An unread remote track grows memory ~70 MB/min: drain every one.
+        self._spawn(self._drain(track))
+
+    async def _drain(self, track: MediaStreamTrack) -> None:
+        # Frames matter only on the frame path (codecs other than Opus), which is chosen
+        # after the track event: look it up per frame. Otherwise aiortc's decoder is
+        # stopped and the track ends at once.
+        audio = track.kind == "audio"
+        recv = track.recv
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await recv()
+                speech = self._speech
+                if audio and speech is not None:
+                    speech.process(frame)  # type: ignore[arg-type]  # audio tracks yield AudioFrames
+                del frame  # audio is not kept past classification
+
+    def _on_connection_state(self) -> None:
+        if self.pc.connectionState == "failed":
+            self._feed.on_failed()
+
+    def _on_rtp(self, packet: RtpPacket, arrival_seconds: float) -> None:
+        if self._closed:
+            return
+        if self._first_rtp_timestamp is None:
+            self._first_rtp_timestamp = packet.timestamp
+        self._feed.on_rtp(packet, arrival_seconds)
+        speech = self._opus_speech
+        if speech is not None and packet.payload_type == self._opus_payload_type:
+            speech.on_packet(
+                ssrc=packet.ssrc,
+                sequence_number=packet.sequence_number,
+                rtp_timestamp=packet.timestamp,
+                payload=packet.payload,
+            )
+
+    async def _probe_rtt(self) -> None:
+        interval = self._settings.rtt_probe_interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            if self._feed.receiving:
+                self._feed.on_rtt(await measure_rtt(self.pc))
