@@ -1,7 +1,7 @@
 """`qualmon bench`: CPU per leg of qualmon's pipeline against a bare aiortc receiver, one run.
 
-Each receiver runs in its own process (so its CPU time is its own) while this process
-publishes N legs of pre-encoded Opus to it. Reported: CPU milliseconds per leg per
+Each receiver runs in its own process (receiver.py; so its CPU time is its own) while this
+process publishes N legs of pre-encoded Opus to it. Reported: CPU milliseconds per leg per
 audio-second for both, their ratio, legs per core at qualmon's cost, event-loop lag of
 the receiver (p50/p99) and `/metrics` scrape time. Benchmarks are not tests: nothing
 here asserts; the goals are printed beside the numbers.
@@ -23,161 +23,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+
+from ..service.auth import issue_token
+from ..sim.audio import speech_like_packets
+from ..sim.publisher import WhipPublisher
+from . import receiver
 
 GOAL_RATIO = 1.15
 GOAL_LEGS_PER_CORE = 55
 GOAL_LAG_P99_SECONDS = 0.050
 WARMUP_SECONDS = 3.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# -- receiver side (runs in a child process) -------------------------------------------
-
-
-class LagSampler:
-    """Timer lateness of the event loop, sampled every 20 ms."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-
-    async def run(self, interval: float = 0.02) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(interval)
-            self.samples.append(max(0.0, loop.time() - before - interval))
-
-
-def _lag_routes(app: web.Application, sampler: LagSampler) -> None:
-    async def lag(request: web.Request) -> web.Response:
-        samples = sorted(sampler.samples) or [0.0]
-        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-        return web.json_response(
-            {"p50": statistics.median(samples), "p99": p99, "n": len(sampler.samples)}
-        )
-
-    async def reset(request: web.Request) -> web.Response:
-        sampler.samples.clear()
-        return web.Response(text="ok")
-
-    app.router.add_get("/bench/lag", lag)
-    app.router.add_post("/bench/lag/reset", reset)
-
-
-def _bare_app() -> web.Application:
-    """The least a receiver can do: answer, receive, drain every track."""
-    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-    from aiortc.mediastreams import MediaStreamError
-
-    pcs: dict[str, Any] = {}
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def drain(track: Any) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                await track.recv()
-
-    async def whip(request: web.Request) -> web.Response:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-
-        @pc.on("track")
-        def on_track(track: Any) -> None:
-            task = asyncio.ensure_future(drain(track))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-        await pc.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
-        for transceiver in pc.getTransceivers():
-            transceiver.direction = "recvonly"
-        await pc.setLocalDescription(await pc.createAnswer())
-        resource = secrets.token_urlsafe(16)
-        pcs[resource] = pc
-        return web.Response(
-            status=201,
-            text=pc.localDescription.sdp,
-            content_type="application/sdp",
-            headers={"Location": f"/whip/{resource}"},
-        )
-
-    async def delete(request: web.Request) -> web.Response:
-        pc = pcs.pop(request.match_info["resource"], None)
-        if pc is not None:
-            await pc.close()
-        return web.Response(text="ok")
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def on_shutdown(app: web.Application) -> None:
-        await asyncio.gather(*(pc.close() for pc in pcs.values()), return_exceptions=True)
-
-    app = web.Application()
-    app.router.add_post("/whip", whip)
-    app.router.add_delete("/whip/{resource}", delete)
-    app.router.add_get("/healthz", healthz)
-    app.on_shutdown.append(on_shutdown)
-    return app
-
-
-def serve_receiver(mode: str, port: int, secret: str) -> None:
-    """Child-process entry: run one receiver until terminated."""
-    import logging
-
-    from ..media.ice import use_host_addresses
-
-    logging.basicConfig(level=logging.WARNING)
-    use_host_addresses(["127.0.0.1"])
-    sampler = LagSampler()
-    if mode == "bare":
-        app = _bare_app()
-    else:
-        from ..config import settings_from_env
-        from ..service.app import create_app
-
-        settings = settings_from_env(
-            {},
-            secret=secret,
-            port=port,
-            max_legs=10_000,
-            ice_addresses=("127.0.0.1",),
-            speech_enabled=mode == "qualmon",
-            # Bench sessions are not real reports: keep them out of any qualmon.db here,
-            # while still paying for recording them.
-            db_path=":memory:",
-        )
-        app = create_app(settings)
-
-    parent = os.getppid()
-
-    async def orphan_watch() -> None:
-        # A receiver whose driver died (Ctrl-C, timeout) must not linger and skew the
-        # next run's numbers.
-        while os.getppid() == parent:
-            await asyncio.sleep(1.0)
-        os._exit(0)
-
-    async def lag_task(app: web.Application) -> Any:
-        tasks = [asyncio.create_task(sampler.run()), asyncio.create_task(orphan_watch())]
-        yield
-        for task in tasks:
-            task.cancel()
-
-    app.cleanup_ctx.append(lag_task)
-    _lag_routes(app, sampler)
-    if mode != "bare":
-        from ..service.keys import sessions_key
-
-        async def vad_frames(request: web.Request) -> web.Response:
-            # Proof the speech path ran on every leg, not just that CPU was low.
-            legs = request.app[sessions_key].legs_by_resource.values()
-            return web.json_response({"vad_frames": sum(leg.vad_frames for leg in legs)})
-
-        app.router.add_get("/bench/vad", vad_frames)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-# -- driver side -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -234,15 +90,11 @@ async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> Non
 
 async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -> ReceiverResult:
     """Publish `legs` legs to a fresh receiver of this mode and measure its CPU."""
-    from ..service.auth import issue_token
-    from ..sim.audio import speech_like_packets
-    from ..sim.publisher import WhipPublisher
-
     port, secret = _free_port(), secrets.token_hex(32)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "qualmon.bench.pipeline",
+        receiver.__name__,
         "--serve-mode",
         mode,
         "--port",
@@ -354,7 +206,6 @@ def report(rounds: list[dict[str, ReceiverResult]]) -> dict[str, Any]:
     }
 
 
-MODES = ("bare", "network", "qualmon")
 MODE_NAMES = {"bare": "bare", "network": "network", "qualmon": "full"}
 
 
@@ -378,7 +229,7 @@ def print_table(result: dict[str, Any]) -> None:
         + "".join(f"{h:>{w}}" for h, w in zip(header[2:], widths, strict=True))
     )
     for i, by_mode in enumerate(result["rounds"], 1):
-        for mode in MODES:
+        for mode in receiver.MODES:
             row = by_mode[mode]
             scrape = f"{row['scrape_ms']:.1f} ms" if row["scrape_ms"] is not None else "–"
             print(
@@ -416,22 +267,12 @@ async def run_bench(args: argparse.Namespace) -> int:
     rounds = []
     for i in range(args.rounds):
         print(f"round {i + 1}/{args.rounds}", flush=True)
-        rounds.append({mode: await measure(mode, args.legs, args.seconds) for mode in MODES})
+        rounds.append(
+            {mode: await measure(mode, args.legs, args.seconds) for mode in receiver.MODES}
+        )
     result = report(rounds)
     if getattr(args, "json", False):
         print(json.dumps(result, indent=2))
     else:
         print_table(result)
     return 0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m qualmon.bench.pipeline")
-    parser.add_argument("--serve-mode", choices=("bare", "network", "qualmon"), required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    serve_receiver(args.serve_mode, args.port, os.environ.get("QUALMON_SECRET", ""))
-
-
-if __name__ == "__main__":
-    main()

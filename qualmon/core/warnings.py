@@ -2,7 +2,7 @@
 
 Pure: measurements and the time come in, raised/cleared events go out. Defaults follow
 what peer tools use (Twilio, ObserveRTC, ITU-T G.114; README, "Live warnings") and are all
-configuration (QUALMON_WARNING_RULES).
+configuration (QUALMON_WARNING_RULES). The words of each warning are in warning_texts.py.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections import deque
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from .warning_texts import texts
 
 Severity = Literal["info", "warning", "critical"]
 EventType = Literal["raised", "cleared"]
@@ -181,7 +183,7 @@ def override_rules(rules: tuple[Rule, ...], text: str) -> tuple[Rule, ...]:
 
 @dataclass(frozen=True)
 class WarningEvent:
-    """A warning raised or cleared; texts for the therapist and for SREs."""
+    """A warning raised or cleared; texts for the therapist and for SREs (warning_texts.py)."""
 
     type: EventType
     kind: str
@@ -193,86 +195,6 @@ class WarningEvent:
     "When, on the caller's clock (the service uses wall-clock seconds)."
     therapist_text: str
     sre_text: str
-
-
-THERAPIST_TEXTS: dict[str, str] = {
-    "high_loss": "{who} audio is breaking up. You may want to ask them to repeat anything "
-    "important.",
-    "high_rtt": "There is a noticeable delay on {whose} connection. Leaving a little more "
-    "time before replying can help avoid talking over each other.",
-    "high_jitter": "{who} connection is unsteady, so their voice may sound choppy.",
-    "low_mos": "Call quality on {whose} side is poor right now. If it continues, a short "
-    "pause or reconnecting may help.",
-    "audio_dropouts": "Some of {whose} words were lost. You may want to ask them to repeat "
-    "what they just said.",
-    "media_stopped": "{who} audio has stopped reaching the session. They may not hear you "
-    "either; check in with them.",
-    "mic_silent": "We are not picking up any sound from {whose} microphone. They may be muted.",
-    "audible_concealment": "{who} connection is losing parts of the incoming audio, so words "
-    "may be missed. Repeating anything important can help.",
-    "connection_lost": "{who} connection has dropped. They may be trying to reconnect.",
-    "talk_over_delay": "The connection delay is making it easy to talk over each other. "
-    "Short pauses before replying can help.",
-    "talk_balance": "For your information: one participant has been doing most of the "
-    "talking for a while.",
-}
-CLEARED_TEXTS: dict[str, str] = {
-    "media_stopped": "{who} audio is coming through again.",
-    "connection_lost": "{who} connection is back.",
-}
-SRE_TEXTS: dict[str, str] = {
-    "high_loss": "{role} inbound RTP loss {value:.1%} (5 s-equivalent: worst of 1/2/5 s "
-    "windows; threshold {threshold:.1%})",
-    "high_rtt": "{role} RTT {value_ms:.0f} ms (threshold {threshold_ms:.0f} ms)",
-    "high_jitter": "{role} RFC 3550 jitter {value_ms:.1f} ms (threshold {threshold_ms:.0f} ms)",
-    "low_mos": "{role} estimated MOS {value:.2f} (threshold {threshold:.2f})",
-    "audio_dropouts": "{role} {value:.0f} dropout(s) during speech in the last 10 s",
-    "media_stopped": "{role} no RTP for {value:.1f} s (threshold {threshold:.1f} s)",
-    "mic_silent": "{role} audio below -60 dBFS with no speech for the mic-silent period",
-    "audible_concealment": "{role} hears {value:.1%} concealed audio over 15 s "
-    "(probe; threshold {threshold:.0%})",
-    "connection_lost": "{role} leg ended without media (lost/failed)",
-    "talk_over_delay": "overlap {value:.1f} s in 30 s while RTT > 300 ms",
-    "talk_balance": "a role's talk share {value:.0%} over 5 min (threshold {threshold:.0%})",
-}
-
-
-def _who(role: str | None) -> tuple[str, str]:
-    if role == "client":
-        return "The client's", "the client's"
-    if role == "therapist":
-        return "Your", "your"
-    return "The", "the"
-
-
-def texts(
-    kind: str, role: str | None, value: float, threshold: float, *, cleared: bool
-) -> tuple[str, str]:
-    who, whose = _who(role)
-    if cleared:
-        template = CLEARED_TEXTS.get(kind, "This has settled: {what}")
-        what = {
-            "high_loss": "audio is coming through clearly again.",
-            "high_rtt": "the delay is back to normal.",
-            "high_jitter": "the connection is steady again.",
-            "low_mos": "call quality has recovered.",
-            "audio_dropouts": "no more lost words.",
-            "mic_silent": "sound is coming from the microphone again.",
-            "audible_concealment": "the incoming audio is complete again.",
-            "talk_over_delay": "the delay is no longer getting in the way.",
-            "talk_balance": "the conversation is more balanced again.",
-        }.get(kind, "resolved.")
-        therapist = template.format(who=who, whose=whose, what=what)
-    else:
-        therapist = THERAPIST_TEXTS[kind].format(who=who, whose=whose)
-    sre = SRE_TEXTS[kind].format(
-        role=role or "session",
-        value=value,
-        threshold=threshold,
-        value_ms=value * 1000,
-        threshold_ms=threshold * 1000,
-    )
-    return therapist, ("cleared: " + sre if cleared else sre)
 
 
 @dataclass

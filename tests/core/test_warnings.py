@@ -142,15 +142,6 @@ def test_disabled_rule_and_overrides() -> None:
     assert [e.type for e in events] == ["raised"]
 
 
-def test_every_default_rule_has_texts() -> None:
-    from qualmon.core.warnings import texts
-
-    for rule in DEFAULT_RULES:
-        for cleared in (False, True):
-            therapist, sre = texts(rule.kind, "client", 1.0, rule.threshold, cleared=cleared)
-            assert therapist and sre
-
-
 # The shipped rule, with a shorter hold to keep the timeline short.
 RECOVERING = replace(next(r for r in DEFAULT_RULES if r.kind == "high_loss"), min_hold_seconds=2.0)
 
