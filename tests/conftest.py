@@ -23,6 +23,8 @@ from qualmon.service.keys import sessions_key
 from qualmon.service.metrics import QualmonMetrics
 from qualmon.sessions.registry import SessionRegistry
 
+from .fakes import FakeClock, RecordingObserver, RecordingWarningObserver
+
 SECRET = "test-secret-" + "x" * 24
 
 
@@ -94,6 +96,22 @@ def make_settings(**overrides: Any) -> Settings:
 @pytest.fixture
 def settings() -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A monotonic clock that moves only when told (`clock.wall` is a linked wall clock)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def observer() -> RecordingObserver:
+    return RecordingObserver()
+
+
+@pytest.fixture
+def warning_observer() -> RecordingWarningObserver:
+    return RecordingWarningObserver()
 
 
 @asynccontextmanager
