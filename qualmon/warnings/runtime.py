@@ -88,7 +88,10 @@ class WarningsRuntime:
         self.talk_balance_enabled = any(
             r.kind == "talk_balance" and r.enabled for r in (rules or ())
         )
-        self._media_stopped = next(r for r in rules or DEFAULT_RULES if r.kind == "media_stopped")
+        # A rule set without media_stopped simply has no deadline to wake for.
+        self._media_stopped = next(
+            (r for r in rules or DEFAULT_RULES if r.kind == "media_stopped"), None
+        )
 
     def state_for(self, session: Session) -> SessionWarnings:
         current = self.by_session.get(session.id)
@@ -192,7 +195,7 @@ class WarningsRuntime:
         packet); a wake-up at the deadline raises it at 2.0 s.
         """
         rule = self._media_stopped
-        if not rule.enabled:
+        if rule is None or not rule.enabled:
             return None
         deadline: float | None = None
         for session in self._sessions.sessions.values():

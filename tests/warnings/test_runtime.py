@@ -273,3 +273,11 @@ async def test_an_observer_that_raises_does_not_stop_the_others(
     assert events(drain(queue)) == [event]
     assert "warning observer Broken failed" in caplog.text
     await registry.close_all()
+
+
+def test_rules_without_media_stopped_have_no_deadline(clock: FakeClock) -> None:
+    """A rule set that leaves media_stopped out is valid: nothing to wake for."""
+    rules = tuple(r for r in DEFAULT_RULES if r.kind != "media_stopped")
+    registry = SessionRegistry(make_settings(), clock=clock, wall_clock=clock.wall)
+    runtime = WarningsRuntime(registry, rules=rules, clock=clock, wall_clock=clock.wall)
+    assert runtime._media_deadline(clock()) is None
