@@ -10,7 +10,7 @@ from aiohttp import web
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 from aiortc.sdp import candidate_from_sdp
 
-from ..media.offer import OfferError, validate_offer
+from ..media.offer import OfferError, check_candidate, validate_offer
 from ..sessions.registry import CapacityError
 from .auth import authenticate, require
 from .http import bad_request, read_body, unavailable, with_cors
@@ -139,6 +139,7 @@ async def patch_resource(request: web.Request) -> web.StreamResponse:
     for line in lines:
         if line.startswith("a=candidate:"):
             try:
+                check_candidate(line[len("a=candidate:") :])  # aiortc int()s "٣" as 3
                 candidate = candidate_from_sdp(line[len("a=candidate:") :])
             except (ValueError, IndexError, KeyError, AssertionError):
                 raise bad_request("bad candidate line") from None
