@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from .core.ascii_digits import parse_ascii_int
 from .core.emodel import EModelParams
 from .core.speech import SpeechParams, vad_overhang_seconds
 from .core.turns import TurnParams
@@ -75,6 +76,8 @@ class Settings:
 _ON = ("on", "1", "true")
 _OFF = ("off", "0", "false")
 MAX_PORT = 65535
+_MAX_INT_DIGITS = 9
+"Whole-number settings are counts and ports: nine digits is far beyond any of them."
 
 
 def _check_number(label: str, value: float) -> None:
@@ -91,14 +94,29 @@ def _check_port(label: str, port: int) -> None:
         raise ConfigError(f"{label} must be a port number 0..{MAX_PORT}, got {port!r}")
 
 
+def _parse_number(raw: str, kind: type) -> int | float | None:
+    """`raw` as an int or float, None if it is not one written in ASCII.
+
+    int() and float() also read "٣" as 3 and "1_0" as 10; settings are written in ASCII.
+    """
+    text = raw.strip()
+    if kind is int:
+        return parse_ascii_int(text, max_digits=_MAX_INT_DIGITS)
+    if not text.isascii() or "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = kind(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+    value = _parse_number(raw, kind)
+    if value is None:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}")
     _check_number(name, value)
     return value
 
@@ -107,10 +125,9 @@ def _port(env: Mapping[str, str]) -> int:
     raw = env.get("QUALMON_PORT")
     if raw is None or raw == "":
         return 8080
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"QUALMON_PORT={raw!r} is not a valid int") from None
+    port = parse_ascii_int(raw.strip(), max_digits=_MAX_INT_DIGITS)
+    if port is None:
+        raise ConfigError(f"QUALMON_PORT={raw!r} is not a valid int")
     _check_port("QUALMON_PORT", port)
     return port
 

@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from prometheus_client import CollectorRegistry
 
+from ..core.ascii_digits import parse_ascii_int
 from ..core.emodel import DEFAULT_PARAMS, EModelParams
 from ..core.rtp_stats import RtpLegStats
 from ..core.rtt import RttTracker
@@ -93,6 +94,13 @@ class _TappedStream:
         self._expected = max(self._expected, rtp.packets_expected)
         self._lost_max = max(self._lost_max, rtp.packets_lost)
         return StreamSample(self.stream_id, rtp, self.total_samples, self.concealed_samples)
+
+
+def wait_after_429(retry_after: str) -> float:
+    """Seconds to hold posts after a 429: the Retry-After seconds the service sent (it sends
+    no HTTP-dates), or 1 s when the header is missing or unusable."""
+    seconds = parse_ascii_int(retry_after.strip(), max_digits=6)
+    return 1.0 if seconds is None else float(seconds)
 
 
 def session_from_token(token: str) -> str | None:
@@ -344,7 +352,7 @@ class Probe:
         if status == 204:
             self.posted += 1
         elif status == 429:
-            self._post_not_before = now + (float(retry_after) if retry_after.isdigit() else 1.0)
+            self._post_not_before = now + wait_after_429(retry_after)
         elif status in (401, 403):
             log.warning("probe token refused (%d: %s); no more posts", status, reason)
             self._endpoint = None
