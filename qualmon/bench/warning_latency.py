@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from ..config import settings_from_env
+from ..core.quantiles import percentile
 from ..service.app import create_app
 from ..service.auth import issue_token
 from ..service.keys import sessions_key, warnings_key
@@ -32,11 +33,6 @@ from ..sim.publisher import WhipPublisher
 
 GOAL_RAISE_P95_SECONDS = 2.0
 GOAL_CLEAR_SECONDS = 5.0
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 class Recorder:
@@ -270,7 +266,7 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
             print(
                 f"{name:<15}{len(trial_results):>7}"
                 f"{fmt(statistics.median(raised) if raised else None):>12}"
-                f"{fmt(p95(raised) if raised else None):>12}{missed:>8}"
+                f"{fmt(percentile(raised, 0.95) if raised else None):>12}{missed:>8}"
                 f"{fmt(statistics.median(cleared) if cleared else None):>13}"
                 f"{fmt(max(cleared) if cleared else None):>13}"
             )
