@@ -94,7 +94,7 @@ def _check_port(label: str, port: int) -> None:
         raise ConfigError(f"{label} must be a port number 0..{MAX_PORT}, got {port!r}")
 
 
-def _parse_number(raw: str, kind: type) -> int | float | None:
+def _parse_number(raw: str, kind: type[int] | type[float]) -> float | None:
     """`raw` as an int or float, None if it is not one written in ASCII.
 
     int() and float() also read "٣" as 3 and "1_0" as 10; settings are written in ASCII.
@@ -110,7 +110,10 @@ def _parse_number(raw: str, kind: type) -> int | float | None:
         return None
 
 
-def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
+def _number(
+    env: Mapping[str, str], name: str, kind: type[int] | type[float], default: float
+) -> float:
+    """The setting `name` as a positive `kind` (an int stays an int), or `default` if unset."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -146,13 +149,15 @@ def _check_overrides(overrides: Mapping[str, object]) -> None:
     """Flags get the checks their variables get (`--max-legs 0` is as wrong as the variable)."""
     port = overrides.get("port")
     if port is not None:
-        assert isinstance(port, int)
+        if not isinstance(port, int):
+            raise ConfigError(f"--port must be an integer, got {port!r}")
         _check_port("--port", port)
     labels = {"max_legs": "--max-legs", "retention_days": "", "webhook_timeout_seconds": ""}
     for name, label in labels.items():
         value = overrides.get(name)
         if value is not None:
-            assert isinstance(value, int | float)
+            if not isinstance(value, int | float):
+                raise ConfigError(f"{label or name} must be a number, got {value!r}")
             _check_number(label or name, value)
 
 
@@ -198,33 +203,31 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "db_path": env.get("QUALMON_DB") or "qualmon.db",
         "retention_days": _number(env, "QUALMON_RETENTION_DAYS", float, 30.0),
     }
-    speech = _switch(env, "QUALMON_SPEECH")
-    if speech is not None:
-        values["speech_enabled"] = speech
+    speech_enabled = _switch(env, "QUALMON_SPEECH")
+    if speech_enabled is not None:
+        values["speech_enabled"] = speech_enabled
+    rules = DEFAULT_RULES
     if _switch(env, "QUALMON_TALK_BALANCE"):
-        values["warning_rules"] = tuple(
-            replace(r, enabled=True) if r.kind == "talk_balance" else r for r in DEFAULT_RULES
-        )
+        rules = tuple(replace(r, enabled=True) if r.kind == "talk_balance" else r for r in rules)
     rule_text = env.get("QUALMON_WARNING_RULES", "").strip()
     if rule_text:
-        base_rules = values.get("warning_rules", DEFAULT_RULES)
-        assert isinstance(base_rules, tuple)
         try:
-            values["warning_rules"] = override_rules(base_rules, rule_text)
+            rules = override_rules(rules, rule_text)
         except ValueError as exc:
             raise ConfigError(f"QUALMON_WARNING_RULES: {exc}") from exc
+    values["warning_rules"] = rules
+    speech = SpeechParams()
     vad_mode = env.get("QUALMON_VAD_MODE")
     if vad_mode:
         if vad_mode not in ("0", "1", "2", "3"):
             raise ConfigError(f"QUALMON_VAD_MODE must be 0, 1, 2 or 3, got {vad_mode!r}")
         values["vad_mode"] = int(vad_mode)
-        values["speech"] = SpeechParams(vad_overhang_seconds=vad_overhang_seconds(int(vad_mode)))
+        speech = SpeechParams(vad_overhang_seconds=vad_overhang_seconds(int(vad_mode)))
     mic_silent = env.get("QUALMON_MIC_SILENT_SECONDS")
     if mic_silent:
         seconds = _number(env, "QUALMON_MIC_SILENT_SECONDS", float, 30.0)
-        base = values.get("speech", SpeechParams())
-        assert isinstance(base, SpeechParams)
-        values["speech"] = replace(base, mic_silent_after_seconds=float(seconds))  # type: ignore[arg-type]
+        speech = replace(speech, mic_silent_after_seconds=seconds)
+    values["speech"] = speech
     values["webhook_url"] = env.get("QUALMON_WEBHOOK_URL", "").strip() or None
     values["webhook_secret"] = env.get("QUALMON_WEBHOOK_SECRET") or None
     values["webhook_timeout_seconds"] = _number(env, "QUALMON_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)

@@ -196,3 +196,15 @@ def test_numbers_may_carry_surrounding_spaces() -> None:
         {"QUALMON_SECRET": SECRET, "QUALMON_PORT": " 9000 ", "QUALMON_RETENTION_DAYS": " 7.5"}
     )
     assert (settings.port, settings.retention_days) == (9000, 7.5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [({"port": "8080"}, "--port must be an integer"), ({"max_legs": "7"}, "--max-legs must be")],
+)
+def test_overrides_of_the_wrong_type_are_config_errors(
+    overrides: dict[str, object], needle: str
+) -> None:
+    """Checked with a raise, not an assert: under `python -O` an assert let "8080" through."""
+    with pytest.raises(ConfigError, match=needle):
+        settings_from_env({"QUALMON_SECRET": SECRET}, **overrides)

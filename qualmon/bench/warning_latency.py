@@ -28,7 +28,7 @@ from ..service.app import create_app
 from ..service.auth import issue_token
 from ..service.keys import sessions_key, warnings_key
 from ..sim.audio import speech_like_packets
-from ..sim.impairment import ImpairmentConfig
+from ..sim.impairment import Impairment, ImpairmentConfig
 from ..sim.publisher import WhipPublisher
 
 GOAL_RAISE_P95_SECONDS = 2.0
@@ -90,17 +90,24 @@ async def _client(ctx: dict[str, Any], session: str, impairment: ImpairmentConfi
     return publisher
 
 
+def _impairment_of(publisher: WhipPublisher) -> Impairment:
+    """The impairment a started publisher put in place (each trial's client is given one)."""
+    if publisher.impairment is None:
+        raise RuntimeError("the trial's publisher started without its impairment")
+    return publisher.impairment
+
+
 async def _loss_trial(
     ctx: dict[str, Any], session: str, loss: float, *, hold: float
 ) -> tuple[float | None, float | None]:
     publisher = await _client(ctx, session, ImpairmentConfig(seed=hash(session) & 0xFFFF))
+    impairment = _impairment_of(publisher)
     await asyncio.sleep(5.0)
-    assert publisher.impairment is not None
-    clean = publisher.impairment.config
-    publisher.impairment.config = replace(clean, loss_ratio=loss)
+    clean = impairment.config
+    impairment.config = replace(clean, loss_ratio=loss)
     onset = time.monotonic()
     await asyncio.sleep(hold)
-    publisher.impairment.config = clean
+    impairment.config = clean
     recovered = time.monotonic()
     await asyncio.sleep(15.0)
     return _latencies(ctx["recorder"], session, "high_loss", onset, recovered)
@@ -111,13 +118,13 @@ async def _stop_trial(
 ) -> tuple[float | None, float | None]:
     """A publisher that stops sending (track paused) or an outage on the network (3 s)."""
     publisher = await _client(ctx, session, ImpairmentConfig())
+    impairment = _impairment_of(publisher)
     await asyncio.sleep(5.0)
     onset = time.monotonic()
-    assert publisher.impairment is not None
     if outage:
-        publisher.impairment.config = replace(
-            publisher.impairment.config,
-            outages=((onset - publisher.impairment.installed_at, 3.0),),  # type: ignore[operator]
+        impairment.config = replace(
+            impairment.config,
+            outages=((onset - impairment.installed_at, 3.0),),  # type: ignore[operator]
         )
         await asyncio.sleep(3.0)
     else:

@@ -231,7 +231,8 @@ def _check_fmtp(section: _Section) -> None:
 def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
     label = section.label
     match = _MEDIA.fullmatch(section.lines[0])
-    assert match is not None  # _check_line_forms has run
+    if match is None:  # _check_line_forms refused it already; a check, not an assert (-O)
+        raise OfferError(f"{label}: malformed m= line")
     if "RTP/" not in match.group(3):
         raise OfferError(f"{label}: protocol {match.group(3)!r} is not RTP")
     port = parse_ascii_int(match.group(2), max_digits=_PORT_DIGITS)

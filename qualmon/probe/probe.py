@@ -301,7 +301,8 @@ class Probe:
                 self._on_sample(self.latest)
             except Exception:
                 log.exception("probe on_sample callback failed")
-        if self._endpoint is not None and now >= self._post_not_before:
+        endpoint, http = self._endpoint, self._http
+        if endpoint is not None and http is not None and now >= self._post_not_before:
             timestamp_ms = max(time.time() * 1000.0, self._last_timestamp_ms + 1.0)
             body = w3c_sample(
                 streams,
@@ -311,7 +312,7 @@ class Probe:
             )
             if body is not None:
                 self._last_timestamp_ms = timestamp_ms
-                await self._post(body, now)
+                await self._post(http, endpoint, body, now)
 
     async def _remote_inbound(self) -> list[RemoteInbound]:
         if self._pc.connectionState == "closed":
@@ -329,11 +330,12 @@ class Probe:
                 )
         return found[:4]
 
-    async def _post(self, body: dict[str, Any], now: float) -> None:
-        assert self._http is not None and self._endpoint is not None
+    async def _post(
+        self, http: aiohttp.ClientSession, endpoint: str, body: dict[str, Any], now: float
+    ) -> None:
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._http.post(self._endpoint, json=body, headers=headers) as r:
+            async with http.post(endpoint, json=body, headers=headers) as r:
                 status = r.status
                 retry_after = r.headers.get("Retry-After", "")
                 reason = (await r.text()).strip()[:200]
