@@ -27,7 +27,7 @@ from ..core.quantiles import percentile
 from ..service.app import create_app
 from ..service.auth import issue_token
 from ..service.keys import sessions_key, warnings_key
-from ..sim.audio import speech_like_packets
+from ..sim.audio import EncodedAudioTrack, speech_like_packets
 from ..sim.impairment import Impairment, ImpairmentConfig
 from ..sim.publisher import WhipPublisher
 
@@ -90,6 +90,10 @@ async def _client(ctx: dict[str, Any], session: str, impairment: ImpairmentConfi
     return publisher
 
 
+def _seconds(value: float | None) -> str:
+    return f"{value:.2f} s" if value is not None else "–"
+
+
 def _impairment_of(publisher: WhipPublisher) -> Impairment:
     """The impairment a started publisher put in place (each trial's client is given one)."""
     if publisher.impairment is None:
@@ -124,13 +128,17 @@ async def _stop_trial(
     if outage:
         impairment.config = replace(
             impairment.config,
+            # installed_at is set: the publisher's start() installed the impairment.
             outages=((onset - impairment.installed_at, 3.0),),  # type: ignore[operator]
         )
         await asyncio.sleep(3.0)
     else:
-        publisher.track.pause()  # type: ignore[attr-defined]
+        track = publisher.track
+        if not isinstance(track, EncodedAudioTrack):
+            raise RuntimeError("the trial's publisher sends no EncodedAudioTrack to pause")
+        track.pause()
         await asyncio.sleep(4.0)
-        publisher.track.resume()  # type: ignore[attr-defined]
+        track.resume()
     recovered = time.monotonic()
     await asyncio.sleep(8.0)
     return _latencies(ctx["recorder"], session, "media_stopped", onset, recovered)
@@ -211,6 +219,8 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    # Private, as in tests/conftest.py: aiohttp does not expose a TCPSite's bound port;
+    # _server is set once start() has returned.
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     recorder = Recorder()
     app[warnings_key].listeners.append(recorder)
@@ -269,13 +279,12 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
             raised = [r for r, _ in trial_results if r is not None]
             cleared = [c for _, c in trial_results if c is not None]
             missed = sum(1 for r, _ in trial_results if r is None)
-            fmt = lambda v: f"{v:.2f} s" if v is not None else "–"  # noqa: E731
             print(
                 f"{name:<15}{len(trial_results):>7}"
-                f"{fmt(statistics.median(raised) if raised else None):>12}"
-                f"{fmt(percentile(raised, 0.95) if raised else None):>12}{missed:>8}"
-                f"{fmt(statistics.median(cleared) if cleared else None):>13}"
-                f"{fmt(max(cleared) if cleared else None):>13}"
+                f"{_seconds(statistics.median(raised) if raised else None):>12}"
+                f"{_seconds(percentile(raised, 0.95) if raised else None):>12}{missed:>8}"
+                f"{_seconds(statistics.median(cleared) if cleared else None):>13}"
+                f"{_seconds(max(cleared) if cleared else None):>13}"
             )
         (clean_alarms, clean_flaps, clean_kinds) = results[-2]
         (loss1_alarms, loss1_flaps, loss1_kinds) = results[-1]

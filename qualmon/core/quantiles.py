@@ -74,6 +74,6 @@ class LogHistogram:
             seen += self._bins[index]
             if seen >= rank:
                 # The bin's geometric middle, kept within what was really observed.
-                middle = self._floor * self._ratio ** (index + 0.5)
+                middle = self._floor * math.pow(self._ratio, index + 0.5)
                 return min(self.max, max(self.min, middle))
         return self.max

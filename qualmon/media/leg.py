@@ -197,6 +197,7 @@ class WhipLeg:
                 frame = await recv()
                 speech = self._speech
                 if audio and speech is not None:
+                    # An audio track yields AudioFrames; aiortc types recv() as Frame | Packet.
                     speech.process(frame)  # type: ignore[arg-type]
                     if self._pending_dropouts:
                         self._resolve_dropouts(final=False)

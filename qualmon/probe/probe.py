@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import av
 import jwt
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -271,8 +272,9 @@ class Probe:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
-                if self._speech is not None:
-                    self._speech.process(frame)  # type: ignore[arg-type]
+                # An audio track yields AudioFrames; aiortc types recv() as Frame | Packet.
+                if self._speech is not None and isinstance(frame, av.AudioFrame):
+                    self._speech.process(frame)
                 del frame  # audio is not kept past classification
 
     async def _run(self) -> None:

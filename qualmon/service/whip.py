@@ -128,7 +128,7 @@ async def patch_resource(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be {TRICKLE_TYPE}\n")
     text = await _read_text(request, request.app[settings_key].max_offer_bytes, "fragment")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    pc = leg.pc  # type: ignore[attr-defined]
+    pc = leg.pc  # type: ignore[attr-defined]  # _leg_for types the leg as object
     remote = pc.remoteDescription
     for line in lines:
         if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")):
