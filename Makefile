@@ -34,6 +34,7 @@ demo: setup
 test: system-deps setup
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+	$(BIN)/python -O -m pytest -q -m "not realtime"
 
 # The inner loop: everything that needs no real-time media (< 60 s).
 test-fast: setup

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import ConfigError, Settings, server_overrides, settings_from_env
+from .core.ascii_digits import parse_ascii_int
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -27,10 +28,23 @@ def _configure_logging(verbose: bool) -> None:
     quiet_noisy_loggers()
 
 
+def _integer(text: str) -> int:
+    """argparse type: an integer in ASCII digits (int() would also read "٣" as 3).
+
+    The sign is allowed so that `--port -1` gets the settings' own range message.
+    """
+    magnitude = parse_ascii_int(text.removeprefix("-"), max_digits=9)
+    if magnitude is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer in digits 0-9")
+    return -magnitude if text.startswith("-") else magnitude
+
+
 def _add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="listen address (QUALMON_HOST, default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (QUALMON_PORT, default 8080)")
-    p.add_argument("--max-legs", type=int, help="live WHIP leg cap (QUALMON_MAX_LEGS, default 100)")
+    p.add_argument("--port", type=_integer, help="listen port (QUALMON_PORT, default 8080)")
+    p.add_argument(
+        "--max-legs", type=_integer, help="live WHIP leg cap (QUALMON_MAX_LEGS, default 100)"
+    )
     p.add_argument("--db", dest="db_path", help="SQLite store path (QUALMON_DB)")
     p.add_argument(
         "--ice-addresses",
@@ -146,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--scope", required=True, choices=("publish", "watch", "admin"))
     token.add_argument("--session", help="the platform's session id (publish, watch)")
     token.add_argument("--role", choices=("therapist", "client"), help="publish tokens only")
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument(
+        "--ttl", type=_integer, default=3600, help="lifetime in seconds (default 3600)"
+    )
     token.set_defaults(func=cmd_token)
 
     demo = sub.add_parser("demo", help="run the service with simulated therapy sessions")
@@ -169,23 +185,23 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(func=cmd_publish)
 
     bench = sub.add_parser("bench", help="CPU per leg: qualmon pipeline vs bare aiortc receive")
-    bench.add_argument("--legs", type=int, default=40, help="legs published at once")
+    bench.add_argument("--legs", type=_integer, default=40, help="legs published at once")
     bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
-    bench.add_argument("--rounds", type=int, default=3, help="bare/qualmon pairs (median)")
+    bench.add_argument("--rounds", type=_integer, default=3, help="bare/qualmon pairs (median)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
     bench.add_argument(
         "--warnings",
         action="store_true",
         help="measure warning detection/clear latency, flaps and false alarms",
     )
-    bench.add_argument("--trials", type=int, default=8, help="--warnings: trials per scenario")
+    bench.add_argument("--trials", type=_integer, default=8, help="--warnings: trials per scenario")
     bench.add_argument(
         "--loss-rule",
         action="store_true",
         help="the high_loss rule on many simulated legs (offline, seconds)",
     )
     bench.add_argument(
-        "--legs-sim", type=int, default=200, help="--loss-rule: simulated legs per row"
+        "--legs-sim", type=_integer, default=200, help="--loss-rule: simulated legs per row"
     )
     bench.add_argument(
         "--calm-minutes",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from .core.ascii_digits import parse_ascii_int
 from .core.emodel import EModelParams
 from .core.speech import SpeechParams, vad_overhang_seconds
 from .core.turns import TurnParams
@@ -75,6 +76,8 @@ class Settings:
 _ON = ("on", "1", "true")
 _OFF = ("off", "0", "false")
 MAX_PORT = 65535
+_MAX_INT_DIGITS = 9
+"Whole-number settings are counts and ports: nine digits is far beyond any of them."
 
 
 def _check_number(label: str, value: float) -> None:
@@ -91,14 +94,32 @@ def _check_port(label: str, port: int) -> None:
         raise ConfigError(f"{label} must be a port number 0..{MAX_PORT}, got {port!r}")
 
 
-def _number(env: Mapping[str, str], name: str, kind: type, default: object) -> object:
+def _parse_number(raw: str, kind: type[int] | type[float]) -> float | None:
+    """`raw` as an int or float, None if it is not one written in ASCII.
+
+    int() and float() also read "٣" as 3 and "1_0" as 10; settings are written in ASCII.
+    """
+    text = raw.strip()
+    if kind is int:
+        return parse_ascii_int(text, max_digits=_MAX_INT_DIGITS)
+    if not text.isascii() or "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _number(
+    env: Mapping[str, str], name: str, kind: type[int] | type[float], default: float
+) -> float:
+    """The setting `name` as a positive `kind` (an int stays an int), or `default` if unset."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = kind(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+    value = _parse_number(raw, kind)
+    if value is None:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}")
     _check_number(name, value)
     return value
 
@@ -107,10 +128,9 @@ def _port(env: Mapping[str, str]) -> int:
     raw = env.get("QUALMON_PORT")
     if raw is None or raw == "":
         return 8080
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"QUALMON_PORT={raw!r} is not a valid int") from None
+    port = parse_ascii_int(raw.strip(), max_digits=_MAX_INT_DIGITS)
+    if port is None:
+        raise ConfigError(f"QUALMON_PORT={raw!r} is not a valid int")
     _check_port("QUALMON_PORT", port)
     return port
 
@@ -129,13 +149,15 @@ def _check_overrides(overrides: Mapping[str, object]) -> None:
     """Flags get the checks their variables get (`--max-legs 0` is as wrong as the variable)."""
     port = overrides.get("port")
     if port is not None:
-        assert isinstance(port, int)
+        if not isinstance(port, int):
+            raise ConfigError(f"--port must be an integer, got {port!r}")
         _check_port("--port", port)
     labels = {"max_legs": "--max-legs", "retention_days": "", "webhook_timeout_seconds": ""}
     for name, label in labels.items():
         value = overrides.get(name)
         if value is not None:
-            assert isinstance(value, int | float)
+            if not isinstance(value, int | float):
+                raise ConfigError(f"{label or name} must be a number, got {value!r}")
             _check_number(label or name, value)
 
 
@@ -181,33 +203,31 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         "db_path": env.get("QUALMON_DB") or "qualmon.db",
         "retention_days": _number(env, "QUALMON_RETENTION_DAYS", float, 30.0),
     }
-    speech = _switch(env, "QUALMON_SPEECH")
-    if speech is not None:
-        values["speech_enabled"] = speech
+    speech_enabled = _switch(env, "QUALMON_SPEECH")
+    if speech_enabled is not None:
+        values["speech_enabled"] = speech_enabled
+    rules = DEFAULT_RULES
     if _switch(env, "QUALMON_TALK_BALANCE"):
-        values["warning_rules"] = tuple(
-            replace(r, enabled=True) if r.kind == "talk_balance" else r for r in DEFAULT_RULES
-        )
+        rules = tuple(replace(r, enabled=True) if r.kind == "talk_balance" else r for r in rules)
     rule_text = env.get("QUALMON_WARNING_RULES", "").strip()
     if rule_text:
-        base_rules = values.get("warning_rules", DEFAULT_RULES)
-        assert isinstance(base_rules, tuple)
         try:
-            values["warning_rules"] = override_rules(base_rules, rule_text)
+            rules = override_rules(rules, rule_text)
         except ValueError as exc:
             raise ConfigError(f"QUALMON_WARNING_RULES: {exc}") from exc
+    values["warning_rules"] = rules
+    speech = SpeechParams()
     vad_mode = env.get("QUALMON_VAD_MODE")
     if vad_mode:
         if vad_mode not in ("0", "1", "2", "3"):
             raise ConfigError(f"QUALMON_VAD_MODE must be 0, 1, 2 or 3, got {vad_mode!r}")
         values["vad_mode"] = int(vad_mode)
-        values["speech"] = SpeechParams(vad_overhang_seconds=vad_overhang_seconds(int(vad_mode)))
+        speech = SpeechParams(vad_overhang_seconds=vad_overhang_seconds(int(vad_mode)))
     mic_silent = env.get("QUALMON_MIC_SILENT_SECONDS")
     if mic_silent:
         seconds = _number(env, "QUALMON_MIC_SILENT_SECONDS", float, 30.0)
-        base = values.get("speech", SpeechParams())
-        assert isinstance(base, SpeechParams)
-        values["speech"] = replace(base, mic_silent_after_seconds=float(seconds))  # type: ignore[arg-type]
+        speech = replace(speech, mic_silent_after_seconds=seconds)
+    values["speech"] = speech
     values["webhook_url"] = env.get("QUALMON_WEBHOOK_URL", "").strip() or None
     values["webhook_secret"] = env.get("QUALMON_WEBHOOK_SECRET") or None
     values["webhook_timeout_seconds"] = _number(env, "QUALMON_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
@@ -225,6 +245,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     if len(secret) < 32:
         # HS256 wants a key of at least 32 bytes (RFC 7518 3.2); PyJWT warns below it.
         raise ConfigError("QUALMON_SECRET is too short: use at least 32 random characters")
+    # Each value was checked above; in a dict of mixed types mypy sees only `object`.
     check_webhook(values["webhook_url"], values["webhook_secret"], secret)  # type: ignore[arg-type]
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -16,7 +16,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from qualmon.config import Settings
-from qualmon.media.ice import use_host_addresses
 from qualmon.service.app import create_app
 from qualmon.service.auth import issue_token
 from qualmon.service.keys import sessions_key
@@ -129,7 +128,6 @@ async def run_service(settings: Settings) -> AsyncIterator[Service]:
             yield Service(app=app, url=f"http://127.0.0.1:{port}", metrics=metrics, http=http)
     finally:
         await runner.cleanup()
-        use_host_addresses(None)
 
 
 @pytest.fixture

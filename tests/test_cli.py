@@ -25,13 +25,17 @@ from qualmon.sim.demo import DEMO_SESSIONS
 from .conftest import SECRET, Service, wait_for
 
 CLI = (sys.executable, "-m", "qualmon.cli")
+CHECKOUT = Path(__file__).resolve().parent.parent
+"The qualmon these tests belong to (a git worktree's, not the one the venv installed)."
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """The caller's environment without any QUALMON_* setting, and a throwaway store."""
+    """The caller's environment without any QUALMON_* setting, a throwaway store, and this
+    checkout's qualmon first on the path (the subprocess runs in tmp_path)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QUALMON_")}
     clean["QUALMON_DB"] = str(tmp_path / "qualmon.db")
+    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), clean.get("PYTHONPATH")]))
     return clean
 
 
@@ -180,6 +184,17 @@ def test_serve_checks_flags_like_variables(
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"qualmon: {needle} must be")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--port", "--max-legs"])
+def test_integer_flags_take_ascii_digits_only(
+    env: dict[str, str], tmp_path: Path, flag: str
+) -> None:
+    """Fullwidth "８０８０" is 8080 to int(), not to an operator reading the command line."""
+    env["QUALMON_SECRET"] = SECRET
+    result = run_cli("serve", flag, "８０８０", env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"argument {flag}: '８０８０' is not an integer in digits 0-9" in result.stderr
 
 
 # -- token -------------------------------------------------------------------

@@ -172,3 +172,39 @@ def test_on_off_variables_take_the_same_words(name: str) -> None:
     for garbage in ("yes", "enabled", "maybe"):
         with pytest.raises(ConfigError, match=f"{name} must be on or off"):
             settings_from_env({"QUALMON_SECRET": SECRET, name: garbage})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("QUALMON_PORT", "８０８０"),  # fullwidth: int() reads 8080
+        ("QUALMON_PORT", "²"),
+        ("QUALMON_MAX_LEGS", "٣"),  # int() reads 3
+        ("QUALMON_MAX_LEGS", "1_0"),  # int() reads 10
+        ("QUALMON_RETENTION_DAYS", "٣٠"),  # float() reads 30.0
+        ("QUALMON_WEBHOOK_TIMEOUT_SECONDS", "1_0"),
+    ],
+)
+def test_numbers_are_written_in_ascii(name: str, raw: str) -> None:
+    """Digits from other scripts are refused by name, not read as Python would read them."""
+    with pytest.raises(ConfigError, match=f"{name}=.* is not a valid"):
+        settings_from_env({"QUALMON_SECRET": SECRET, name: raw})
+
+
+def test_numbers_may_carry_surrounding_spaces() -> None:
+    settings = settings_from_env(
+        {"QUALMON_SECRET": SECRET, "QUALMON_PORT": " 9000 ", "QUALMON_RETENTION_DAYS": " 7.5"}
+    )
+    assert (settings.port, settings.retention_days) == (9000, 7.5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [({"port": "8080"}, "--port must be an integer"), ({"max_legs": "7"}, "--max-legs must be")],
+)
+def test_overrides_of_the_wrong_type_are_config_errors(
+    overrides: dict[str, object], needle: str
+) -> None:
+    """Checked with a raise, not an assert: under `python -O` an assert let "8080" through."""
+    with pytest.raises(ConfigError, match=needle):
+        settings_from_env({"QUALMON_SECRET": SECRET}, **overrides)

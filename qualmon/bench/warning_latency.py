@@ -23,22 +23,18 @@ import aiohttp
 from aiohttp import web
 
 from ..config import settings_from_env
+from ..core.quantiles import percentile
 from ..core.warnings import WarningEvent
 from ..service.app import create_app
 from ..service.auth import issue_token
 from ..service.keys import sessions_key, warnings_key
-from ..sim.audio import speech_like_packets
-from ..sim.impairment import ImpairmentConfig
+from ..sim.audio import EncodedAudioTrack, speech_like_packets
+from ..sim.impairment import Impairment, ImpairmentConfig
 from ..sim.publisher import WhipPublisher
 from ..warnings.runtime import WarningObserver
 
 GOAL_RAISE_P95_SECONDS = 2.0
 GOAL_CLEAR_SECONDS = 5.0
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 class Recorder(WarningObserver):
@@ -96,17 +92,28 @@ async def _client(ctx: dict[str, Any], session: str, impairment: ImpairmentConfi
     return publisher
 
 
+def _seconds(value: float | None) -> str:
+    return f"{value:.2f} s" if value is not None else "–"
+
+
+def _impairment_of(publisher: WhipPublisher) -> Impairment:
+    """The impairment a started publisher put in place (each trial's client is given one)."""
+    if publisher.impairment is None:
+        raise RuntimeError("the trial's publisher started without its impairment")
+    return publisher.impairment
+
+
 async def _loss_trial(
     ctx: dict[str, Any], session: str, loss: float, *, hold: float
 ) -> tuple[float | None, float | None]:
     publisher = await _client(ctx, session, ImpairmentConfig(seed=hash(session) & 0xFFFF))
+    impairment = _impairment_of(publisher)
     await asyncio.sleep(5.0)
-    assert publisher.impairment is not None
-    clean = publisher.impairment.config
-    publisher.impairment.config = replace(clean, loss_ratio=loss)
+    clean = impairment.config
+    impairment.config = replace(clean, loss_ratio=loss)
     onset = time.monotonic()
     await asyncio.sleep(hold)
-    publisher.impairment.config = clean
+    impairment.config = clean
     recovered = time.monotonic()
     await asyncio.sleep(15.0)
     return _latencies(ctx["recorder"], session, "high_loss", onset, recovered)
@@ -117,19 +124,23 @@ async def _stop_trial(
 ) -> tuple[float | None, float | None]:
     """A publisher that stops sending (track paused) or an outage on the network (3 s)."""
     publisher = await _client(ctx, session, ImpairmentConfig())
+    impairment = _impairment_of(publisher)
     await asyncio.sleep(5.0)
     onset = time.monotonic()
-    assert publisher.impairment is not None
     if outage:
-        publisher.impairment.config = replace(
-            publisher.impairment.config,
-            outages=((onset - publisher.impairment.installed_at, 3.0),),  # type: ignore[operator]
+        impairment.config = replace(
+            impairment.config,
+            # installed_at is set: the publisher's start() installed the impairment.
+            outages=((onset - impairment.installed_at, 3.0),),  # type: ignore[operator]
         )
         await asyncio.sleep(3.0)
     else:
-        publisher.track.pause()  # type: ignore[attr-defined]
+        track = publisher.track
+        if not isinstance(track, EncodedAudioTrack):
+            raise RuntimeError("the trial's publisher sends no EncodedAudioTrack to pause")
+        track.pause()
         await asyncio.sleep(4.0)
-        publisher.track.resume()  # type: ignore[attr-defined]
+        track.resume()
     recovered = time.monotonic()
     await asyncio.sleep(8.0)
     return _latencies(ctx["recorder"], session, "media_stopped", onset, recovered)
@@ -210,6 +221,8 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    # Private, as in tests/conftest.py: aiohttp does not expose a TCPSite's bound port;
+    # _server is set once start() has returned.
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     recorder = Recorder()
     app[warnings_key].add_observer(recorder)
@@ -268,13 +281,12 @@ async def run_warning_bench(args: argparse.Namespace) -> int:
             raised = [r for r, _ in trial_results if r is not None]
             cleared = [c for _, c in trial_results if c is not None]
             missed = sum(1 for r, _ in trial_results if r is None)
-            fmt = lambda v: f"{v:.2f} s" if v is not None else "–"  # noqa: E731
             print(
                 f"{name:<15}{len(trial_results):>7}"
-                f"{fmt(statistics.median(raised) if raised else None):>12}"
-                f"{fmt(p95(raised) if raised else None):>12}{missed:>8}"
-                f"{fmt(statistics.median(cleared) if cleared else None):>13}"
-                f"{fmt(max(cleared) if cleared else None):>13}"
+                f"{_seconds(statistics.median(raised) if raised else None):>12}"
+                f"{_seconds(percentile(raised, 0.95) if raised else None):>12}{missed:>8}"
+                f"{_seconds(statistics.median(cleared) if cleared else None):>13}"
+                f"{_seconds(max(cleared) if cleared else None):>13}"
             )
         (clean_alarms, clean_flaps, clean_kinds) = results[-2]
         (loss1_alarms, loss1_flaps, loss1_kinds) = results[-1]

@@ -32,7 +32,8 @@ def delay_impairment(one_way_delay_seconds: float) -> float:
     if ta_ms <= _DELAY_THRESHOLD_MS:
         return 0.0
     x = math.log2(ta_ms / _DELAY_THRESHOLD_MS)
-    return 25.0 * ((1 + x**6) ** (1 / 6) - 3 * (1 + (x / 3) ** 6) ** (1 / 6) + 2)
+    # math.pow, not **: float ** float is typed Any (it may be complex); same C pow().
+    return 25.0 * (math.pow(1 + x**6, 1 / 6) - 3 * math.pow(1 + (x / 3) ** 6, 1 / 6) + 2)
 
 
 def effective_equipment_impairment(loss_ratio: float, params: EModelParams) -> float:

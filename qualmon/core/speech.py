@@ -102,7 +102,7 @@ class SpeechSegmenter:
                 self._silence_seconds += known_silence
                 self._pending_unknown += unknown
                 if self._silence_seconds >= p.hangover_seconds:
-                    self._close()
+                    self._close(self._seg_start)
         self._last_frame_end = max(at + duration, last_end or at)
         self._recent.append((at, at + duration, is_speech))
         if is_speech:
@@ -126,21 +126,21 @@ class SpeechSegmenter:
             if self._seg_start is not None:
                 self._silence_seconds += duration
                 if self._silence_seconds >= p.hangover_seconds:
-                    self._close()
+                    self._close(self._seg_start)
 
     def add_level(self, at: float, rms: float) -> None:
         """Signal level of a batch of audio ending at `at` (RMS, full scale 1.0)."""
         if rms >= self.params.silence_rms:
             self._last_voice_at = at
 
-    def _speech_end(self) -> float:
-        assert self._seg_start is not None
+    def _speech_end(self, start: float) -> float:
+        """Where the open segment that began at `start` ends so far."""
         end = self._last_speech_end - self.params.vad_overhang_seconds
-        return max(self._seg_start + CONTIGUITY_TOLERANCE_SECONDS, end)
+        return max(start + CONTIGUITY_TOLERANCE_SECONDS, end)
 
-    def _close(self) -> None:
-        assert self._seg_start is not None
-        segment = Segment(self._seg_start, self._speech_end(), self._seg_unknown)
+    def _close(self, start: float) -> None:
+        """Close the open segment, which began at `start`."""
+        segment = Segment(start, self._speech_end(start), self._seg_unknown)
         self.segments.append(segment)
         self.closed_speech_seconds += segment.speech_seconds
         self._seg_start = None
@@ -156,7 +156,7 @@ class SpeechSegmenter:
         """The segment in progress (ending at its last speech frame so far), if any."""
         if self._seg_start is None:
             return None
-        return Segment(self._seg_start, self._speech_end(), self._seg_unknown)
+        return Segment(self._seg_start, self._speech_end(self._seg_start), self._seg_unknown)
 
     def all_segments(self) -> list[Segment]:
         current = self.open_segment()

@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .quantiles import percentile
 from .speech import Segment
 
 
@@ -59,16 +60,6 @@ class TurnStats:
     silence_ratio: float | None
     "Share of the observed span in which nobody spoke (missing audio excluded)."
     turns: tuple[Turn, ...] = field(default=(), repr=False)
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _union_length(intervals: Sequence[tuple[float, float]]) -> float:
@@ -180,7 +171,7 @@ def compute_turns(
         response_gaps={
             role: GapStats(
                 median_seconds=statistics.median(gaps[role]),
-                p90_seconds=_percentile(gaps[role], 0.9),
+                p90_seconds=percentile(gaps[role], 0.9),
                 count=len(gaps[role]),
             )
             if gaps[role]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc import RTCRtpReceiver
-
-_RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/(\d+)", re.MULTILINE)
-_MLINE_AUDIO = re.compile(r"^m=audio \d+ \S+ ([\d ]+)", re.MULTILINE)
+from aiortc.sdp import SessionDescription
 
 
 @dataclass(frozen=True)
@@ -20,16 +17,25 @@ class NegotiatedCodec:
     clock_rate: int
 
 
+DEFAULT_CODEC = NegotiatedCodec(111, "opus", 48000)
+"What aiortc sends when an answer names no usable audio codec."
+
+
 def negotiated_codec(answer_sdp: str) -> NegotiatedCodec:
-    """The first codec the answer's audio section accepts (Opus at 48 kHz if unstated)."""
-    mline = _MLINE_AUDIO.search(answer_sdp)
-    rtpmaps = {int(pt): (name, int(rate)) for pt, name, rate in _RTPMAP.findall(answer_sdp)}
-    if mline:
-        for pt in mline.group(1).split():
-            if int(pt) in rtpmaps:
-                name, rate = rtpmaps[int(pt)]
-                return NegotiatedCodec(int(pt), name.lower(), rate)
-    return NegotiatedCodec(111, "opus", 48000)
+    """The first codec the answer's first audio section accepts (Opus at 48 kHz if unstated).
+
+    The answer is aiortc's own, so aiortc's parser reads it: its rtpmap lines are taken
+    from the audio section only, not from whichever section mentions the same number.
+    """
+    audio = next((m for m in SessionDescription.parse(answer_sdp).media if m.kind == "audio"), None)
+    if audio is None:
+        return DEFAULT_CODEC
+    codecs = {codec.payloadType: codec for codec in audio.rtp.codecs}
+    for payload_type in audio.fmt:
+        codec = codecs.get(payload_type)
+        if codec is not None:
+            return NegotiatedCodec(payload_type, codec.name.lower(), codec.clockRate)
+    return DEFAULT_CODEC
 
 
 def frame_time_mapper(

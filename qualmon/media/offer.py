@@ -5,22 +5,26 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from ..core.ascii_digits import is_ascii_digits, parse_ascii_int
+
 # aiortc's parser asserts, int()s or splits these values; a value off this shape raises
 # deep inside it (AssertionError, ValueError, KeyError), so it must not get that far.
+# [0-9], never \d: \d also matches "٣" or "９", which int() reads as 3 and 9.
 _ATTRIBUTE_FORMS = {
-    "candidate": re.compile(r"\S+ \d+ \S+ \d+ \S+ \d+ typ \S+( .*)?"),
-    "extmap": re.compile(r"\d+(/\w+)? \S+"),
+    "candidate": re.compile(r"\S+ [0-9]+ \S+ [0-9]+ \S+ [0-9]+ typ \S+( .*)?"),
+    "extmap": re.compile(r"[0-9]+(/\w+)? \S+"),
     "fingerprint": re.compile(r"[A-Za-z0-9-]+ [0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+"),
-    "fmtp": re.compile(r"\d{1,3} .+"),
-    "max-message-size": re.compile(r"\d+"),
+    "fmtp": re.compile(r"[0-9]{1,3} .+"),
+    "max-message-size": re.compile(r"[0-9]+"),
     "msid": re.compile(r"\S+( \S+)?"),
-    "rtcp": re.compile(r"\d+( IN IP[46] [^ ]+)?"),
-    "rtpmap": re.compile(r"\d{1,3} [^/ ]+/\d+(/\d+)?"),
-    "sctp-port": re.compile(r"\d+"),
-    "sctpmap": re.compile(r"\d+ .+"),
+    "rtcp": re.compile(r"[0-9]+( IN IP[46] [^ ]+)?"),
+    # The clock rate is int()ed here too: capped well below int()'s 4300-digit limit.
+    "rtpmap": re.compile(r"[0-9]{1,3} [^/ ]+/[0-9]{1,10}(/[0-9]+)?"),
+    "sctp-port": re.compile(r"[0-9]+"),
+    "sctpmap": re.compile(r"[0-9]+ .+"),
     "setup": re.compile(r"actpass|active|passive"),
-    "ssrc": re.compile(r"\d+ [^:]+:.*"),
-    "ssrc-group": re.compile(r"\S+( \d+)*"),
+    "ssrc": re.compile(r"[0-9]+ [^:]+:.*"),
+    "ssrc-group": re.compile(r"\S+( [0-9]+)*"),
 }
 # aiortc int()s these fmtp parameters.
 _FMTP_INT_PARAMETERS = frozenset(
@@ -29,11 +33,14 @@ _FMTP_INT_PARAMETERS = frozenset(
 _LINE = re.compile(r"[a-z]=.*")
 _CONNECTION = re.compile(r"IN IP[46] [^ ]+")
 # aiortc's own m-line pattern: a port with "/<count>" or a lower-case proto fails its assert.
-_MEDIA = re.compile(r"m=(\S+) (\d+) ([A-Z/]+) (.+)")
+_MEDIA = re.compile(r"m=(\S+) ([0-9]+) ([A-Z/]+) (.+)")
 _DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
 _STATIC_AUDIO_PAYLOAD_TYPES = frozenset({0, 8})  # PCMU/8000, PCMA/8000
 _FORBIDDEN_PAYLOAD_TYPES = range(72, 77)  # RTCP packet types under rtcp-mux
 _EXCERPT_CHARS = 40
+_PAYLOAD_TYPE_DIGITS = 3
+_PORT_DIGITS = 5
+MAX_PORT = 65535
 
 
 class OfferError(ValueError):
@@ -105,6 +112,14 @@ def validate_offer(text: str, *, max_bytes: int = 65536) -> ValidatedOffer:
         audio_payload_clock_rates=clock_rates,
         dropped_candidates=dropped,
     )
+
+
+def check_candidate(value: str) -> None:
+    """Raise OfferError unless `value`, an a=candidate value trickled in a PATCH, has the
+    form the offer's own candidates must have (aiortc int()s its numbers)."""
+    if not _ATTRIBUTE_FORMS["candidate"].fullmatch(value):
+        raise OfferError("trickled candidate: malformed a=candidate line")
+    _check_candidate_extensions("trickled candidate", value)
 
 
 def _reject_control_characters(text: str) -> None:
@@ -179,7 +194,7 @@ def _check_line_forms(section: _Section) -> None:
                 raise OfferError(f"{section.label}: a=setup must be actpass, active or passive")
             raise OfferError(f"{section.label}: malformed a={name} line")
         if name == "candidate":
-            _check_candidate_extensions(section, value)
+            _check_candidate_extensions(section.label, value)
     if is_media:
         _check_fmtp(section)
 
@@ -187,17 +202,18 @@ def _check_line_forms(section: _Section) -> None:
 def _payload_types(section: _Section, fmt: str) -> list[int]:
     payload_types = []
     for token in fmt.split():
-        if not token.isdigit() or int(token) > 255 or int(token) in _FORBIDDEN_PAYLOAD_TYPES:
+        pt = parse_ascii_int(token, max_digits=_PAYLOAD_TYPE_DIGITS)
+        if pt is None or pt > 255 or pt in _FORBIDDEN_PAYLOAD_TYPES:
             raise OfferError(f"{section.label}: invalid payload type {token[:8]!r}")
-        payload_types.append(int(token))
+        payload_types.append(pt)
     return payload_types
 
 
-def _check_candidate_extensions(section: _Section, value: str) -> None:
+def _check_candidate_extensions(label: str, value: str) -> None:
     bits = value.split()
     for i in range(8, len(bits) - 1, 2):
-        if bits[i] == "rport" and not bits[i + 1].isdigit():
-            raise OfferError(f"{section.label}: malformed a=candidate line")
+        if bits[i] == "rport" and not is_ascii_digits(bits[i + 1]):
+            raise OfferError(f"{label}: malformed a=candidate line")
 
 
 def _check_fmtp(section: _Section) -> None:
@@ -208,18 +224,20 @@ def _check_fmtp(section: _Section) -> None:
             raise OfferError(f"{section.label}: a=fmtp for payload type {pt_text} has no a=rtpmap")
         for parameter in parameters.split(";"):
             key, has_value, parameter_value = parameter.partition("=")
-            if has_value and key in _FMTP_INT_PARAMETERS and not parameter_value.isdigit():
+            if has_value and key in _FMTP_INT_PARAMETERS and not is_ascii_digits(parameter_value):
                 raise OfferError(f"{section.label}: a=fmtp {key} is not an integer")
 
 
 def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
     label = section.label
     match = _MEDIA.fullmatch(section.lines[0])
-    assert match is not None  # _check_line_forms has run
+    if match is None:  # _check_line_forms refused it already; a check, not an assert (-O)
+        raise OfferError(f"{label}: malformed m= line")
     if "RTP/" not in match.group(3):
         raise OfferError(f"{label}: protocol {match.group(3)!r} is not RTP")
-    if int(match.group(2)) > 65535:
-        raise OfferError(f"{label}: port {match.group(2)} is out of range")
+    port = parse_ascii_int(match.group(2), max_digits=_PORT_DIGITS)
+    if port is None or port > MAX_PORT:
+        raise OfferError(f"{label}: port {match.group(2)[:8]} is out of range")
     payload_types = _payload_types(section, match.group(4))
     if not payload_types:
         raise OfferError(f"{label}: no payload types on the m= line")

@@ -56,7 +56,8 @@ class VadFramer:
 
     def feed(self, pcm: bytes, at: float) -> None:
         """Audio starting at session time `at`; a jump restarts the 20 ms framing there."""
-        if self._vad is None:
+        vad = self._vad
+        if vad is None:  # closed
             return
         buffered = self._pcm
         if buffered and abs(at - (self._pcm_at + len(buffered) / BYTES_PER_SECOND)) > (
@@ -67,17 +68,15 @@ class VadFramer:
             self._pcm_at = at
             if len(pcm) == VAD_FRAME_BYTES:
                 # The common case, kept lean: one 20 ms packet, one decision.
-                self._decide(pcm)
+                self._decide(vad, pcm)
                 return
         buffered += pcm
         while len(buffered) >= VAD_FRAME_BYTES:
             chunk = bytes(buffered[:VAD_FRAME_BYTES])
             del buffered[:VAD_FRAME_BYTES]
-            self._decide(chunk)
+            self._decide(vad, chunk)
 
-    def _decide(self, chunk: bytes) -> None:
-        vad = self._vad
-        assert vad is not None  # feed() returns early once closed
+    def _decide(self, vad: webrtcvad.Vad, chunk: bytes) -> None:
         self.sink.add_frame(self._pcm_at, VAD_FRAME_SECONDS, vad.is_speech(chunk, VAD_RATE))
         self._pcm_at += VAD_FRAME_SECONDS
         self.frames_classified += 1

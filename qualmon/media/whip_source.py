@@ -22,7 +22,7 @@ from aiortc.sdp import candidate_from_sdp
 from ..config import Settings
 from . import opus
 from .negotiated import NegotiatedCodec, frame_time_mapper, negotiated_codec
-from .offer import ValidatedOffer
+from .offer import OfferError, ValidatedOffer, check_candidate
 from .source import LegFeed
 from .speech import OpusPacketSpeech, SpeechPipeline
 from .stun_probe import measure_rtt
@@ -144,9 +144,11 @@ class WhipSource:
         candidates: list[RTCIceCandidate] = []
         for line in fragment_lines:
             if line.startswith("a=candidate:"):
+                value = line[len("a=candidate:") :]
                 try:
-                    candidate = candidate_from_sdp(line[len("a=candidate:") :])
-                except (ValueError, IndexError, KeyError, AssertionError):
+                    check_candidate(value)  # aiortc int()s "٣" as 3
+                    candidate = candidate_from_sdp(value)
+                except (OfferError, ValueError, IndexError, KeyError, AssertionError):
                     raise TrickleError("bad candidate line") from None
                 candidates.append(candidate)
         mid = next((t.mid for t in self.pc.getTransceivers() if t.kind == "audio"), None)
@@ -202,7 +204,8 @@ class WhipSource:
                 frame = await recv()
                 speech = self._speech
                 if audio and speech is not None:
-                    speech.process(frame)  # type: ignore[arg-type]  # audio tracks yield AudioFrames
+                    # An audio track yields AudioFrames; aiortc types recv() as Frame | Packet.
+                    speech.process(frame)  # type: ignore[arg-type]
                 del frame  # audio is not kept past classification
 
     def _on_connection_state(self) -> None:

@@ -11,12 +11,14 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import av
 import jwt
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from prometheus_client import CollectorRegistry
 
+from ..core.ascii_digits import parse_ascii_int
 from ..core.emodel import DEFAULT_PARAMS, EModelParams
 from ..core.rtp_stats import RtpLegStats
 from ..core.rtt import RttTracker
@@ -93,6 +95,13 @@ class _TappedStream:
         self._expected = max(self._expected, rtp.packets_expected)
         self._lost_max = max(self._lost_max, rtp.packets_lost)
         return StreamSample(self.stream_id, rtp, self.total_samples, self.concealed_samples)
+
+
+def wait_after_429(retry_after: str) -> float:
+    """Seconds to hold posts after a 429: the Retry-After seconds the service sent (it sends
+    no HTTP-dates), or 1 s when the header is missing or unusable."""
+    seconds = parse_ascii_int(retry_after.strip(), max_digits=6)
+    return 1.0 if seconds is None else float(seconds)
 
 
 def session_from_token(token: str) -> str | None:
@@ -263,8 +272,9 @@ class Probe:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
-                if self._speech is not None:
-                    self._speech.process(frame)  # type: ignore[arg-type]
+                # An audio track yields AudioFrames; aiortc types recv() as Frame | Packet.
+                if self._speech is not None and isinstance(frame, av.AudioFrame):
+                    self._speech.process(frame)
                 del frame  # audio is not kept past classification
 
     async def _run(self) -> None:
@@ -293,7 +303,8 @@ class Probe:
                 self._on_sample(self.latest)
             except Exception:
                 log.exception("probe on_sample callback failed")
-        if self._endpoint is not None and now >= self._post_not_before:
+        endpoint, http = self._endpoint, self._http
+        if endpoint is not None and http is not None and now >= self._post_not_before:
             timestamp_ms = max(time.time() * 1000.0, self._last_timestamp_ms + 1.0)
             body = w3c_sample(
                 streams,
@@ -303,7 +314,7 @@ class Probe:
             )
             if body is not None:
                 self._last_timestamp_ms = timestamp_ms
-                await self._post(body, now)
+                await self._post(http, endpoint, body, now)
 
     async def _remote_inbound(self) -> list[RemoteInbound]:
         if self._pc.connectionState == "closed":
@@ -321,11 +332,12 @@ class Probe:
                 )
         return found[:4]
 
-    async def _post(self, body: dict[str, Any], now: float) -> None:
-        assert self._http is not None and self._endpoint is not None
+    async def _post(
+        self, http: aiohttp.ClientSession, endpoint: str, body: dict[str, Any], now: float
+    ) -> None:
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._http.post(self._endpoint, json=body, headers=headers) as r:
+            async with http.post(endpoint, json=body, headers=headers) as r:
                 status = r.status
                 retry_after = r.headers.get("Retry-After", "")
                 reason = (await r.text()).strip()[:200]
@@ -344,7 +356,7 @@ class Probe:
         if status == 204:
             self.posted += 1
         elif status == 429:
-            self._post_not_before = now + (float(retry_after) if retry_after.isdigit() else 1.0)
+            self._post_not_before = now + wait_after_429(retry_after)
         elif status in (401, 403):
             log.warning("probe token refused (%d: %s); no more posts", status, reason)
             self._endpoint = None

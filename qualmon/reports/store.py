@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import cast
 
+from ..core.ascii_digits import parse_ascii_int
 from .model import (
     Checkpoint,
     DropoutMark,
@@ -40,8 +41,9 @@ def migrations() -> list[tuple[int, str]]:
     found = []
     for entry in folder.iterdir():
         name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+        version = parse_ascii_int(name[:4], max_digits=4)
+        if name.endswith(".sql") and version is not None:
+            found.append((version, entry.read_text(encoding="utf-8")))
     return sorted(found)
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..config import Settings, check_webhook
-from ..media.ice import use_host_addresses
+from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
 from . import api, events, probe_ingest, report_routes, whip
 from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
@@ -118,7 +118,6 @@ async def _on_shutdown(app: web.Application) -> None:
 def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
     """Build the service; `metrics` lets tests inject a fresh registry."""
     quiet_noisy_loggers()
-    use_host_addresses(settings.ice_addresses)
     metrics = metrics or QualmonMetrics()
     sessions = SessionRegistry(settings, observers=[metrics])
     register_live_collector(metrics, sessions, settings.max_legs)
@@ -136,6 +135,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     _setup_webhook(app)  # feeds on the warnings runtime that events.setup made
     probe_ingest.setup(app)
     app.cleanup_ctx.append(_background)
+    app.cleanup_ctx.append(host_addresses_while_running(settings.ice_addresses))
     app.on_shutdown.append(_on_shutdown)
     # Last: its shutdown hook saves reports after _on_shutdown has closed the legs.
     report_routes.setup(app)

@@ -10,7 +10,7 @@ from importlib import resources
 from aiohttp import web
 
 from ..core.heard import HeardError, sample_from_json
-from .auth import authenticate, require
+from .auth import authenticate, require_publisher
 from .http import bad_request, read_body, unavailable, with_cors
 from .keys import limiter_key, metrics_key, probe_metrics_key, sessions_key, settings_key
 from .metrics import ProbeMetrics
@@ -46,14 +46,13 @@ async def post_stats(request: web.Request) -> web.StreamResponse:
     sessions = request.app[sessions_key]
     claims = authenticate(request, settings.secret)
     # The token's role says whose ears these are; only a participant's token fits.
-    require(claims, scopes=("publish",), session=session_id)
-    assert claims.role is not None
+    _, role = require_publisher(claims, session=session_id)
     if not sessions.accepting:
         raise unavailable("shutting down", settings.retry_after_seconds)
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="Content-Type must be application/json\n")
     body = await read_body(request, MAX_SAMPLE_BYTES, "sample")
-    wait = request.app[limiter_key].retry_after((session_id, claims.role), time.monotonic())
+    wait = request.app[limiter_key].retry_after((session_id, role), time.monotonic())
     if wait > 0:
         raise web.HTTPTooManyRequests(
             text=f"one sample per {MIN_SAMPLE_INTERVAL_SECONDS:g} s per participant\n",
@@ -61,12 +60,12 @@ async def post_stats(request: web.Request) -> web.StreamResponse:
         )
     try:
         sample = sample_from_json(body)
-        _, interval = sessions.add_heard(session_id, claims.role, sample)
+        _, interval = sessions.add_heard(session_id, role, sample)
     except HeardError as exc:
         raise bad_request(f"bad sample: {exc}") from None
     ratio = interval.audible_concealment_ratio if interval is not None else None
     if ratio is not None:
-        request.app[probe_metrics_key].concealment.labels(role=claims.role).observe(ratio)
+        request.app[probe_metrics_key].concealment.labels(role=role).observe(ratio)
     return web.Response(status=204)
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import ConfigError
+from ..core.ascii_digits import parse_ascii_int
 from ..core.instants import iso, parse_instant
 from ..reports.async_store import AsyncReportStore
 from ..reports.html import CONTENT_SECURITY_POLICY, render_report_html
@@ -104,11 +104,9 @@ async def list_reports(request: web.Request) -> web.Response:
     until = _query_instant(request, "until")
     if since is not None and until is not None and since > until:
         raise web.HTTPBadRequest(text="since must not be after until\n")
-    raw_limit = request.query.get("limit", "100")
-    # Not isdigit(): it takes "²" and other digits int() refuses, and any length.
-    if not re.fullmatch(r"[0-9]{1,4}", raw_limit) or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
+    limit = parse_ascii_int(request.query.get("limit", "100"), max_digits=4)
+    if limit is None or not 1 <= limit <= MAX_LIST_LIMIT:
         raise web.HTTPBadRequest(text=f"limit must be an integer 1..{MAX_LIST_LIMIT}\n")
-    limit = int(raw_limit)
     await request.app[recorder_key].flush()
     rows = await request.app[store_key].run(
         lambda s: s.list_reports(since=since, until=until, limit=limit)

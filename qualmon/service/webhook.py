@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import random
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +23,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .. import __version__
+from ..core.ascii_digits import is_ascii_digits, parse_ascii_int
 from ..core.warnings import WarningEvent
 from ..warnings.runtime import WarningObserver
 from .views import warning_json
@@ -55,17 +55,16 @@ def _retryable(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
-_DELTA_SECONDS = re.compile(r"[0-9]+")
-
-
 def retry_after_seconds(value: str | None, *, now: float) -> float | None:
     """Seconds a Retry-After value asks for (delta-seconds or an HTTP-date); None if unusable."""
     if value is None:
         return None
     value = value.strip()
-    # ASCII digits only: str.isdigit() would also take "²" and int() other scripts' digits.
-    if _DELTA_SECONDS.fullmatch(value):
-        return float(int(value))
+    if is_ascii_digits(value):
+        # Past 10 digits (300 years) it is "for ever", which the caller caps, rather than
+        # int()'s ValueError past 4300 digits or float()'s overflow past 308.
+        seconds = parse_ascii_int(value, max_digits=10)
+        return math.inf if seconds is None else float(seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, OverflowError):

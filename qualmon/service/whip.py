@@ -12,7 +12,7 @@ from ..media.offer import OfferError, validate_offer
 from ..media.whip_source import IceRestartError, TrickleError, WhipSource
 from ..sessions.leg import Leg
 from ..sessions.registry import CapacityError
-from .auth import authenticate, require
+from .auth import authenticate, require, require_publisher
 from .http import bad_request, read_body, unavailable, with_cors
 from .keys import metrics_key, sessions_key, settings_key
 
@@ -80,12 +80,10 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
         offer = validate_offer(text, max_bytes=settings.max_offer_bytes)
     except OfferError as exc:
         raise bad_request(f"bad offer: {exc}") from None
-    assert claims.session is not None and claims.role is not None
+    session_id, role = require_publisher(claims)
     try:
         leg, answer = await sessions.add_leg(
-            claims.session,
-            claims.role,
-            lambda feed: WhipSource(feed, offer=offer, settings=settings),
+            session_id, role, lambda feed: WhipSource(feed, offer=offer, settings=settings)
         )
     except CapacityError:
         # Also raised when shutdown began while aiortc was answering.

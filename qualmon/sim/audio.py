@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import av
 import numpy as np
+import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 SAMPLE_RATE = 48000
@@ -19,7 +20,7 @@ SAMPLES_PER_PACKET = int(SAMPLE_RATE * PTIME_SECONDS)
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 
 
-def speech_like_pcm(seconds: float, *, seed: int = 1) -> np.ndarray:
+def speech_like_pcm(seconds: float, *, seed: int = 1) -> npt.NDArray[np.int16]:
     """Voiced bursts at syllable rate with pauses: a harmonic tone, amplitude-modulated.
 
     Not speech, but with the level and rhythm of speech, so an encoder spends bits the
@@ -36,7 +37,8 @@ def speech_like_pcm(seconds: float, *, seed: int = 1) -> np.ndarray:
     phrase = ((t % 2.7) < 2.0).astype(float)
     noise = rng.normal(0, 0.02, n)
     signal = 0.25 * voice * syllables * phrase + noise
-    return (np.clip(signal, -1, 1) * 32767).astype(np.int16)
+    pcm: npt.NDArray[np.int16] = (np.clip(signal, -1, 1) * 32767).astype(np.int16)
+    return pcm
 
 
 def encode_opus(pcm: np.ndarray, *, bit_rate: int = 32000) -> list[bytes]:
@@ -132,7 +134,7 @@ class EncodedAudioTrack(MediaStreamTrack):
             self._paused_at = None
             self._resumed.set()
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[av.stream.Stream]:
         await self._resumed.wait()
         if self.readyState != "live":
             raise MediaStreamError

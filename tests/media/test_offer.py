@@ -3,7 +3,7 @@
 import pytest
 from aiortc.sdp import SessionDescription
 
-from qualmon.media.offer import OfferError, ValidatedOffer, validate_offer
+from qualmon.media.offer import OfferError, ValidatedOffer, check_candidate, validate_offer
 
 FINGERPRINT = ":".join(f"{i * 7 % 256:02X}" for i in range(32))
 
@@ -362,3 +362,107 @@ def test_cleaned_offer_parses_in_aiortc(offer: str) -> None:
         result.audio_payload_clock_rates
     )
     assert all(not candidate.ip.endswith(".local") for candidate in audio.ice_candidates)
+
+
+# -- numbers in ASCII digits only ----------------------------------------------
+
+# The aiortc offer with a number in every place aiortc int()s one: fmtp, ssrc-group, and a
+# video and a data-channel section besides the audio one.
+NUMBERED_OFFER = (
+    replace_line(
+        replace_line(
+            AIORTC_OFFER,
+            "a=rtpmap:8 PCMA/8000",
+            "a=rtpmap:8 PCMA/8000\r\na=fmtp:96 minptime=10;useinbandfec=1",
+        ),
+        "a=ssrc:2876543210 cname:3f2e1d0c-b9a8-4765-8432-10fedcba9876",
+        "a=ssrc:2876543210 cname:3f2e1d0c-b9a8-4765-8432-10fedcba9876\r\n"
+        "a=ssrc-group:FID 2876543210 2876543211",
+    )
+    + "\r\n".join(
+        [
+            "m=video 9 UDP/TLS/RTP/SAVPF 97",
+            "c=IN IP4 0.0.0.0",
+            "a=recvonly",
+            "a=mid:1",
+            "a=rtpmap:97 VP8/90000",
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+            "c=IN IP4 0.0.0.0",
+            "a=mid:2",
+            "a=sctp-port:5000",
+            "a=max-message-size:65536",
+            "a=sctpmap:5000 webrtc-datachannel 1024",
+        ]
+    )
+    + "\r\n"
+)
+SRFLX = "a=candidate:9a8b7c6d5e4f3a2b 1 udp 1694498815 203.0.113.7 54321 typ srflx raddr "
+HOST = "a=candidate:0b6c7a4e1f2d3c5b {c} udp {p} 192.168.1.23 {port} typ host"
+
+# Each numeric place: a line of NUMBERED_OFFER with one of its digits as {d}, and that digit.
+NUMERIC_PLACES = {
+    "m-line port": ("m=audio {d} UDP/TLS/RTP/SAVPF 96 0 8", "9"),
+    "m-line payload type": ("m=audio 9 UDP/TLS/RTP/SAVPF 96 {d} 8", "0"),
+    "rtpmap payload type": ("a=rtpmap:9{d} opus/48000/2", "6"),
+    "rtpmap clock rate": ("a=rtpmap:96 opus/4800{d}/2", "0"),
+    "rtpmap channels": ("a=rtpmap:96 opus/48000/{d}", "2"),
+    "fmtp payload type": ("a=fmtp:9{d} minptime=10;useinbandfec=1", "6"),
+    "fmtp minptime": ("a=fmtp:96 minptime=1{d};useinbandfec=1", "0"),
+    "fmtp useinbandfec": ("a=fmtp:96 minptime=10;useinbandfec={d}", "1"),
+    "candidate component": (HOST.format(c="{d}", p="2130706431", port="54321"), "1"),
+    "candidate priority": (HOST.format(c="1", p="213070643{d}", port="54321"), "1"),
+    "candidate port": (HOST.format(c="1", p="2130706431", port="5432{d}"), "1"),
+    "candidate rport": (SRFLX + "192.168.1.23 rport 5432{d}", "1"),
+    "rtcp port": ("a=rtcp:{d} IN IP4 0.0.0.0", "9"),
+    "ssrc": ("a=ssrc:287654321{d} cname:3f2e1d0c-b9a8-4765-8432-10fedcba9876", "0"),
+    "ssrc-group": ("a=ssrc-group:FID 2876543210 287654321{d}", "1"),
+    "extmap id": ("a=extmap:{d} urn:ietf:params:rtp-hdrext:sdes:mid", "1"),
+    "video m-line port": ("m=video {d} UDP/TLS/RTP/SAVPF 97", "9"),
+    "video payload type": ("m=video 9 UDP/TLS/RTP/SAVPF 9{d}", "7"),
+    "video clock rate": ("a=rtpmap:97 VP8/9000{d}", "0"),
+    "data m-line port": ("m=application {d} UDP/DTLS/SCTP webrtc-datachannel", "9"),
+    "sctp-port": ("a=sctp-port:500{d}", "0"),
+    "max-message-size": ("a=max-message-size:6553{d}", "6"),
+    "sctpmap": ("a=sctpmap:500{d} webrtc-datachannel 1024", "0"),
+}
+# Digits that str.isdigit() accepts and int() refuses ("²") or reads as 3, 5, 1 and 9.
+UNICODE_DIGITS = ("\u00b2", "\u0663", "\u06f5", "\u0967", "\uff19")
+
+
+def test_numbered_offer_is_valid_and_has_every_numeric_place() -> None:
+    """The base of the test below: accepted, parsed by aiortc, each place present."""
+    assert validate_offer(NUMBERED_OFFER).sdp == NUMBERED_OFFER
+    assert len(SessionDescription.parse(NUMBERED_OFFER).media) == 3
+    lines = NUMBERED_OFFER.split("\r\n")
+    for template, digit in NUMERIC_PLACES.values():
+        assert template.format(d=digit) in lines, template
+
+
+@pytest.mark.parametrize("digit", UNICODE_DIGITS, ids=[f"U+{ord(d):04X}" for d in UNICODE_DIGITS])
+@pytest.mark.parametrize("place", sorted(NUMERIC_PLACES))
+def test_non_ascii_digits_are_refused_in_every_numeric_place(place: str, digit: str) -> None:
+    """One foreign digit anywhere aiortc reads a number is an OfferError: never a crash
+    ("²" made int() raise ValueError, a 500), never a silent read ("٣" became 3)."""
+    template, ascii_digit = NUMERIC_PLACES[place]
+    offer = replace_line(NUMBERED_OFFER, template.format(d=ascii_digit), template.format(d=digit))
+    with pytest.raises(OfferError) as info:
+        validate_offer(offer)
+    assert "\n" not in info.value.reason
+
+
+def test_a_port_too_long_for_int_is_refused() -> None:
+    """int() raises ValueError past 4300 digits; the offer is refused before that."""
+    offer = AIORTC_OFFER.replace("m=audio 9 ", "m=audio " + "9" * 5000 + " ")
+    assert reason_for(offer) == AUDIO + "port 99999999 is out of range"
+
+
+@pytest.mark.parametrize("digit", UNICODE_DIGITS, ids=[f"U+{ord(d):04X}" for d in UNICODE_DIGITS])
+def test_trickled_candidates_take_ascii_digits_only(digit: str) -> None:
+    """PATCHed candidates get the offer's candidate check (aiortc would read "٣" as 3)."""
+    value = "0b6c7a4e1f2d3c5b 1 udp 2130706431 192.168.1.23 54321 typ host"
+    check_candidate(value)
+    check_candidate(SRFLX.removeprefix("a=candidate:") + "192.168.1.23 rport 54321")
+    with pytest.raises(OfferError, match="trickled candidate: malformed a=candidate line"):
+        check_candidate(value.replace("54321", "5432" + digit))
+    with pytest.raises(OfferError):
+        check_candidate(SRFLX.removeprefix("a=candidate:") + "192.168.1.23 rport 5432" + digit)

@@ -1,16 +1,20 @@
-"""The app's own logging: safe paths, and unexpected errors logged without their message."""
+"""The app's own logging (safe paths, unexpected errors logged without their message) and
+the ICE choice it holds while it runs."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import aiohttp
+import aioice.ice
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry
 
-from qualmon.media.ice import use_host_addresses
+from qualmon.config import Settings
+from qualmon.media.ice import aioice_uses_own_choice
 from qualmon.service.app import create_app, loggable_path
 from qualmon.service.metrics import QualmonMetrics
 
@@ -61,10 +65,40 @@ async def test_unexpected_error_is_a_500_logged_by_type_and_safe_path(
                 assert await r.json() == {"error": "internal error"}
     finally:
         await runner.cleanup()
-        use_host_addresses(None)
     (record,) = [r for r in caplog.records if r.name == "qualmon.service.app"]
     text = caplog.text
     assert record.getMessage().startswith("unhandled ValueError in GET /whip/<resource>\n")
     assert "in broken" in text  # the traceback is there
     for secret in ("192.0.2.7", "a=candidate", "CAPABILITY42", "TOKEN42"):
         assert secret not in text
+
+
+async def run_briefly(settings: Settings, check: Callable[[], None]) -> None:
+    """Start the app (no listening socket), run `check`, clean up."""
+    runner = web.AppRunner(create_app(settings, metrics=QualmonMetrics(CollectorRegistry())))
+    await runner.setup()
+    try:
+        check()
+    finally:
+        await runner.cleanup()
+
+
+async def test_loopback_ice_is_in_force_only_while_an_app_that_asks_runs() -> None:
+    """Building an app leaves aioice alone; running one with ice_addresses makes aioice
+    gather on them; its clean-up gives aioice its own choice back. Without ice_addresses
+    (the production default) aioice is never touched."""
+    assert aioice_uses_own_choice()
+    create_app(make_settings(), metrics=QualmonMetrics(CollectorRegistry()))
+    assert aioice_uses_own_choice()
+
+    def loopback_only() -> None:
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
+
+    await run_briefly(make_settings(ice_addresses=("127.0.0.1",)), loopback_only)
+    assert aioice_uses_own_choice()
+
+    def untouched() -> None:
+        assert aioice_uses_own_choice()
+
+    await run_briefly(make_settings(ice_addresses=None), untouched)
+    assert aioice_uses_own_choice()

@@ -222,6 +222,8 @@ async def test_unusable_retry_after_keeps_the_jittered_backoff(receiver: Receive
         (503, "Wed Nov 25 10:00:30 2026", 30.0),  # obsolete asctime, no zone: GMT
         (503, "Wed, 25 Nov 2026 09:59:00 GMT", 0.0),  # already past
         (503, "3600", RETRY_AFTER_MAX_SECONDS),
+        (503, "9" * 400, RETRY_AFTER_MAX_SECONDS),  # float(int()) overflows
+        (429, "9" * 5000, RETRY_AFTER_MAX_SECONDS),  # int() refuses past 4300 digits
         (429, "Wed, 25 Nov 2026 11:00:00 GMT", RETRY_AFTER_MAX_SECONDS),
         (503, None, 0.25),
         (503, "soon", 0.25),
@@ -229,6 +231,7 @@ async def test_unusable_retry_after_keeps_the_jittered_backoff(receiver: Receive
         (503, "-1", 0.25),
         (503, "", 0.25),
         (503, "\u0663", 0.25),  # a digit, but not an ASCII one
+        (503, "\u00b2", 0.25),  # isdigit() says yes, int() says no
         (503, "Wed, 31 Nov 2026 10:00:30 GMT", 0.25),  # no such day
         (500, "1", 0.25),
         (408, "1", 0.25),
