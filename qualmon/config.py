@@ -46,7 +46,10 @@ class Settings:
     connect_timeout_seconds: float = 20.0
     "An answered offer that brings no media within this is reaped."
     ended_retention_seconds: float = 600.0
-    "Ended sessions stay readable in memory this long."
+    "Ended sessions stay readable in memory this long (as a frozen snapshot of a few KB)."
+    settle_seconds: float = 2.0
+    "An ended session is kept whole this long (and until its legs have closed) so the"
+    " warnings runtime and the report recorder take their last look; then it is compacted."
     rtt_probe_interval_seconds: float = 1.0
     dropout_threshold_seconds: float = 0.150
     recent_window_seconds: float = 5.0

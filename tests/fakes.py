@@ -3,6 +3,7 @@ fed by hand, and observers that record every call. No aiortc, no network, no sle
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +102,8 @@ class FakeSource:
         self.fail_start = fail_start
         self.started = False
         self.close_calls = 0
+        self.close_gate: asyncio.Event | None = None
+        "When set, close() waits for it: a peer that takes its time to go."
         self.frames = 0
         self.arrivals: dict[int, float] = {}
         "Unwrapped sequence number → arrival time of every packet delivered."
@@ -116,6 +119,8 @@ class FakeSource:
 
     async def close(self) -> None:
         self.close_calls += 1
+        if self.close_gate is not None:
+            await self.close_gate.wait()
 
     @property
     def closed(self) -> bool:

@@ -7,15 +7,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from ..core.quantiles import LogHistogram
-from ..core.rtp_stats import Dropout
-from ..core.speech import Segment, SpeechSegmenter
+from ..core.speech import SpeechSegmenter
 from ..sessions.leg import Leg
 from ..sessions.observer import SessionEnd, SessionObserver
 from ..sessions.session import Session
-from ..sessions.snapshot import RoleSnapshot
 from .async_store import AsyncReportStore
 from .model import (
     BUCKET_SECONDS,
@@ -28,6 +24,7 @@ from .model import (
     turns_json,
 )
 from .store import ReportStore
+from .tracks import Bucket, Mark, SessionState, Track, aggregate, timeline_point
 
 log = logging.getLogger(__name__)
 
@@ -38,67 +35,6 @@ class ReportObserver:
 
     def on_session_report(self, duration_seconds: float, degraded_ratio: float) -> None:
         """A session's final report was saved."""
-
-
-@dataclass
-class _Bucket:
-    """Worst values of one role's samples within one 5 s bucket."""
-
-    index: int
-    loss: float | None = None
-    jitter: float | None = None
-    rtt: float | None = None
-    mos: float | None = None
-    stalled: bool = False
-
-    def add(self, loss: float, jitter: float, rtt: float | None, mos: float | None) -> None:
-        self.loss = loss if self.loss is None else max(self.loss, loss)
-        self.jitter = jitter if self.jitter is None else max(self.jitter, jitter)
-        if rtt is not None:
-            self.rtt = rtt if self.rtt is None else max(self.rtt, rtt)
-        if mos is not None:
-            self.mos = mos if self.mos is None else min(self.mos, mos)
-
-
-@dataclass
-class _Mark:
-    """A dropout seen on a leg; `in_speech` settles once the leg or the segmenter knows."""
-
-    dropout: Dropout
-    t_seconds: float
-    bucket: int
-    leg: Leg | None
-    "Held only until in_speech is settled (at the latest when the leg has closed)."
-    in_speech: bool | None = None
-
-
-@dataclass
-class _Track:
-    """One role's accumulators; memory stays bounded whatever the session's length."""
-
-    jitter: LogHistogram = field(default_factory=LogHistogram)
-    rtt: LogHistogram = field(default_factory=LogHistogram)
-    mos_min: float | None = None
-    mos_sum: float = 0.0
-    mos_count: int = 0
-    buckets: dict[int, _Bucket] = field(default_factory=dict)
-    "Buckets not yet written for the last time (the last few only)."
-    marks: list[_Mark] = field(default_factory=list)
-    leg: Leg | None = None
-    dropouts_seen: int = 0
-    "How many of `leg.stats.dropouts` became marks."
-    speech_written: int = 0
-    "Closed speech segments already stored."
-
-
-@dataclass
-class _SessionState:
-    origin: float
-    "The session's start on the monotonic clock."
-    tracks: dict[str, _Track] = field(default_factory=dict)
-    last_checkpoint: float | None = None
-    roles_with_media: frozenset[str] = frozenset()
-    "Roles that had sent packets at the last checkpoint."
 
 
 class ReportRecorder(SessionObserver):
@@ -121,7 +57,7 @@ class ReportRecorder(SessionObserver):
         self._clock = clock
         self._wall_clock = wall_clock
         # Keyed by (id, start): a platform may reuse an id after a session ended.
-        self._states: dict[tuple[str, float], _SessionState] = {}
+        self._states: dict[tuple[str, float], SessionState] = {}
         self._finishing: dict[tuple[str, float], asyncio.Task[None]] = {}
 
     # -- SessionObserver -------------------------------------------------------
@@ -131,7 +67,7 @@ class ReportRecorder(SessionObserver):
         index = int((now - state.origin) // BUCKET_SECONDS)
         with_media: set[str] = set()
         for role, slot in session.slots.items():
-            track = state.tracks.setdefault(role, _Track())
+            track = state.tracks.setdefault(role, Track())
             leg = slot.leg
             if leg is None:
                 continue
@@ -142,7 +78,7 @@ class ReportRecorder(SessionObserver):
             if not snap.packets_received:
                 continue
             with_media.add(role)
-            bucket = track.buckets.setdefault(index, _Bucket(index))
+            bucket = track.buckets.setdefault(index, Bucket(index))
             if leg.state == "stalled":
                 # No media: the jitter and MOS of the last packets say nothing about now.
                 bucket.stalled = True
@@ -192,6 +128,15 @@ class ReportRecorder(SessionObserver):
                 return
         await self.flush()
 
+    async def settle(self, session_id: str, started_at: float | None) -> None:
+        """Wait for the final save of a session that ended (if one is under way), then for
+        every write queued so far."""
+        finishing = self._finishing.get((session_id, started_at)) if started_at else None
+        if finishing is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(finishing), self._leg_close_timeout + 1)
+        await self.flush()
+
     async def flush(self) -> None:
         """Wait until every write queued so far has landed."""
         if self._store.is_open:
@@ -205,19 +150,19 @@ class ReportRecorder(SessionObserver):
 
     # -- internals -----------------------------------------------------------
 
-    def _state(self, session: Session, now: float) -> _SessionState:
+    def _state(self, session: Session, now: float) -> SessionState:
         state = self._states.get(_key(session))
         if state is None:
             origin = now - (self._wall_clock() - session.started_at)
-            state = self._states[_key(session)] = _SessionState(origin=origin)
+            state = self._states[_key(session)] = SessionState(origin=origin)
         return state
 
     def _follow(
         self,
-        track: _Track,
+        track: Track,
         leg: Leg,
         segmenter: SpeechSegmenter,
-        state: _SessionState,
+        state: SessionState,
         index: int,
     ) -> None:
         """Turn the leg's new dropouts into marks and settle earlier marks' in_speech."""
@@ -239,7 +184,7 @@ class ReportRecorder(SessionObserver):
             if mark.in_speech is not None:
                 mark.leg = None
 
-    def _take_dropouts(self, track: _Track, leg: Leg, state: _SessionState, index: int) -> None:
+    def _take_dropouts(self, track: Track, leg: Leg, state: SessionState, index: int) -> None:
         found = leg.stats.dropouts
         oldest_open = min(track.buckets, default=index)
         for dropout in found[track.dropouts_seen :]:
@@ -247,13 +192,13 @@ class ReportRecorder(SessionObserver):
             # A bucket already written for the last time is not revisited: a dropout found
             # that late (a very long gap) counts from the oldest bucket still open.
             bucket = max(int(t // BUCKET_SECONDS), oldest_open)
-            track.marks.append(_Mark(dropout, t, bucket, leg))
+            track.marks.append(Mark(dropout, t, bucket, leg))
         track.dropouts_seen = len(found)
 
     def _checkpoint(
         self,
         session: Session,
-        state: _SessionState,
+        state: SessionState,
         now: float,
         *,
         end_reason: ReportEndReason | None,
@@ -269,13 +214,13 @@ class ReportRecorder(SessionObserver):
         marks: list[DropoutMark] = []
         for role, live in snapshot.roles.items():
             slot = session.slots[role]
-            track = state.tracks.setdefault(role, _Track())
+            track = state.tracks.setdefault(role, Track())
             if slot.leg is not None:
                 self._follow(track, slot.leg, slot.segmenter, state, current)
-            legs.append(_aggregate(role, live, track))
+            legs.append(aggregate(role, live, track))
             segments = slot.segmenter.all_segments()
             for bucket in sorted(track.buckets.values(), key=lambda b: b.index):
-                points.append(_point(role, bucket, track, segments, state.origin))
+                points.append(timeline_point(role, bucket, track, segments, state.origin))
             closed = len(slot.segmenter.segments)
             speech_from.append((role, track.speech_written))
             speech.extend(
@@ -344,50 +289,3 @@ def _save_final(store: ReportStore, checkpoint: Checkpoint) -> float:
     """Save the final state; returns the share of the session with a warning active."""
     store.save(checkpoint)
     return store.degraded_ratio(checkpoint.session_id, checkpoint.started_at)
-
-
-def _aggregate(role: str, live: RoleSnapshot, track: _Track) -> LegAggregate:
-    return LegAggregate(
-        role=role,
-        packets_received=live.packets_received,
-        packets_lost=live.packets_lost,
-        loss_ratio=live.loss_ratio,
-        jitter_p50_seconds=track.jitter.quantile(0.5),
-        jitter_p95_seconds=track.jitter.quantile(0.95),
-        rtt_p50_seconds=track.rtt.quantile(0.5),
-        rtt_p95_seconds=track.rtt.quantile(0.95),
-        mos_min=track.mos_min,
-        mos_mean=track.mos_sum / track.mos_count if track.mos_count else None,
-        dropouts=live.dropouts,
-        dropout_seconds=live.dropout_seconds,
-        dropouts_in_speech=live.dropouts_in_speech,
-        dropout_in_speech_seconds=live.dropout_in_speech_seconds,
-        speech_seconds=live.speech_seconds,
-        reconnects=live.reconnects,
-        end_reason=live.end_reason,
-    )
-
-
-def _point(
-    role: str, bucket: _Bucket, track: _Track, segments: list[Segment], origin: float
-) -> TimelinePoint:
-    start = origin + bucket.index * BUCKET_SECONDS
-    end = start + BUCKET_SECONDS
-    speaking = False
-    for seg in reversed(segments):  # newest first; the buckets asked about are recent
-        if seg.end <= start:
-            break
-        if seg.start < end:
-            speaking = True
-            break
-    return TimelinePoint(
-        role=role,
-        t_seconds=bucket.index * BUCKET_SECONDS,
-        recent_loss_ratio=bucket.loss,
-        jitter_seconds=bucket.jitter,
-        rtt_seconds=bucket.rtt,
-        mos=bucket.mos,
-        speaking=speaking,
-        stalled=bucket.stalled,
-        dropouts=sum(1 for m in track.marks if m.bucket <= bucket.index),
-    )

@@ -15,19 +15,18 @@ from .views import session_json
 async def list_sessions(request: web.Request) -> web.Response:
     claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
     require(claims, scopes=("admin",))
-    now = time.monotonic()
-    sessions = request.app[sessions_key].sessions.values()
-    return web.json_response({"sessions": [session_json(s.snapshot(now)) for s in sessions]})
+    snapshots = request.app[sessions_key].snapshots(time.monotonic())
+    return web.json_response({"sessions": [session_json(s) for s in snapshots]})
 
 
 async def get_session(request: web.Request) -> web.Response:
     session_id = authorize_session(request, request.app[settings_key].secret)
-    session = request.app[sessions_key].sessions.get(session_id)
-    if session is None:
+    snapshot = request.app[sessions_key].snapshot_of(session_id, time.monotonic())
+    if snapshot is None:
         raise web.HTTPNotFound(text="unknown session\n")
     runtime = request.app.get(warnings_key)
     warnings = runtime.active(session_id) if runtime is not None else ()
-    return web.json_response(session_json(session.snapshot(time.monotonic()), warnings))
+    return web.json_response(session_json(snapshot, warnings))
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -32,7 +32,8 @@ KINDS = tuple(rule.kind for rule in DEFAULT_RULES)
 
 def _authorize(request: web.Request) -> str:
     session_id = authorize_session(request, request.app[settings_key].secret)
-    if session_id not in request.app[sessions_key].sessions:
+    registry = request.app[sessions_key]
+    if session_id not in registry.sessions and session_id not in registry.ended:
         raise web.HTTPNotFound(text="unknown session\n")
     return session_id
 
@@ -42,12 +43,20 @@ async def _subscription(
     request: web.Request, session_id: str
 ) -> AsyncIterator[asyncio.Queue[StreamMessage | None]]:
     runtime = request.app[warnings_key]
+    registry = request.app[sessions_key]
+    ended = registry.ended.get(session_id)
+    if session_id not in registry.sessions and ended is not None:
+        # Over and compacted: its last state, then the end of the stream.
+        final: asyncio.Queue[StreamMessage | None] = asyncio.Queue()
+        final.put_nowait(Pulse(ended.snapshot, runtime.active(session_id), time.time()))
+        final.put_nowait(None)
+        yield final
+        return
     try:
         queue = runtime.subscribe(session_id)
     except KeyError:
         raise web.HTTPNotFound(text="unknown session\n") from None
-    session = request.app[sessions_key].sessions[session_id]
-    queue.put_nowait(runtime.pulse(session, time.monotonic()))
+    queue.put_nowait(runtime.pulse(registry.sessions[session_id], time.monotonic()))
     try:
         yield queue
     finally:

@@ -52,7 +52,8 @@ PRIVATE_HEADERS = {
 async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, Any] | None]:
     """The stored report of the path's session (authorised first), plus its live JSON."""
     session_id = authorize_session(request, request.app[settings_key].secret)
-    session = request.app[sessions_key].sessions.get(session_id)
+    registry = request.app[sessions_key]
+    session = registry.sessions.get(session_id)
     recorder = request.app[recorder_key]
     live = None
     started_at = None
@@ -62,7 +63,9 @@ async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, An
         if session.live:
             live = session_json(session.snapshot(time.monotonic()))
     else:
-        await recorder.flush()
+        ended = registry.ended.get(session_id)
+        started_at = ended.snapshot.started_at if ended is not None else None
+        await recorder.settle(session_id, started_at)
     report = await request.app[store_key].run(lambda s: s.load(session_id, started_at))
     if report is None:
         raise web.HTTPNotFound(text="no report for this session\n")

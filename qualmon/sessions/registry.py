@@ -19,6 +19,7 @@ from ..media.source import LegFeed, LegSource
 from .leg import EndReason, Leg
 from .observer import SessionEnd, SessionObserver
 from .session import Session
+from .snapshot import EndedSession, SessionSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class SessionRegistry:
         self._clock = clock
         self._wall_clock = wall_clock
         self.sessions: dict[str, Session] = {}
+        "Live sessions, and ended ones until their legs have closed and outputs settled."
+        self.ended: dict[str, EndedSession] = {}
+        "Ended sessions as frozen snapshots, kept readable for ended_retention_seconds."
         self.legs_by_resource: dict[str, Leg] = {}
         self._closing: set[asyncio.Task[None]] = set()
         # (received, lost) already reported per leg, so counters get deltas only.
@@ -75,6 +79,20 @@ class SessionRegistry:
 
     def live_sessions(self) -> list[Session]:
         return [s for s in self.sessions.values() if s.live]
+
+    def snapshot_of(self, session_id: str, now: float) -> SessionSnapshot | None:
+        """The session now, live or ended (while it is retained); None if unknown."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            return session.snapshot(now)
+        ended = self.ended.get(session_id)
+        return ended.snapshot if ended is not None else None
+
+    def snapshots(self, now: float) -> list[SessionSnapshot]:
+        """Every session the registry knows: live, just ended, and retained."""
+        found = [s.snapshot(now) for s in self.sessions.values()]
+        found.extend(e.snapshot for e in self.ended.values() if e.snapshot.id not in self.sessions)
+        return found
 
     # -- legs ----------------------------------------------------------------
 
@@ -143,6 +161,7 @@ class SessionRegistry:
             wall_clock=self._wall_clock,
         )
         self.sessions[session_id] = session
+        self.ended.pop(session_id, None)  # an id may be reused once its session ended
         return session
 
     def add_heard(
@@ -242,11 +261,29 @@ class SessionRegistry:
                 self._sample_session(session, now)
             if session.live:
                 self._maybe_end_session(session.id)
-            elif (
-                session.ended_monotonic is not None
-                and now - session.ended_monotonic > self._settings.ended_retention_seconds
-            ):
-                del self.sessions[session.id]
+            elif self._settled(session, now):
+                self._compact(session, now)
+        retention = self._settings.ended_retention_seconds
+        for session_id, ended in list(self.ended.items()):
+            if now - ended.ended_monotonic > retention:
+                del self.ended[session_id]
+
+    def _settled(self, session: Session, now: float) -> bool:
+        """Ended, its legs closed, and long enough ago that every output had its last look
+        (the warnings runtime's final evaluation, the recorder's final report)."""
+        ended_at = session.ended_monotonic
+        if ended_at is None or now - ended_at < self._settings.settle_seconds:
+            return False
+        return all(s.leg is None or s.leg.ended.is_set() for s in session.slots.values())
+
+    def _compact(self, session: Session, now: float) -> None:
+        """Keep a frozen snapshot and let the session go, with every leg, buffer and
+        speech history it holds: ended sessions stay readable for minutes, and a platform
+        ends thousands of them."""
+        ended_at = session.ended_monotonic if session.ended_monotonic is not None else now
+        if now - ended_at <= self._settings.ended_retention_seconds:
+            self.ended[session.id] = EndedSession(session.snapshot(now), ended_at)
+        del self.sessions[session.id]
 
     def _sample_leg(self, leg: Leg, now: float) -> None:
         snapshot = leg.snapshot(now)

@@ -56,3 +56,13 @@ class SessionSnapshot:
     roles: dict[str, RoleSnapshot]
     "In ROLES order; only roles that have a leg or a probe."
     turns: TurnStats
+
+
+@dataclass(frozen=True)
+class EndedSession:
+    """What the registry keeps of a session once it has ended and settled: its last
+    snapshot (a few KB), not its legs, buffers or speech history."""
+
+    snapshot: SessionSnapshot
+    ended_monotonic: float
+    "When it ended, on the monotonic clock (for its retention)."

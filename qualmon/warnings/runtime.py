@@ -85,6 +85,8 @@ class WarningsRuntime:
         self._wall = wall_clock
         self.by_session: dict[str, SessionWarnings] = {}
         self._observers: list[WarningObserver] = []
+        self._final: dict[str, tuple[WarningEvent, ...]] = {}
+        "Warnings still raised when a since compacted session ended, while it is retained."
         self.talk_balance_enabled = any(
             r.kind == "talk_balance" and r.enabled for r in (rules or ())
         )
@@ -106,9 +108,12 @@ class WarningsRuntime:
         self._observers.append(observer)
 
     def active(self, session_id: str) -> tuple[WarningEvent, ...]:
-        """Warnings raised and not cleared, oldest first; `at` in Unix seconds."""
+        """Warnings raised and not cleared, oldest first; `at` in Unix seconds. For an
+        ended session, the ones still raised when it ended."""
         state = self.by_session.get(session_id)
-        return tuple(state.active.values()) if state else ()
+        if state is not None:
+            return tuple(state.active.values())
+        return self._final.get(session_id, ())
 
     def active_counts(self) -> dict[str, int]:
         """Active warnings of sessions still running (an ended session's last ones stay in
@@ -184,9 +189,16 @@ class WarningsRuntime:
         return Pulse(session.snapshot(now), self.active(session.id), self._wall())
 
     def _forget_retired(self) -> None:
-        """Drop the state of sessions the registry has retired (it keeps ended ones a while)."""
-        for session_id in [s for s in self.by_session if s not in self._sessions.sessions]:
-            self._publish(self.by_session.pop(session_id), None)
+        """Drop the engine and subscribers of sessions the registry has compacted or
+        forgotten; of a compacted one keep only the warnings it ended with."""
+        registry = self._sessions
+        for session_id in [s for s in self.by_session if s not in registry.sessions]:
+            state = self.by_session.pop(session_id)
+            self._publish(state, None)
+            if session_id in registry.ended and state.active:
+                self._final[session_id] = tuple(state.active.values())
+        for session_id in [s for s in self._final if s not in registry.ended]:
+            del self._final[session_id]
 
     def _media_deadline(self, now: float) -> float | None:
         """When the first leg still receiving will have been silent for media_stopped's time.

@@ -290,3 +290,32 @@ async def test_an_oversize_chunked_sample_is_413(service: Service) -> None:
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert rejected(service) == 1
     assert await status_of(service, "p8") == 404
+
+
+async def test_a_compacted_session_is_still_served_and_its_stream_ends() -> None:
+    """Once an ended session is compacted, the API serves its last snapshot, the list
+    includes it, the report is found, and an event stream gives its last state and ends."""
+    settings = make_settings(lost_after_seconds=1.0, settle_seconds=0.5)
+    async with run_service(settings) as service:
+        token = service.token("publish", "p7", "client")
+        assert (await post(service, "p7", sample(0), token=token))[0] == 204
+        registry = service.sessions
+        await wait_for(lambda: "p7" in registry.ended, timeout=10.0, what="p7 compacted")
+        assert "p7" not in registry.sessions
+        doc = await service.session_json("p7")
+        assert doc["state"] == "ended" and doc["legs"]["client"]["heard"]["samples"] == 1
+        async with service.http.get(
+            f"{service.url}/v1/sessions", headers=service.auth("admin")
+        ) as r:
+            assert [s["id"] for s in (await r.json())["sessions"]] == ["p7"]
+        async with service.http.get(
+            f"{service.url}/v1/sessions/p7/report", headers=service.auth("admin")
+        ) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["state"] == "ended"
+        async with service.http.get(
+            f"{service.url}/v1/sessions/p7/events", headers=service.auth("admin")
+        ) as r:
+            assert r.status == 200
+            body = await asyncio.wait_for(r.text(), 10.0)  # the stream ends by itself
+        assert body.startswith("event: snapshot\n") and '"state": "ended"' in body

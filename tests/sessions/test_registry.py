@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import sys
+import weakref
 from typing import Any
 
 import pytest
@@ -198,8 +202,8 @@ async def test_samples_are_taken_once_a_second(
 async def test_leg_timers_run_on_tick_and_end_the_session(
     clock: FakeClock, observer: RecordingObserver
 ) -> None:
-    """A lost leg is retired by the tick; its session ends then; it is forgotten after
-    ended_retention_seconds."""
+    """A lost leg is retired by the tick; its session ends then; it is compacted once
+    settled and forgotten after ended_retention_seconds."""
     settings = make_settings()
     registry = make_registry(clock, observer, settings=settings)
     leg, source = await attach(registry, "s1", "client", clock)
@@ -214,12 +218,22 @@ async def test_leg_timers_run_on_tick_and_end_the_session(
     assert not session.live
     ended_at = clock()
     assert session.ended_monotonic == ended_at
+    clock.advance_to(ended_at + settings.settle_seconds - 0.001)
+    registry.tick()
+    assert registry.sessions == {"s1": session}  # whole while outputs take their last look
+    clock.advance_to(ended_at + settings.settle_seconds)
+    registry.tick()
+    assert registry.sessions == {} and list(registry.ended) == ["s1"]
+    snapshot = registry.snapshot_of("s1", clock())
+    assert snapshot is not None and not snapshot.live
+    assert snapshot.roles["client"].end_reason == "lost"
+    assert snapshot.roles["client"].packets_received == 10
     clock.advance_to(ended_at + settings.ended_retention_seconds)
     registry.tick()
-    assert registry.sessions == {"s1": session}  # still readable
+    assert list(registry.ended) == ["s1"]  # still readable
     clock.advance(0.25)
     registry.tick()
-    assert registry.sessions == {}
+    assert registry.ended == {} and registry.snapshot_of("s1", clock()) is None
 
 
 async def test_a_leg_that_never_connects_is_reaped(
@@ -313,3 +327,96 @@ async def test_data_for_an_ended_session_starts_a_new_one(clock: FakeClock) -> N
     assert new is not old
     assert new.started_at == old.started_at + 5.0
     assert (new.slots["client"].leg, new.slots["client"].reconnects) == (again, 0)
+
+
+async def test_an_ended_session_is_compacted_only_once_its_legs_have_closed(
+    clock: FakeClock, observer: RecordingObserver
+) -> None:
+    """Settling waits for the legs' close (a dead peer may take seconds), not only for
+    settle_seconds; the compacted snapshot holds no leg."""
+    settings = make_settings()
+    registry = make_registry(clock, observer, settings=settings)
+    leg, source = await attach(registry, "slow", "client", clock)
+    source.send(5)
+    closing = asyncio.Event()
+    source.close_gate = closing  # the fake source's close() waits for this
+    registry.tick()
+    deleting = asyncio.ensure_future(registry.delete_leg(leg.resource_id))
+    await asyncio.sleep(0)
+    clock.advance(settings.settle_seconds + 1.0)
+    registry.tick()
+    assert "slow" in registry.sessions and not leg.ended.is_set()
+    closing.set()
+    assert await deleting
+    registry.tick()
+    assert "slow" not in registry.sessions
+    ended = registry.ended["slow"]
+    assert ended.snapshot.roles["client"].state == "ended"
+
+
+async def test_a_new_leg_for_a_compacted_session_starts_it_afresh(
+    clock: FakeClock, observer: RecordingObserver
+) -> None:
+    """Ids may be reused: a leg for a compacted id is a new session, the old record goes."""
+    settings = make_settings()
+    registry = make_registry(clock, observer, settings=settings)
+    leg, source = await attach(registry, "again", "client", clock)
+    source.send(5)
+    assert await registry.delete_leg(leg.resource_id)
+    clock.advance(settings.settle_seconds)
+    registry.tick()
+    assert "again" in registry.ended
+    await attach(registry, "again", "client", clock)
+    assert "again" in registry.sessions and "again" not in registry.ended
+    assert [s.live for s in registry.snapshots(clock())] == [True]
+
+
+def deep_size_bytes(root: object) -> int:
+    """Bytes held by an object graph (each object once), as sys.getsizeof counts them."""
+    seen: set[int] = set()
+    stack = [root]
+    total = 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
+        elif hasattr(obj, "__dict__"):
+            stack.append(vars(obj))
+        elif hasattr(obj, "__slots__"):
+            stack.extend(getattr(obj, s) for s in obj.__slots__ if hasattr(obj, s))
+    return total
+
+
+async def test_ended_sessions_are_small_and_release_every_leg(
+    clock: FakeClock, observer: RecordingObserver
+) -> None:
+    """Fifty two-party sessions with speech and loss, each ended: once settled, no Session,
+    Leg or source object survives, and each retained record holds at most 16 KB."""
+    settings = make_settings(ended_retention_seconds=3600.0)  # all 50 (1,000 s) retained
+    registry = make_registry(clock, observer, settings=settings)
+    alive: list[weakref.ref[object]] = []
+    for n in range(50):
+        for role in ("therapist", "client"):
+            leg, source = await attach(registry, f"s{n}", role, clock)
+            source.send(500, lose={100, 101, 102, 300})  # 10 s of audio, two gaps
+            source.speak(0.0, 8.0, True)
+            alive += [weakref.ref(leg), weakref.ref(source)]
+        alive.append(weakref.ref(registry.sessions[f"s{n}"]))
+        for leg in list(registry.legs_by_resource.values()):
+            assert await registry.delete_leg(leg.resource_id)
+        del leg, source
+    clock.advance(settings.settle_seconds)
+    registry.tick()
+    assert registry.sessions == {} and len(registry.ended) == 50
+    observer.calls.clear()  # the recording observer holds the sessions it was told about
+    gc.collect()
+    assert [r() for r in alive if r() is not None] == []
+    sizes = [deep_size_bytes(e) for e in registry.ended.values()]
+    assert max(sizes) <= 16 * 1024, max(sizes)

@@ -200,11 +200,40 @@ async def test_retired_sessions_are_forgotten(clock: FakeClock) -> None:
     assert "s1" in runtime.by_session
     clock.advance(settings.ended_retention_seconds + 0.25)
     registry.tick()
-    assert registry.sessions == {}
+    assert registry.sessions == {} and registry.ended == {}
     runtime.tick()
     assert "s1" not in runtime.by_session
     assert runtime.active("s1") == ()
     assert drain(queue)[-1] is None
+
+
+async def test_a_compacted_session_keeps_the_warnings_it_ended_with(clock: FakeClock) -> None:
+    """A session that ends lossy and is compacted: its engine and streams go, the warnings
+    still raised at its end stay readable until the registry forgets the session."""
+    settings = make_settings()
+    wall = FakeClock(WALL_START)
+    registry, runtime, source = await setup(clock, wall, settings)
+    for _ in range(4):
+        source.send(HALF, lose=every_fifth(source, HALF))
+        runtime.tick()
+    assert [e.kind for e in runtime.active("s1")] == ["high_loss"]
+    queue = runtime.subscribe("s1")
+    leg = registry.sessions["s1"].slots["client"].leg
+    assert leg is not None
+    await registry.delete_leg(leg.resource_id)
+    runtime.tick()  # the last look at the ended session
+    clock.advance(settings.settle_seconds)
+    registry.tick()
+    assert "s1" in registry.ended
+    runtime.tick()
+    assert "s1" not in runtime.by_session
+    assert drain(queue)[-1] is None
+    assert [e.kind for e in runtime.active("s1")] == ["high_loss"]
+    assert runtime.active_counts() == {}  # an ended session is not in the fleet's gauge
+    clock.advance(settings.ended_retention_seconds)
+    registry.tick()
+    runtime.tick()
+    assert registry.ended == {} and runtime.active("s1") == ()
 
 
 @pytest.mark.parametrize("restart", [True, False])
