@@ -132,6 +132,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.pipeline import run_bench
 
+    if args.soak or args.cycles:
+        from .bench.soak import run_soak
+
+        _configure_logging(False)
+        logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(run_soak(args))
     if args.loss_rule:
         from .bench.loss_rule import run_loss_rule_bench
 
@@ -208,6 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="--warnings/--loss-rule: length of the clean and 1 %%-loss runs",
+    )
+    bench.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="hold --legs live legs with churn this long; RSS, fds, threads, tasks each minute",
+    )
+    bench.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=3.0,
+        help="--soak: one leg ends, one starts, this often",
+    )
+    bench.add_argument(
+        "--cycles",
+        type=_integer,
+        metavar="N",
+        help="N short sessions after a warm-up: RSS, fds, threads and tasks against baseline",
     )
     bench.set_defaults(func=cmd_bench)
 

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import statistics
+import threading
 from typing import Any
 
 from aiohttp import web
@@ -135,7 +136,20 @@ def _qualmon_app(mode: str, port: int, secret: str) -> web.Application:
         legs = request.app[sessions_key].legs_by_resource.values()
         return web.json_response({"vad_frames": sum(leg.vad_frames for leg in legs)})
 
+    async def proc(request: web.Request) -> web.Response:
+        # What only the process itself can tell (RSS and fds the driver reads from /proc).
+        registry = request.app[sessions_key]
+        return web.json_response(
+            {
+                "tasks": len(asyncio.all_tasks()),
+                "threads": threading.active_count(),
+                "sessions": len(registry.sessions),
+                "ended": len(registry.ended),
+            }
+        )
+
     app.router.add_get("/bench/vad", vad_frames)
+    app.router.add_get("/bench/proc", proc)
     return app
 
 
