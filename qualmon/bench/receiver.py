@@ -14,7 +14,9 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import statistics
+import sys
 import threading
 from typing import Any
 
@@ -168,7 +170,13 @@ def serve_receiver(mode: str, port: int, secret: str) -> None:
             await asyncio.sleep(1.0)
         os._exit(0)
 
+    def dump_tasks() -> None:
+        # `kill -USR1 PID`: where every task waits, for a receiver that stopped answering.
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=12, file=sys.stderr)
+
     async def lag_task(app: web.Application) -> Any:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         tasks = [asyncio.create_task(sampler.run()), asyncio.create_task(orphan_watch())]
         yield
         for task in tasks:

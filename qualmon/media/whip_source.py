@@ -47,6 +47,25 @@ def _warn_no_libopus() -> None:
     )
 
 
+async def _within(work: asyncio.Future[Any], seconds: float, what: str) -> None:
+    """Wait for `work` at most `seconds`; past that, cancel it and go on without it."""
+    done, _ = await asyncio.wait({work}, timeout=seconds)
+    if not done:
+        work.cancel()
+        work.add_done_callback(_retrieve)
+        log.warning("%s did not finish within %.0f s; left behind", what, seconds)
+        return
+    exc = None if work.cancelled() else work.exception()
+    if exc is not None:
+        log.error("%s failed: %s", what, type(exc).__name__)
+
+
+def _retrieve(work: asyncio.Future[Any]) -> None:
+    # Read the outcome of work left behind, so asyncio does not log it as never retrieved.
+    if not work.cancelled():
+        work.exception()
+
+
 class WhipSource:
     """Receives one participant's audio over WHIP and hands it to its leg."""
 
@@ -115,14 +134,13 @@ class WhipSource:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        try:
-            # A dead peer can make close() wait on DTLS/ICE; never let it hang a leg.
-            await asyncio.wait_for(self.pc.close(), self._settings.close_timeout_seconds)
-        except TimeoutError:
-            log.warning("peer connection close timed out")
-        except Exception:
-            log.exception("peer connection close failed")
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # A dead peer can make aiortc's close() wait on DTLS/ICE, and a close cancelled
+        # half-way can leave it waiting for ever; asyncio.wait_for would then wait for the
+        # cancellation too. Bounded waits that give up, never a hung leg.
+        timeout = self._settings.close_timeout_seconds
+        await _within(asyncio.ensure_future(self.pc.close()), timeout, "peer connection close")
+        if tasks:
+            await _within(asyncio.gather(*tasks, return_exceptions=True), timeout, "leg tasks")
         self._frames_classified = self.frames_classified
         if self._speech is not None:
             self._speech.close()

@@ -245,12 +245,16 @@ class Leg:
 
     async def _close(self) -> None:
         source = self.source
-        if source is not None:
-            try:
-                await source.close()
-            except Exception:
-                log.exception("leg source close failed (leg %s)", self.resource_id[:8])
-            self._frames_at_close = source.frames_classified
+        try:
+            if source is not None:
+                try:
+                    await source.close()
+                except Exception:
+                    log.exception("leg source close failed (leg %s)", self.resource_id[:8])
+                self._frames_at_close = source.frames_classified
+            self._resolve_dropouts(final=True)
+        finally:
+            # Whatever happened while closing (even a cancellation from inside the media
+            # stack), the leg has ended: DELETE, shutdown and the report wait on this.
             self.source = None
-        self._resolve_dropouts(final=True)
-        self.ended.set()
+            self.ended.set()

@@ -211,7 +211,13 @@ class SessionRegistry:
             return False
         self._retire(leg, "closed")
         self._maybe_end_session(leg.session_id)
-        await leg.ended.wait()
+        # The leg's close is bounded by its source; this bound only keeps a caller (DELETE)
+        # from waiting for ever should a source break that promise.
+        ended = asyncio.ensure_future(leg.ended.wait())
+        done, _ = await asyncio.wait({ended}, timeout=2 * self._settings.close_timeout_seconds + 1)
+        if not done:
+            ended.cancel()
+            log.warning("a deleted leg had not finished closing; answered anyway")
         return True
 
     def _maybe_end_session(self, session_id: str, *, force: bool = False) -> None:

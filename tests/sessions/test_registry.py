@@ -420,3 +420,44 @@ async def test_ended_sessions_are_small_and_release_every_leg(
     assert [r() for r in alive if r() is not None] == []
     sizes = [deep_size_bytes(e) for e in registry.ended.values()]
     assert max(sizes) <= 16 * 1024, max(sizes)
+
+
+class _CancelledInside(FakeSource):
+    """A source whose close() lets a CancelledError out, as a media stack can."""
+
+    async def close(self) -> None:
+        await super().close()
+        raise asyncio.CancelledError
+
+
+class _NeverCloses(FakeSource):
+    """A source that breaks its promise: close() never returns."""
+
+    async def close(self) -> None:
+        await super().close()
+        await asyncio.Event().wait()
+
+
+async def test_a_source_that_cancels_inside_close_still_ends_its_leg(
+    clock: FakeClock, observer: RecordingObserver
+) -> None:
+    """The leg has ended whatever its source's close() raised: DELETE answers."""
+    registry = make_registry(clock, observer)
+    leg, answer = await registry.add_leg(
+        "c", "client", lambda feed: _CancelledInside(feed, clock=clock)
+    )
+    assert answer
+    assert await asyncio.wait_for(registry.delete_leg(leg.resource_id), 5.0)
+    assert leg.ended.is_set() and leg.source is None
+
+
+async def test_delete_answers_even_if_a_source_never_closes(
+    clock: FakeClock, observer: RecordingObserver
+) -> None:
+    """A broken source cannot hang DELETE: the registry stops waiting after its bound."""
+    registry = make_registry(clock, observer, settings=make_settings(close_timeout_seconds=0.05))
+    leg, _ = await registry.add_leg("n", "client", lambda feed: _NeverCloses(feed, clock=clock))
+    assert await asyncio.wait_for(registry.delete_leg(leg.resource_id), 5.0)
+    assert not leg.ended.is_set()  # still closing, but nobody is held up by it
+    assert "n" not in registry.legs_by_resource
+    leg.request_close("closed").cancel()  # let the test's loop end cleanly
