@@ -17,7 +17,7 @@ from aiohttp.abc import AbstractAccessLogger
 from ..config import Settings, check_webhook
 from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
-from . import api, events, probe_ingest, report_routes, whip
+from . import api, contract, events, probe_ingest, report_routes, whip
 from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
 from .metrics import QualmonMetrics, register_live_collector
 from .webhook import WebhookSender
@@ -134,6 +134,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     events.setup(app)
     _setup_webhook(app)  # feeds on the warnings runtime that events.setup made
     probe_ingest.setup(app)
+    contract.setup(app)
     app.cleanup_ctx.append(_background)
     app.cleanup_ctx.append(host_addresses_while_running(settings.ice_addresses))
     app.on_shutdown.append(_on_shutdown)

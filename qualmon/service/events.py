@@ -26,6 +26,11 @@ from .views import stream_message
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+WIDGET_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:"
+)
+"Embeddable in a platform's page; no external resources at all."
 KINDS = tuple(rule.kind for rule in DEFAULT_RULES)
 "Every warning kind, so the active-warnings gauge shows zeros rather than gaps."
 
@@ -148,9 +153,7 @@ async def widget(request: web.Request) -> web.Response:
         text=page,
         content_type="text/html",
         headers={
-            # Embeddable in a platform's page; no external resources at all.
-            "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-            "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+            "Content-Security-Policy": WIDGET_CSP,
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
         },
