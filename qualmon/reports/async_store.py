@@ -227,7 +227,7 @@ class AsyncReportStore:
 
     async def flush(self) -> None:
         """Wait until every write queued so far has landed, or until the store fails:
-        then return at once (the writes wait in memory; see `has_pending`)."""
+        then return at once (the writes wait in memory; see `held_back`)."""
         target = self._pending.last_seq
         while self._writer is not None and not self._writer.done() and self._reason is None:
             oldest = self._pending.oldest_seq()
@@ -235,13 +235,14 @@ class AsyncReportStore:
                 return
             await self._changed.wait()
 
-    def has_pending(self, session_id: str) -> bool:
-        """Some write of this session id still waits in memory."""
-        return self._pending.has_session(session_id)
+    def held_back(self, session_id: str) -> bool:
+        """Writes fail and one of this session id waits in memory: a read now would miss
+        it. (While writes succeed, those queued land within moments: never held back.)"""
+        return self._reason is not None and self._pending.has_session(session_id)
 
-    def has_pending_between(self, since: float | None, until: float | None) -> bool:
-        """A report of a session started in [since, until) still waits in memory."""
-        return self._pending.has_started_between(since, until)
+    def held_back_between(self, since: float | None, until: float | None) -> bool:
+        """Writes fail and a report of a session started in [since, until) waits."""
+        return self._reason is not None and self._pending.has_started_between(since, until)
 
     # -- reads -----------------------------------------------------------------
 

@@ -70,7 +70,7 @@ async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, An
     else:
         await recorder.flush()
     store = request.app[store_key]
-    if store.has_pending(session_id):
+    if store.held_back(session_id):
         raise _not_saved_yet(store)
     report = await _read(store, lambda s: s.load(session_id, started_at))
     if report is None:
@@ -137,7 +137,7 @@ async def list_reports(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"limit must be an integer 1..{MAX_LIST_LIMIT}\n")
     await request.app[recorder_key].flush()
     store = request.app[store_key]
-    if store.has_pending_between(since, until):
+    if store.held_back_between(since, until):
         raise _not_saved_yet(store)
     rows = await _read(store, lambda s: s.list_reports(since=since, until=until, limit=limit))
     reports = []

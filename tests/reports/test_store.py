@@ -271,7 +271,7 @@ async def test_async_store_records_warnings_for_the_engine() -> None:
             **common, severity="warning", role="client", raised_at=start + 1, cleared_at=start + 4
         )
         await store.flush()
-        assert not store.has_pending("S1")
+        assert store.health().pending == {"checkpoint": 0, "final": 0}
         report = await store.run(lambda s: s.load("S1"))
         assert report is not None
         assert [(w.kind, w.role, w.cleared_at) for w in report.warnings] == [
@@ -280,4 +280,4 @@ async def test_async_store_records_warnings_for_the_engine() -> None:
     finally:
         await store.close()
     store.record_warning(**common, severity="warning", role=None, raised_at=start + 9)
-    assert not store.has_pending("S1")
+    assert store.health().pending == {"checkpoint": 0, "final": 0}

@@ -210,7 +210,7 @@ async def test_reports_wait_in_memory_and_land_when_the_store_recovers(
             "read": 0,
         }
         await asyncio.wait_for(h.store.flush(), 1.0)  # no waiting on a failing store
-        assert h.store.has_pending("S1") and h.store.has_pending_between(START, START + 1)
+        assert h.store.held_back("S1") and h.store.held_back_between(START, START + 1)
         assert h.store.retry_after_seconds() == 1
         await h.retry()
         await h.retry()
@@ -221,7 +221,7 @@ async def test_reports_wait_in_memory_and_land_when_the_store_recovers(
         await h.retry()
         health = h.store.health()
         assert health.writable and sum(health.pending.values()) == 0
-        assert not h.store.has_pending("S1")
+        assert not h.store.held_back("S1")
         assert stored(db_path, "S1") == (START + 60, "ended", 1)
         assert ratios == [pytest.approx(45 / 60)]  # the warning ran from 15 s to the end
         assert sum(health.dropped.values()) == 0
@@ -318,7 +318,7 @@ async def test_the_bound_holds_while_waiting(db_path: Path, clock: FakeClock) ->
         health = h.store.health()
         assert health.pending == {"checkpoint": 1, "final": 2}
         assert health.dropped == {"checkpoint": 1, "final": 0}
-        assert not h.store.has_pending("B") and h.store.has_pending("C")
+        assert not h.store.held_back("B") and h.store.held_back("C")
         h.db.fail = None
         await h.retry()
     assert [stored(db_path, s) is not None for s in "ABCD"] == [True, False, True, True]
@@ -333,6 +333,8 @@ async def test_a_refused_write_is_dropped_and_the_others_land(
         h.db.refuse = {"bad"}
         h.store.save(final("bad"), final=True)
         h.store.save(final("good"), final=True)
+        # Waiting for a store that works is not being held back: reads go ahead.
+        assert h.store.health().pending["final"] == 2 and not h.store.held_back("good")
         await h.store.flush()
         health = h.store.health()
         assert health.writable and health.dropped == {"checkpoint": 0, "final": 1}
