@@ -23,7 +23,6 @@ from .model import (
     TimelinePoint,
     turns_json,
 )
-from .store import ReportStore
 from .tracks import Bucket, Mark, SessionState, Track, aggregate, timeline_point
 
 log = logging.getLogger(__name__)
@@ -99,8 +98,7 @@ class ReportRecorder(SessionObserver):
         )
         if due and self._store.is_open:
             state.roles_with_media = state.roles_with_media | with_media
-            checkpoint = self._checkpoint(session, state, now, end_reason=None)
-            self._store.submit(lambda s: s.save(checkpoint))
+            self._store.save(self._checkpoint(session, state, now, end_reason=None))
 
     def on_session_ended(self, ended: SessionEnd) -> None:
         session = ended.session
@@ -113,7 +111,8 @@ class ReportRecorder(SessionObserver):
 
     async def checkpoint_now(self, session: Session, *, min_age_seconds: float = 1.0) -> None:
         """Bring a session's stored report up to date: a fresh checkpoint of a live one (at
-        most once per min_age), the final save of one that just ended."""
+        most once per min_age), the final save of one that just ended. Returns early when
+        the store cannot be written (the report then waits in memory)."""
         finishing = self._finishing.get(_key(session))
         if finishing is not None:
             with contextlib.suppress(TimeoutError):
@@ -123,9 +122,7 @@ class ReportRecorder(SessionObserver):
         if session.live and self._store.is_open:
             state = state or self._state(session, now)
             if state.last_checkpoint is None or now - state.last_checkpoint >= min_age_seconds:
-                checkpoint = self._checkpoint(session, state, now, end_reason=None)
-                await self._store.run(lambda s: s.save(checkpoint))
-                return
+                self._store.save(self._checkpoint(session, state, now, end_reason=None))
         await self.flush()
 
     async def settle(self, session_id: str, started_at: float | None) -> None:
@@ -138,9 +135,9 @@ class ReportRecorder(SessionObserver):
         await self.flush()
 
     async def flush(self) -> None:
-        """Wait until every write queued so far has landed."""
+        """Wait until every write queued so far has landed (or the store fails)."""
         if self._store.is_open:
-            await self._store.run(lambda s: None)
+            await self._store.flush()
 
     async def drain(self, timeout_seconds: float) -> None:
         """Let final saves of ended sessions finish (shutdown)."""
@@ -272,20 +269,16 @@ class ReportRecorder(SessionObserver):
             log.warning("report store closed; a session's final report was not saved")
             return
         checkpoint = self._checkpoint(session, state, now, end_reason=end_reason)
-        try:
-            ratio = await self._store.run(lambda s: _save_final(s, checkpoint))
-        except Exception:
-            return  # logged by the store
+        ended = session.ended_at or checkpoint.checkpoint_at
+        duration = max(0.0, ended - session.started_at)
+        self._store.save(
+            checkpoint, final=True, on_final_saved=lambda ratio: self._report_saved(duration, ratio)
+        )
+
+    def _report_saved(self, duration_seconds: float, degraded_ratio: float) -> None:
         if self._observer is not None:
-            ended = session.ended_at or checkpoint.checkpoint_at
-            self._observer.on_session_report(max(0.0, ended - session.started_at), ratio)
+            self._observer.on_session_report(duration_seconds, degraded_ratio)
 
 
 def _key(session: Session) -> tuple[str, float]:
     return (session.id, session.started_at)
-
-
-def _save_final(store: ReportStore, checkpoint: Checkpoint) -> float:
-    """Save the final state; returns the share of the session with a warning active."""
-    store.save(checkpoint)
-    return store.degraded_ratio(checkpoint.session_id, checkpoint.started_at)

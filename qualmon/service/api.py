@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .auth import authenticate, authorize_session, require
-from .keys import metrics_key, sessions_key, settings_key, warnings_key
+from .keys import metrics_key, sessions_key, settings_key, store_key, warnings_key
 from .views import session_json
 
 
@@ -44,6 +44,11 @@ async def readyz(request: web.Request) -> web.Response:
         raise web.HTTPServiceUnavailable(text="shutting down\n")
     if sessions.live_leg_count() >= request.app[settings_key].max_legs:
         raise web.HTTPServiceUnavailable(text="at capacity\n")
+    # Still 200: measuring goes on while reports wait in memory, and a disk shared by every
+    # instance must not take them all out of the load balancer.
+    store = request.app[store_key].health()
+    if not store.writable:
+        return web.Response(text=f"degraded: report store not writable ({store.reason})\n")
     return web.Response(text="ready\n")
 
 

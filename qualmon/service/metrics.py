@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..core.rtp_stats import Dropout
+from ..reports.faults import STORE_OPS, StoreHealth
+from ..reports.pending import PENDING_KINDS
 from ..reports.recorder import ReportObserver
 from ..sessions.leg import EndReason, LegSnapshot
 from ..sessions.observer import SessionEnd, SessionObserver
@@ -254,6 +257,63 @@ def register_live_collector(
     metrics: QualmonMetrics, sessions: SessionRegistry, max_legs: int
 ) -> None:
     metrics.registry.register(LiveCollector(sessions, max_legs))
+
+
+class StoreHealthSource(Protocol):
+    """The report store, as the exporter sees it."""
+
+    def health(self) -> StoreHealth: ...
+
+
+class StoreCollector(Collector):
+    """The report store's errors, waiting reports and drops, read on every scrape."""
+
+    def __init__(self, store: StoreHealthSource) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        health = self._store.health()
+        errors = CounterMetricFamily(
+            "qualmon_store_errors",
+            "Failed report-store calls, by what they did "
+            "(open, checkpoint, final, warning, purge, read).",
+            labels=["op"],
+        )
+        for op in STORE_OPS:
+            errors.add_metric([op], health.errors.get(op, 0))
+        yield errors
+        writable = GaugeMetricFamily(
+            "qualmon_store_writable",
+            "1 while report writes succeed, 0 while they fail (/readyz says why).",
+        )
+        writable.add_metric([], 1 if health.writable else 0)
+        yield writable
+        pending = GaugeMetricFamily(
+            "qualmon_store_pending_reports",
+            "Reports waiting in memory for the store, by kind "
+            "(checkpoint of a live session, final).",
+            labels=["kind"],
+        )
+        dropped = CounterMetricFamily(
+            "qualmon_store_reports_dropped",
+            "Reports dropped from memory unsaved (the bound was reached), by kind.",
+            labels=["kind"],
+        )
+        for kind in PENDING_KINDS:
+            pending.add_metric([kind], health.pending.get(kind, 0))
+            dropped.add_metric([kind], health.dropped.get(kind, 0))
+        yield pending
+        yield dropped
+        bound = GaugeMetricFamily(
+            "qualmon_store_pending_reports_max",
+            "How many reports may wait in memory; past it checkpoints are dropped first.",
+        )
+        bound.add_metric([], health.max_pending)
+        yield bound
+
+
+def register_store_collector(metrics: QualmonMetrics, store: StoreHealthSource) -> None:
+    metrics.registry.register(StoreCollector(store))
 
 
 CONCEALMENT_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)

@@ -8,9 +8,9 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -18,12 +18,15 @@ from ..config import ConfigError
 from ..core.ascii_digits import parse_ascii_int
 from ..core.instants import iso, parse_instant
 from ..reports.async_store import AsyncReportStore
+from ..reports.faults import StoreUnavailable
 from ..reports.html import CONTENT_SECURITY_POLICY, render_report_html
 from ..reports.model import SessionReport, report_json
+from ..reports.pending import pending_bound
 from ..reports.recorder import ReportRecorder
 from ..reports.store import ReportStore
 from ..reports.warning_log import WarningTimeline
 from .auth import authenticate, authorize_session, require
+from .http import unavailable
 from .keys import (
     metrics_key,
     recorder_key,
@@ -33,9 +36,12 @@ from .keys import (
     timeline_key,
     warnings_key,
 )
+from .metrics import register_store_collector
 from .views import session_json
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PURGE_EVERY_SECONDS = 3600.0
 SHUTDOWN_SAVE_SECONDS = 7.0
@@ -66,10 +72,32 @@ async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, An
         ended = registry.ended.get(session_id)
         started_at = ended.snapshot.started_at if ended is not None else None
         await recorder.settle(session_id, started_at)
-    report = await request.app[store_key].run(lambda s: s.load(session_id, started_at))
+    store = request.app[store_key]
+    if store.held_back(session_id):
+        raise _not_saved_yet(store)
+    report = await _read(store, lambda s: s.load(session_id, started_at))
     if report is None:
         raise web.HTTPNotFound(text="no report for this session\n")
     return report, live
+
+
+def _not_saved_yet(store: AsyncReportStore) -> web.HTTPServiceUnavailable:
+    """503: a report this answer needs still waits in memory for the store."""
+    reason = store.health().reason or "busy"
+    return unavailable(
+        f"report not saved yet: report store not writable ({reason})",
+        store.retry_after_seconds(),
+    )
+
+
+async def _read(store: AsyncReportStore, work: Callable[[ReportStore], T]) -> T:
+    """A read of the store, or 503 + Retry-After when it cannot be read."""
+    try:
+        return await store.run(work)
+    except StoreUnavailable as exc:
+        raise unavailable(
+            f"report store cannot be read ({exc.reason})", store.retry_after_seconds()
+        ) from None
 
 
 async def get_report(request: web.Request) -> web.Response:
@@ -111,9 +139,10 @@ async def list_reports(request: web.Request) -> web.Response:
     if limit is None or not 1 <= limit <= MAX_LIST_LIMIT:
         raise web.HTTPBadRequest(text=f"limit must be an integer 1..{MAX_LIST_LIMIT}\n")
     await request.app[recorder_key].flush()
-    rows = await request.app[store_key].run(
-        lambda s: s.list_reports(since=since, until=until, limit=limit)
-    )
+    store = request.app[store_key]
+    if store.held_back_between(since, until):
+        raise _not_saved_yet(store)
+    rows = await _read(store, lambda s: s.list_reports(since=since, until=until, limit=limit))
     reports = []
     for row in rows:
         doc = asdict(row)
@@ -132,8 +161,8 @@ async def list_reports(request: web.Request) -> web.Response:
 async def _purge_periodically(store: AsyncReportStore, retention_days: float) -> None:
     while True:
         purge = functools.partial(ReportStore.purge, before=time.time() - retention_days * 86400)
-        with contextlib.suppress(Exception):  # the store logs its own failures
-            removed = await store.run(purge)
+        with contextlib.suppress(StoreUnavailable):  # counted and logged by the store
+            removed = await store.run(purge, op="purge")
             if removed:
                 log.info("purged %d reports older than %g days", removed, retention_days)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
@@ -147,9 +176,6 @@ async def _store_context(app: web.Application) -> AsyncIterator[None]:
         raise ConfigError(
             f"cannot open the report store {store.path!r} (QUALMON_DB): {exc}"
         ) from None
-    interrupted = await store.run(lambda s: s.mark_interrupted())
-    if interrupted:
-        log.warning("%d report(s) left open by an earlier run marked interrupted", interrupted)
     purger = asyncio.create_task(
         _purge_periodically(store, app[settings_key].retention_days), name="qualmon-purge"
     )
@@ -166,7 +192,17 @@ async def _save_on_shutdown(app: web.Application) -> None:
     """Runs after the legs were closed: wait for the final reports to be written."""
     started = time.monotonic()
     await app[recorder_key].drain(SHUTDOWN_SAVE_SECONDS)
-    log.info("session reports saved in %.2fs", time.monotonic() - started)
+    health = app[store_key].health()
+    waiting = sum(health.pending.values())
+    if waiting:
+        log.warning(
+            "session reports handed over in %.2fs; %d wait for the report store (%s)",
+            time.monotonic() - started,
+            waiting,
+            health.reason,
+        )
+    else:
+        log.info("session reports saved in %.2fs", time.monotonic() - started)
 
 
 def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
@@ -183,7 +219,7 @@ def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
 def setup(app: web.Application) -> None:
     """Call last in create_app: the shutdown hook must follow the one that closes legs."""
     settings = app[settings_key]
-    store = AsyncReportStore(settings.db_path)
+    store = AsyncReportStore(settings.db_path, max_pending=pending_bound(settings.max_legs))
     recorder = ReportRecorder(
         store,
         observer=app[metrics_key],
@@ -194,6 +230,7 @@ def setup(app: web.Application) -> None:
     sessions.add_observer(recorder)
     app[store_key] = store
     app[recorder_key] = recorder
+    register_store_collector(app[metrics_key], store)
     _record_warnings(app, store)
     app.router.add_get("/v1/sessions/{session_id}/report", get_report)
     app.router.add_get("/v1/sessions/{session_id}/report.html", get_report_html)

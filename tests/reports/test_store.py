@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from dataclasses import replace
@@ -260,17 +259,19 @@ def test_retention_days_from_the_environment() -> None:
 
 
 async def test_async_store_records_warnings_for_the_engine() -> None:
-    """The warning engine's entry point: raise, then clear; returns at once, lands in order."""
+    """The warning engine's entry point: raise, then clear; returns at once, lands in order
+    (flush waits for it); after close a warning is let go without failing the caller."""
     store = AsyncReportStore(":memory:")
     await store.open()
     try:
         start = time.time()
         common = {"session_id": "S1", "session_started_at": start, "kind": "high_loss"}
         store.record_warning(**common, severity="warning", role="client", raised_at=start + 1)
-        cleared = store.record_warning(
+        store.record_warning(
             **common, severity="warning", role="client", raised_at=start + 1, cleared_at=start + 4
         )
-        await asyncio.wrap_future(cleared)
+        await store.flush()
+        assert store.health().pending == {"checkpoint": 0, "final": 0}
         report = await store.run(lambda s: s.load("S1"))
         assert report is not None
         assert [(w.kind, w.role, w.cleared_at) for w in report.warnings] == [
@@ -278,5 +279,5 @@ async def test_async_store_records_warnings_for_the_engine() -> None:
         ]
     finally:
         await store.close()
-    closed = store.record_warning(**common, severity="warning", role=None, raised_at=start + 9)
-    assert closed.done() and closed.result() is None
+    store.record_warning(**common, severity="warning", role=None, raised_at=start + 9)
+    assert store.health().pending == {"checkpoint": 0, "final": 0}

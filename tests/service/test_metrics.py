@@ -15,7 +15,18 @@ from ..conftest import Service, wait_for
 
 pytestmark = pytest.mark.realtime
 
-ALLOWED_LABELS = {"role", "reason", "method", "code", "le", "kind", "severity", "state", "result"}
+ALLOWED_LABELS = {
+    "role",
+    "reason",
+    "method",
+    "code",
+    "le",
+    "kind",
+    "severity",
+    "state",
+    "result",
+    "op",
+}
 
 
 async def test_metrics_follow_a_session(service: Service, publishers: Any) -> None:
