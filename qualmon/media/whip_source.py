@@ -247,7 +247,10 @@ class WhipSource:
 
     async def _probe_rtt(self) -> None:
         interval = self._settings.rtt_probe_interval_seconds
-        while True:
+        # Not `while True`: Python 3.11's asyncio.wait_for (inside measure_rtt) can swallow
+        # a cancellation that lands as the STUN answer does, and a probe loop that outlived
+        # its leg kept the peer alive and hung the leg's close (seen in a 30-minute soak).
+        while not self._closed:
             await asyncio.sleep(interval)
-            if self._feed.receiving:
+            if self._feed.receiving and not self._closed:
                 self._feed.on_rtt(await measure_rtt(self.pc))

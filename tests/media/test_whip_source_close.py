@@ -7,7 +7,11 @@ import logging
 
 import pytest
 
-from qualmon.media.whip_source import _within
+from qualmon.media.offer import validate_offer
+from qualmon.media.whip_source import WhipSource, _within
+
+from ..conftest import make_settings
+from .test_offer import AIORTC_OFFER as OFFER
 
 
 async def test_work_that_finishes_in_time_is_awaited() -> None:
@@ -45,3 +49,28 @@ async def test_a_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.ERROR):
         await _within(asyncio.ensure_future(broken()), 5.0, "broken work")
     assert "broken work failed: RuntimeError" in caplog.text
+
+
+async def test_the_rtt_probe_loop_ends_with_its_source() -> None:
+    """The probe loop checks that its source is open, so a cancellation swallowed inside
+    asyncio.wait_for cannot keep it (and the peer it holds) alive after close."""
+    feed = _Feed()
+    source = WhipSource(
+        feed, offer=validate_offer(OFFER), settings=make_settings(rtt_probe_interval_seconds=0.01)
+    )
+    probing = asyncio.ensure_future(source._probe_rtt())
+    await asyncio.sleep(0.05)
+    assert not probing.done()
+    source._closed = True  # what close() sets first; no cancel() at all
+    await asyncio.wait_for(probing, 5.0)
+    await source.pc.close()
+
+
+class _Feed:
+    receiving = False  # never probes the (unconnected) peer
+
+    def on_rtt(self, rtt_seconds: float | None) -> None:
+        raise AssertionError("no probe without media")
+
+    def session_time_of(self, rtp_timestamp: int) -> float | None:
+        return None
