@@ -42,6 +42,9 @@ RETRY_MAX_SECONDS = 30.0
 LOG_EVERY_SECONDS = 60.0
 FREE_SPACE_MARGIN_BYTES = 1 << 20
 "Less than this free (or left below the file-size limit) counts as a full disk."
+STORE_LOGGER = "qualmon.reports.async_store"
+"Every line about the store's faults, whichever module writes it, logs under this one name"
+"(operators and the fault tests filter on it)."
 
 
 class StoreUnavailable(Exception):
