@@ -112,7 +112,7 @@ def _bare_app() -> web.Application:
     return app
 
 
-def _qualmon_app(mode: str, port: int, secret: str) -> web.Application:
+def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Application:
     """qualmon's service, speech activity on only in mode "qualmon"; counts its VAD frames."""
     # Imported here, not at the top: the bare receiver runs this module too, and its CPU and
     # RSS must be bare aiortc's, without qualmon's service loaded.
@@ -129,7 +129,7 @@ def _qualmon_app(mode: str, port: int, secret: str) -> web.Application:
         speech_enabled=mode == "qualmon",
         # Bench sessions are not real reports: keep them out of any qualmon.db here,
         # while still paying for recording them.
-        db_path=":memory:",
+        db_path=db_path,
     )
     app = create_app(settings)
 
@@ -155,12 +155,12 @@ def _qualmon_app(mode: str, port: int, secret: str) -> web.Application:
     return app
 
 
-def serve_receiver(mode: str, port: int, secret: str) -> None:
+def serve_receiver(mode: str, port: int, secret: str, db_path: str = ":memory:") -> None:
     """Child-process entry: run one receiver until terminated."""
     logging.basicConfig(level=logging.WARNING)
     use_host_addresses(["127.0.0.1"])
     sampler = LagSampler()
-    app = _bare_app() if mode == "bare" else _qualmon_app(mode, port, secret)
+    app = _bare_app() if mode == "bare" else _qualmon_app(mode, port, secret, db_path)
     parent = os.getppid()
 
     async def orphan_watch() -> None:
@@ -191,8 +191,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m qualmon.bench.receiver")
     parser.add_argument("--serve-mode", choices=MODES, required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--db",
+        default=":memory:",
+        help="report store (default in memory: bench sessions are no real reports)",
+    )
     args = parser.parse_args()
-    serve_receiver(args.serve_mode, args.port, os.environ.get("QUALMON_SECRET", ""))
+    serve_receiver(args.serve_mode, args.port, os.environ.get("QUALMON_SECRET", ""), args.db)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import contextlib
 import os
 import secrets
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ class Receiver:
     """A qualmon receiver in its own process, and a way to publish legs to it."""
 
     def __init__(self) -> None:
+        # A file store, as in production: an in-memory one would grow with every report
+        # and read as a leak of the receiver's.
+        self._dir = tempfile.TemporaryDirectory(prefix="qualmon-soak-")
+        self.db_path = os.path.join(self._dir.name, "soak.db")
         self.port = _free_port()
         self.secret = secrets.token_hex(32)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -78,6 +83,8 @@ class Receiver:
             "qualmon",
             "--port",
             str(self.port),
+            "--db",
+            self.db_path,
             env={**os.environ, "QUALMON_SECRET": self.secret},
         )
         return self
@@ -86,6 +93,7 @@ class Receiver:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
             await self.proc.wait()
+        self._dir.cleanup()
 
     async def publish(self, http: aiohttp.ClientSession, session: str, role: str) -> WhipPublisher:
         token = issue_token(self.secret, scope="publish", session=session, role=role)
