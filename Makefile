@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the suite uses: a real Prometheus/promtool and headless Chromium.
 DEBS := prometheus chromium
 
-.PHONY: demo test test-fast setup system-deps lint bench clean
+.PHONY: demo test test-fast setup system-deps lint bench corpus clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/qualmon bench --legs 20 --seconds 20
+
+# The realistic speech corpus: real recordings from Debian packages (apt-get download into
+# .cache/, nothing installed), its fixtures, and the offline baseline of the speech path.
+corpus: setup
+	$(BIN)/python scripts/fetch_speech_sources.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

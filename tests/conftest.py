@@ -21,6 +21,8 @@ from qualmon.service.auth import issue_token
 from qualmon.service.keys import sessions_key
 from qualmon.service.metrics import QualmonMetrics
 from qualmon.sessions.registry import SessionRegistry
+from qualmon.sim.corpus_fixtures import Corpus
+from qualmon.sim.speech_sources import SourcesUnavailable, fetch_speech_sources
 
 from .fakes import FakeClock, RecordingObserver, RecordingWarningObserver
 
@@ -95,6 +97,17 @@ def make_settings(**overrides: Any) -> Settings:
 @pytest.fixture
 def settings() -> Settings:
     return make_settings()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Corpus:
+    """The realistic speech corpus (fetched once); skipped, with the reason, where the
+    recordings cannot be had (no apt, offline, no package lists)."""
+    try:
+        root = fetch_speech_sources()
+    except SourcesUnavailable as exc:
+        pytest.skip(str(exc))
+    return Corpus(root)
 
 
 @pytest.fixture

@@ -1,1 +1,1 @@
-"""Simulated publishers, pre-encoded audio and network impairment."""
+"""Simulated publishers, pre-encoded audio, network impairment and the speech corpora."""

@@ -18,6 +18,7 @@ SAMPLE_RATE = 48000
 PTIME_SECONDS = 0.020
 SAMPLES_PER_PACKET = int(SAMPLE_RATE * PTIME_SECONDS)
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+OPUS_INPUT_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
 def speech_like_pcm(seconds: float, *, seed: int = 1) -> npt.NDArray[np.int16]:
@@ -41,23 +42,33 @@ def speech_like_pcm(seconds: float, *, seed: int = 1) -> npt.NDArray[np.int16]:
     return pcm
 
 
-def encode_opus(pcm: np.ndarray, *, bit_rate: int = 32000) -> list[bytes]:
-    """Encode 48 kHz mono int16 PCM into 20 ms Opus packets (bit_rate in bits per second)."""
+def encode_opus(
+    pcm: np.ndarray, *, bit_rate: int = 32000, sample_rate: int = SAMPLE_RATE
+) -> list[bytes]:
+    """Encode mono int16 PCM into 20 ms Opus packets (bit_rate in bits per second).
+
+    libopus takes 8, 12, 16, 24 or 48 kHz input; the packets are the same 20 ms Opus packets
+    whatever the input rate (RTP counts them at 48 kHz), only their audio bandwidth differs.
+    """
+    if sample_rate not in OPUS_INPUT_RATES:
+        raise ValueError(f"libopus takes {OPUS_INPUT_RATES} Hz, not {sample_rate}")
+    time_base = fractions.Fraction(1, sample_rate)
+    per_packet = round(sample_rate * PTIME_SECONDS)
     codec = av.CodecContext.create("libopus", "w")
-    codec.sample_rate = SAMPLE_RATE
+    codec.sample_rate = sample_rate
     codec.layout = "mono"
     codec.format = "s16"
     codec.bit_rate = bit_rate
-    codec.time_base = TIME_BASE
+    codec.time_base = time_base
     packets: list[bytes] = []
-    whole = len(pcm) - len(pcm) % SAMPLES_PER_PACKET
-    for start in range(0, whole, SAMPLES_PER_PACKET):
+    whole = len(pcm) - len(pcm) % per_packet
+    for start in range(0, whole, per_packet):
         frame = av.AudioFrame.from_ndarray(
-            pcm[start : start + SAMPLES_PER_PACKET].reshape(1, -1), format="s16", layout="mono"
+            pcm[start : start + per_packet].reshape(1, -1), format="s16", layout="mono"
         )
-        frame.sample_rate = SAMPLE_RATE
+        frame.sample_rate = sample_rate
         frame.pts = start
-        frame.time_base = TIME_BASE
+        frame.time_base = time_base
         packets.extend(bytes(p) for p in codec.encode(frame))
     packets.extend(bytes(p) for p in codec.encode(None))
     return packets
