@@ -36,10 +36,10 @@ test: system-deps setup
 	$(BIN)/python -m pytest
 	$(BIN)/python -O -m pytest -q -m "not realtime"
 
-# The inner loop: everything that needs no real-time media (< 60 s).
+# The inner loop: everything that needs no real-time media nor the speech corpus (< 60 s).
 test-fast: setup
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not realtime"
+	$(BIN)/python -m pytest -q -m "not realtime and not corpus"
 
 lint: setup
 	$(BIN)/ruff check qualmon tests examples scripts

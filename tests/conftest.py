@@ -220,3 +220,10 @@ CHROMIUM_ARGS = (
 "Flags for Debian's chromium under Playwright (executable_path = `which chromium`)."
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 "Screenshots taken by browser tests (gitignored)."
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the speech corpus are marked `corpus`: `make test-fast` leaves them out."""
+    for item in items:
+        if "corpus" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.corpus)
