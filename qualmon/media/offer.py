@@ -5,26 +5,28 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ..core.ascii_digits import is_ascii_digits, parse_ascii_int
+from ..core.ascii_digits import parse_ascii_int
 
 # aiortc's parser asserts, int()s or splits these values; a value off this shape raises
 # deep inside it (AssertionError, ValueError, KeyError), so it must not get that far.
-# [0-9], never \d: \d also matches "٣" or "９", which int() reads as 3 and 9.
+# [0-9], never \d: \d also matches "٣" or "９", which int() reads as 3 and 9. Every number
+# has a digit cap: int() raises ValueError past 4300 digits, and a 32-bit SSRC or a 16-bit
+# port has no business being longer than 10 or 5 digits.
 _ATTRIBUTE_FORMS = {
-    "candidate": re.compile(r"\S+ [0-9]+ \S+ [0-9]+ \S+ [0-9]+ typ \S+( .*)?"),
-    "extmap": re.compile(r"[0-9]+(/\w+)? \S+"),
+    # foundation, component, transport, priority (32 bits), address, port.
+    "candidate": re.compile(r"\S+ [0-9]{1,3} \S+ [0-9]{1,10} \S+ [0-9]{1,5} typ \S+( .*)?"),
+    "extmap": re.compile(r"[0-9]{1,3}(/\w+)? \S+"),
     "fingerprint": re.compile(r"[A-Za-z0-9-]+ [0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+"),
     "fmtp": re.compile(r"[0-9]{1,3} .+"),
-    "max-message-size": re.compile(r"[0-9]+"),
+    "max-message-size": re.compile(r"[0-9]{1,10}"),
     "msid": re.compile(r"\S+( \S+)?"),
-    "rtcp": re.compile(r"[0-9]+( IN IP[46] [^ ]+)?"),
-    # The clock rate is int()ed here too: capped well below int()'s 4300-digit limit.
-    "rtpmap": re.compile(r"[0-9]{1,3} [^/ ]+/[0-9]{1,10}(/[0-9]+)?"),
-    "sctp-port": re.compile(r"[0-9]+"),
-    "sctpmap": re.compile(r"[0-9]+ .+"),
+    "rtcp": re.compile(r"[0-9]{1,5}( IN IP[46] [^ ]+)?"),
+    "rtpmap": re.compile(r"[0-9]{1,3} [^/ ]+/[0-9]{1,10}(/[0-9]{1,3})?"),
+    "sctp-port": re.compile(r"[0-9]{1,5}"),
+    "sctpmap": re.compile(r"[0-9]{1,5} .+"),
     "setup": re.compile(r"actpass|active|passive"),
-    "ssrc": re.compile(r"[0-9]+ [^:]+:.*"),
-    "ssrc-group": re.compile(r"\S+( [0-9]+)*"),
+    "ssrc": re.compile(r"[0-9]{1,10} [^:]+:.*"),
+    "ssrc-group": re.compile(r"\S+( [0-9]{1,10})*"),
 }
 # aiortc int()s these fmtp parameters.
 _FMTP_INT_PARAMETERS = frozenset(
@@ -40,6 +42,7 @@ _FORBIDDEN_PAYLOAD_TYPES = range(72, 77)  # RTCP packet types under rtcp-mux
 _EXCERPT_CHARS = 40
 _PAYLOAD_TYPE_DIGITS = 3
 _PORT_DIGITS = 5
+_FMTP_INT_DIGITS = 10
 MAX_PORT = 65535
 
 
@@ -179,6 +182,7 @@ def _check_line_forms(section: _Section) -> None:
         match = _MEDIA.fullmatch(section.lines[0])
         if not match:
             raise OfferError(f"{section.label}: malformed m= line")
+        _port(section.label, match.group(2))
         if section.kind in ("audio", "video"):
             _payload_types(section, match.group(4))
     for line in section.lines[is_media:]:
@@ -209,10 +213,20 @@ def _payload_types(section: _Section, fmt: str) -> list[int]:
     return payload_types
 
 
+def _port(label: str, text: str) -> int:
+    port = parse_ascii_int(text, max_digits=_PORT_DIGITS)
+    if port is None or port > MAX_PORT:
+        raise OfferError(f"{label}: port {text[:8]} is out of range")
+    return port
+
+
 def _check_candidate_extensions(label: str, value: str) -> None:
+    """The candidate's port and rport are ports (aioice sends to them); the form is checked."""
     bits = value.split()
-    for i in range(8, len(bits) - 1, 2):
-        if bits[i] == "rport" and not is_ascii_digits(bits[i + 1]):
+    ports = [bits[5]] + [bits[i + 1] for i in range(8, len(bits) - 1, 2) if bits[i] == "rport"]
+    for port in ports:
+        number = parse_ascii_int(port, max_digits=_PORT_DIGITS)
+        if number is None or number > MAX_PORT:
             raise OfferError(f"{label}: malformed a=candidate line")
 
 
@@ -224,7 +238,11 @@ def _check_fmtp(section: _Section) -> None:
             raise OfferError(f"{section.label}: a=fmtp for payload type {pt_text} has no a=rtpmap")
         for parameter in parameters.split(";"):
             key, has_value, parameter_value = parameter.partition("=")
-            if has_value and key in _FMTP_INT_PARAMETERS and not is_ascii_digits(parameter_value):
+            if (
+                has_value
+                and key in _FMTP_INT_PARAMETERS
+                and parse_ascii_int(parameter_value, max_digits=_FMTP_INT_DIGITS) is None
+            ):
                 raise OfferError(f"{section.label}: a=fmtp {key} is not an integer")
 
 
@@ -235,9 +253,6 @@ def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
         raise OfferError(f"{label}: malformed m= line")
     if "RTP/" not in match.group(3):
         raise OfferError(f"{label}: protocol {match.group(3)!r} is not RTP")
-    port = parse_ascii_int(match.group(2), max_digits=_PORT_DIGITS)
-    if port is None or port > MAX_PORT:
-        raise OfferError(f"{label}: port {match.group(2)[:8]} is out of range")
     payload_types = _payload_types(section, match.group(4))
     if not payload_types:
         raise OfferError(f"{label}: no payload types on the m= line")

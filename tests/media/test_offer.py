@@ -466,3 +466,34 @@ def test_trickled_candidates_take_ascii_digits_only(digit: str) -> None:
         check_candidate(value.replace("54321", "5432" + digit))
     with pytest.raises(OfferError):
         check_candidate(SRFLX.removeprefix("a=candidate:") + "192.168.1.23 rport 5432" + digit)
+
+
+@pytest.mark.parametrize("run", ["9" * 5000, "9" * 11])
+@pytest.mark.parametrize("place", sorted(NUMERIC_PLACES))
+def test_overlong_numbers_are_refused_in_every_numeric_place(place: str, run: str) -> None:
+    """Found by fuzzing: a 5000-digit SSRC, ssrc-group item, extmap id, fmtp integer, rtcp or
+    SCTP port or video port passed validation and made aiortc's parser raise ValueError
+    (int()'s 4300-digit limit), a 400 only by the media stack's fallback. Every number now
+    has a digit cap, so they are refused with a reason before aiortc sees them."""
+    template, ascii_digit = NUMERIC_PLACES[place]
+    offer = replace_line(NUMBERED_OFFER, template.format(d=ascii_digit), template.format(d=run))
+    with pytest.raises(OfferError) as info:
+        validate_offer(offer)
+    assert "\n" not in info.value.reason
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        HOST.format(c="1", p="2130706431", port="65536"),
+        SRFLX + "192.168.1.23 rport 99999",
+    ],
+)
+def test_candidate_ports_past_65535_are_refused(candidate: str) -> None:
+    """aioice would send its checks to such a port (sendto raises OverflowError)."""
+    offer = NUMBERED_OFFER.replace(
+        "a=end-of-candidates", candidate.replace("{d}", "1") + "\r\na=end-of-candidates"
+    )
+    assert "malformed a=candidate line" in reason_for(offer)
+    with pytest.raises(OfferError):
+        check_candidate(candidate.removeprefix("a=candidate:"))
