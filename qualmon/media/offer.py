@@ -98,6 +98,7 @@ def validate_offer(text: str, *, max_bytes: int = 65536) -> ValidatedOffer:
     audio = [section for section in media if section.kind == "audio"]
     if not audio:
         raise OfferError("offer has no m=audio section")
+    _check_mids(session, media)
     clock_rates: dict[int, int] = {}
     for section in audio:
         for pt, clock_rate_hz in _check_audio(section, session).items():
@@ -201,6 +202,28 @@ def _check_line_forms(section: _Section) -> None:
             _check_candidate_extensions(section.label, value)
     if is_media:
         _check_fmtp(section)
+
+
+def _check_mids(session: _Section, media: list[_Section]) -> None:
+    """aiortc pairs sections with transceivers by mid and bundles on the group's first mid:
+    a mid used twice (or two sections without one), a BUNDLE naming no section or a second
+    data channel section make it fail inside createAnswer (AttributeError, ValueError)."""
+    mids: list[str | None] = []
+    for section in media:
+        values = _values(section, "mid")
+        mid = values[-1] if values else None
+        if mid in mids:
+            what = f"mid {mid[:_EXCERPT_CHARS]!r}" if mid is not None else "no a=mid"
+            raise OfferError(f"{section.label}: another m= section has {what} too")
+        mids.append(mid)
+    if sum(section.kind == "application" for section in media) > 1:
+        raise OfferError("offer has more than one m=application section")
+    for value in _values(session, "group"):
+        bits = value.split()  # as aiortc splits it
+        for tag in bits[1:] if bits[:1] == ["BUNDLE"] else ():
+            if tag not in mids:
+                excerpt = tag[:_EXCERPT_CHARS]
+                raise OfferError(f"a=group:BUNDLE names mid {excerpt!r}, which no m= section has")
 
 
 def _payload_types(section: _Section, fmt: str) -> list[int]:

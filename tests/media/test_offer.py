@@ -497,3 +497,51 @@ def test_candidate_ports_past_65535_are_refused(candidate: str) -> None:
     assert "malformed a=candidate line" in reason_for(offer)
     with pytest.raises(OfferError):
         check_candidate(candidate.removeprefix("a=candidate:"))
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (
+            AIORTC_OFFER.replace("a=group:BUNDLE 0", "a=group:BUNDLE 7"),
+            "a=group:BUNDLE names mid '7', which no m= section has",
+        ),
+        (
+            NUMBERED_OFFER.replace("a=group:BUNDLE 0", "a=group:BUNDLE -45493 1 2"),
+            "a=group:BUNDLE names mid '-45493', which no m= section has",
+        ),
+        (
+            AIORTC_OFFER + AIORTC_OFFER[AIORTC_OFFER.index("m=audio") :],
+            "m-line 2 (audio): another m= section has mid '0' too",
+        ),
+        (
+            (AIORTC_OFFER + AIORTC_OFFER[AIORTC_OFFER.index("m=audio") :])
+            .replace("a=mid:0\r\n", "")
+            .replace("a=group:BUNDLE 0\r\n", ""),
+            "m-line 2 (audio): another m= section has no a=mid too",
+        ),
+        (
+            NUMBERED_OFFER.replace("a=mid:1", "a=mid:0"),
+            "m-line 2 (video): another m= section has mid '0' too",
+        ),
+        (
+            NUMBERED_OFFER
+            + NUMBERED_OFFER[NUMBERED_OFFER.index("m=application") :].replace("a=mid:2", "a=mid:3"),
+            "offer has more than one m=application section",
+        ),
+    ],
+    ids=["bundle-unknown", "bundle-first-unknown", "mid-twice", "no-mid-twice", "video", "sctp"],
+)
+def test_mids_and_bundle_groups_must_match_the_sections(offer: str, reason: str) -> None:
+    """Found by fuzzing: a BUNDLE group whose first mid names no section left aiortc without
+    a transport (AttributeError in createAnswer, a 500, and a peer connection close() could
+    not finish); two sections with one mid (or none) did the same in setRemoteDescription."""
+    assert reason_for(offer) == reason
+
+
+def test_one_section_without_mid_and_an_empty_group_are_fine() -> None:
+    """What aiortc handles stays accepted."""
+    no_mid = AIORTC_OFFER.replace("a=mid:0\r\n", "").replace("a=group:BUNDLE 0\r\n", "")
+    assert validate_offer(no_mid).sdp == no_mid
+    empty = AIORTC_OFFER.replace("a=group:BUNDLE 0", "a=group:BUNDLE")
+    assert validate_offer(empty).sdp == empty
