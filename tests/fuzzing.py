@@ -10,6 +10,7 @@ refusal leaves nothing behind and, under `make fuzz`, time every refusal server-
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -71,9 +72,11 @@ TRAPS = (
     '"',
 )
 "Characters that parsers of digits, lines and separators trip over."
+_LONG = {"10^400": "1" + "0" * 400, "9 x 5000": "9" * 5000}
+"Long numbers by a short name: strategies show the name in reports, not 5000 digits."
 HUGE_NUMBERS = (
-    "1" + "0" * 400,  # 10^400
-    "9" * 5000,  # past int()'s 4300-digit limit
+    "10^400",
+    "9 x 5000",  # past int()'s 4300-digit limit
     "1e400",
     "-1e400",
     "1E-400",
@@ -99,6 +102,14 @@ HUGE_NUMBERS = (
 "Numbers (and near-numbers) that int(), float() and range checks get wrong."
 
 
+def _long(name: str) -> str:
+    return _LONG.get(name, name)
+
+
+def huge_numbers() -> st.SearchStrategy[str]:
+    return st.sampled_from(HUGE_NUMBERS).map(_long)
+
+
 def nasty_chars() -> st.SearchStrategy[str]:
     """Any character but a surrogate, often one of TRAPS."""
     return st.one_of(
@@ -114,7 +125,7 @@ def nasty_text(*, max_size: int = 20) -> st.SearchStrategy[str]:
 
 def numbers() -> st.SearchStrategy[str]:
     return st.one_of(
-        st.sampled_from(HUGE_NUMBERS),
+        huge_numbers(),
         st.integers(-(2**70), 2**70).map(str),
         st.floats(allow_nan=False).map(repr),
     )
@@ -281,3 +292,130 @@ class Allocation:
             sessions=tuple(sorted((k, id(v)) for k, v in registry.sessions.items())),
             legs=tuple(sorted(registry.legs_by_resource)),
         )
+
+
+# -- JSON text, including what json.dumps never writes --------------------------------
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A JSON token written as is: NaN, Infinity, 1e400, a 5000-digit integer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A JSON object as its pairs, so a key may appear twice."""
+
+    pairs: tuple[tuple[str, Any], ...]
+
+
+RAW_JSON_NUMBERS = (
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e400",
+    "1E-400",
+    "10^400",
+    "9 x 5000",
+    "-0",
+    "-0.0",
+    "2e-308",
+    "9007199254740993",
+    "-9007199254740993",
+    "1.7976931348623157e308",
+)
+
+
+def to_json(value: Any) -> str:
+    """JSON text of a tree of Obj, Raw, lists and plain values."""
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, Obj):
+        return "{" + ",".join(json.dumps(k) + ":" + to_json(v) for k, v in value.pairs) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(to_json(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def from_plain(value: Any) -> Any:
+    """A plain JSON-like Python value as a tree to_json and mutated_json understand."""
+    if isinstance(value, dict):
+        return Obj(tuple((k, from_plain(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return [from_plain(v) for v in value]
+    return value
+
+
+def json_leaves() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.sampled_from(RAW_JSON_NUMBERS).map(_long).map(Raw),
+        st.integers(-(2**64), 2**64),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.none(),
+        nasty_text(),
+        huge_numbers(),  # numbers as strings, "٣" among them
+    )
+
+
+def json_trees(keys: Sequence[str] = ()) -> st.SearchStrategy[Any]:
+    """Any JSON shape; object keys are often `keys` and may repeat."""
+    key = st.one_of(st.sampled_from(keys), nasty_text()) if keys else nasty_text()
+    return st.recursive(
+        json_leaves(),
+        lambda children: st.one_of(
+            st.lists(children, max_size=5),
+            st.lists(st.tuples(key, children), max_size=6).map(lambda p: Obj(tuple(p))),
+        ),
+        max_leaves=25,
+    )
+
+
+@st.composite
+def mutated_json(draw: st.DrawFn, bases: Sequence[Any], keys: Sequence[str]) -> str:
+    """One of `bases` (plain values) with 0..4 changes somewhere inside: a value replaced
+    (NaN, 1e400, "٣", any shape), a key dropped, repeated or added, a node nested 1..2000
+    deep; as JSON text."""
+    tree = from_plain(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(0, 4))):
+        tree = _mutate_node(draw, tree, keys)
+    return to_json(tree)
+
+
+def _mutate_node(draw: st.DrawFn, node: Any, keys: Sequence[str]) -> Any:
+    children = (
+        len(node.pairs) if isinstance(node, Obj) else len(node) if isinstance(node, list) else 0
+    )
+    if children and draw(st.integers(0, 2)) > 0:  # mostly go deeper
+        i = draw(st.integers(0, children - 1))
+        if isinstance(node, Obj):
+            pairs = list(node.pairs)
+            pairs[i] = (pairs[i][0], _mutate_node(draw, pairs[i][1], keys))
+            return Obj(tuple(pairs))
+        items = list(node)
+        items[i] = _mutate_node(draw, items[i], keys)
+        return items
+    change = draw(st.sampled_from(["replace", "nest", "drop", "repeat", "add"]))
+    if change == "nest":
+        depth = draw(st.sampled_from([1, 2, 50, 2000]))
+        if depth > 50:  # as text: to_json would recurse too deep itself
+            return Raw("[" * depth + to_json(node) + "]" * depth)
+        wrapped: Any = node
+        for _ in range(depth):
+            wrapped = [wrapped] if draw(st.booleans()) else Obj((("x", wrapped),))
+        return wrapped
+    if isinstance(node, Obj) and node.pairs and change in ("drop", "repeat"):
+        i = draw(st.integers(0, len(node.pairs) - 1))
+        pairs = list(node.pairs)
+        if change == "drop":
+            del pairs[i]
+        else:
+            pairs.append((pairs[i][0], draw(json_trees(keys))))
+        return Obj(tuple(pairs))
+    if isinstance(node, Obj) and change == "add":
+        key = draw(st.one_of(st.sampled_from(keys), nasty_text()))
+        return Obj((*node.pairs, (key, draw(json_trees(keys)))))
+    return draw(json_trees(keys))

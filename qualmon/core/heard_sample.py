@@ -94,7 +94,7 @@ def _number(entry: Mapping[str, object], key: str, spec: tuple[str, float, float
     if kind == "int" and not isinstance(value, int):
         raise HeardError(f"{key} must be an integer")
     if not math.isfinite(value) or not low <= value <= high:
-        raise HeardError(f"{key} out of range: {value!r}")
+        raise HeardError(f"{key} out of range: {repr(value)[:40]}")
     return float(value) if kind == "float" else value
 
 
@@ -154,7 +154,7 @@ def parse_sample(doc: object) -> HeardSample:
         raise HeardError("body must be a JSON object")
     extra = sorted(set(doc) - {"timestamp", "stats"})
     if extra:
-        raise HeardError(f"unknown top-level field: {extra[0][:40]}")
+        raise HeardError(f"unknown top-level field: {extra[0][:40]!r}")
     timestamp = _number(doc, "timestamp", ("float", MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS))
     if timestamp is None:
         raise HeardError("timestamp (ms since the epoch) is required")

@@ -385,3 +385,21 @@ def test_audible_concealment_warning_has_hysteresis() -> None:
     assert [e.type for e in events] == ["raised", "cleared"]
     # Rules without a clear threshold still clear just below the raise threshold.
     assert next(r for r in DEFAULT_RULES if r.kind == "high_jitter").clear_threshold is None
+
+
+def test_refusals_quote_what_the_sender_wrote() -> None:
+    """Found by fuzzing: a key or stream id holding a CR or LF made the 'one line' reason two
+    lines; what the sender wrote is quoted (repr) and cut to 40 characters."""
+    with pytest.raises(HeardError) as caught:
+        parse_sample({"timestamp": T0, "stats": [inbound()], "\r0": 1})
+    assert str(caught.value) == "unknown top-level field: '\\r0'"
+    tracker = HeardTracker()
+    tracker.add(parse_sample(doc(T0, inbound(id="a\nb"))), received_at=0.0)
+    with pytest.raises(HeardError) as caught:
+        tracker.add(
+            parse_sample(doc(T0 + 2000, inbound(id="a\nb", packetsReceived=1))), received_at=2.0
+        )
+    assert str(caught.value) == "packetsReceived went down on stream 'a\\nb'"
+    with pytest.raises(HeardError) as caught:
+        parse_sample(doc(T0, inbound(packetsReceived=10**100)))
+    assert str(caught.value) == "packetsReceived out of range: " + "1" + "0" * 39
