@@ -93,7 +93,9 @@ def _number(entry: Mapping[str, object], key: str, spec: tuple[str, float, float
         raise HeardError(f"{key} must be a number")
     if kind == "int" and not isinstance(value, int):
         raise HeardError(f"{key} must be an integer")
-    if not math.isfinite(value) or not low <= value <= high:
+    # Compared as they are: int-with-float comparisons are exact, while math.isfinite() or
+    # float() of an int past 1e308 raises OverflowError.
+    if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
         raise HeardError(f"{key} out of range: {repr(value)[:40]}")
     return float(value) if kind == "float" else value
 

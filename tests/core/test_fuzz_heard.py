@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from qualmon.core.heard import HeardError, HeardSample, HeardTracker, sample_from_json
@@ -74,6 +74,11 @@ def sample_bodies() -> st.SearchStrategy[str]:
 
 @examples()
 @given(body=sample_bodies())
+# Found by fuzzing: an integer past 1e308 in a float field raised OverflowError.
+@example(
+    body='{"timestamp": 1764000000000, "stats": [{"type": "inbound-rtp", "kind": "audio",'
+    ' "id": "A", "packetsReceived": 1, "jitter": 1' + "0" * 400 + "}]}"
+)
 def test_any_json_is_a_sample_or_a_one_line_refusal(body: str) -> None:
     """Deep nesting, huge numbers, NaN/Infinity, "٣" in strings, repeated keys: sample_from_json
     returns a sample or raises HeardError in one line, never another exception; an accepted

@@ -403,3 +403,14 @@ def test_refusals_quote_what_the_sender_wrote() -> None:
     with pytest.raises(HeardError) as caught:
         parse_sample(doc(T0, inbound(packetsReceived=10**100)))
     assert str(caught.value) == "packetsReceived out of range: " + "1" + "0" * 39
+
+
+@pytest.mark.parametrize("field", ["jitter", "jitterBufferDelay", "audioLevel", "packetsLost"])
+def test_an_integer_too_large_for_a_float_is_out_of_range(field: str) -> None:
+    """Found by fuzzing: `"jitter": 1000…0` (401 digits) made math.isfinite() raise
+    OverflowError, a 500 at the endpoint; it is out of range like any other number."""
+    body = json.dumps(doc(T0, inbound(**{field: 10**400})))
+    with pytest.raises(HeardError, match=f"^{field} out of range: 1000"):
+        sample_from_json(body)
+    with pytest.raises(HeardError, match=r"^timestamp out of range"):
+        sample_from_json(json.dumps(doc(10**400)))
