@@ -349,8 +349,14 @@ def from_plain(value: Any) -> Any:
     return value
 
 
+EDGES = (0, -1, 1, 2**53 - 1, 2**53, 1 - 2**53, -(2**53), 0.0, -0.0, 1.0, 1.0000001, 60.0)
+EDGES += (60.000001, 946_684_800_000, 946_684_799_999.9, 4_102_444_800_000, 4_102_444_800_000.5)
+"Range limits of W3C counters, ratios, seconds and timestamps, and just past them."
+
+
 def json_leaves() -> st.SearchStrategy[Any]:
     return st.one_of(
+        st.sampled_from(EDGES),
         st.sampled_from(RAW_JSON_NUMBERS).map(_long).map(Raw),
         st.integers(-(2**64), 2**64),
         st.floats(allow_nan=False, allow_infinity=False),
@@ -375,29 +381,54 @@ def json_trees(keys: Sequence[str] = ()) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def mutated_json(draw: st.DrawFn, bases: Sequence[Any], keys: Sequence[str]) -> str:
-    """One of `bases` (plain values) with 0..4 changes somewhere inside: a value replaced
+def mutated_json(
+    draw: st.DrawFn, bases: Sequence[Any], keys: Sequence[str], *, max_changes: int = 4
+) -> str:
+    """One of `bases` (plain values) with 0..max_changes changes somewhere inside: a value replaced
     (NaN, 1e400, "٣", any shape), a key dropped, repeated or added, a node nested 1..2000
     deep; as JSON text."""
     tree = from_plain(draw(st.sampled_from(bases)))
-    for _ in range(draw(st.integers(0, 4))):
+    for _ in range(draw(st.integers(0, max_changes))):
         tree = _mutate_node(draw, tree, keys)
     return to_json(tree)
 
 
-def _mutate_node(draw: st.DrawFn, node: Any, keys: Sequence[str]) -> Any:
+def _paths(node: Any, path: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    """Every node of a tree, as the child indexes that lead to it."""
     children = (
-        len(node.pairs) if isinstance(node, Obj) else len(node) if isinstance(node, list) else 0
+        [v for _, v in node.pairs]
+        if isinstance(node, Obj)
+        else node
+        if isinstance(node, list)
+        else []
     )
-    if children and draw(st.integers(0, 2)) > 0:  # mostly go deeper
-        i = draw(st.integers(0, children - 1))
-        if isinstance(node, Obj):
-            pairs = list(node.pairs)
-            pairs[i] = (pairs[i][0], _mutate_node(draw, pairs[i][1], keys))
-            return Obj(tuple(pairs))
-        items = list(node)
-        items[i] = _mutate_node(draw, items[i], keys)
-        return items
+    found = [path]
+    for i, child in enumerate(children):
+        found += _paths(child, (*path, i))
+    return found
+
+
+def _at(node: Any, path: tuple[int, ...], change: Callable[[Any], Any]) -> Any:
+    """The tree with the node at `path` replaced by change(node)."""
+    if not path:
+        return change(node)
+    i, rest = path[0], path[1:]
+    if isinstance(node, Obj):
+        pairs = list(node.pairs)
+        pairs[i] = (pairs[i][0], _at(pairs[i][1], rest, change))
+        return Obj(tuple(pairs))
+    items = list(node)
+    items[i] = _at(items[i], rest, change)
+    return items
+
+
+def _mutate_node(draw: st.DrawFn, tree: Any, keys: Sequence[str]) -> Any:
+    """One change at a node drawn uniformly from the whole tree (most are deep inside)."""
+    path = draw(st.sampled_from(_paths(tree)))
+    return _at(tree, path, lambda node: _change(draw, node, keys))
+
+
+def _change(draw: st.DrawFn, node: Any, keys: Sequence[str]) -> Any:
     change = draw(st.sampled_from(["replace", "nest", "drop", "repeat", "add"]))
     if change == "nest":
         depth = draw(st.sampled_from([1, 2, 50, 2000]))
@@ -419,3 +450,19 @@ def _mutate_node(draw: st.DrawFn, node: Any, keys: Sequence[str]) -> Any:
         key = draw(st.one_of(st.sampled_from(keys), nasty_text()))
         return Obj((*node.pairs, (key, draw(json_trees(keys)))))
     return draw(json_trees(keys))
+
+
+async def raw_request(service: Service, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are (aiohttp's client would refuse or re-encode them): the status
+    and body of the answer, the connection closed after it."""
+    host, port = service.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10.0)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
