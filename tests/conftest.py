@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from qualmon.config import Settings
 from qualmon.core.quantiles import percentile
-from qualmon.service.app import create_app
+from qualmon.service.app import PrivateAccessLogger, create_app
 from qualmon.service.auth import issue_token
 from qualmon.service.keys import sessions_key
 from qualmon.service.metrics import QualmonMetrics
@@ -153,7 +153,8 @@ async def run_service(
     app = create_app(settings, metrics=metrics)
     for index, middleware in enumerate(middlewares):
         app.middlewares.insert(index, middleware)
-    runner = web.AppRunner(app, shutdown_timeout=5.0)
+    # The access logger `qualmon serve` uses: no client address, no query string.
+    runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
