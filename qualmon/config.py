@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from .core.ascii_digits import parse_ascii_int
+from .core.ascii_digits import parse_ascii_float, parse_ascii_int
 from .core.emodel import EModelParams
 from .core.speech import SpeechParams, vad_overhang_seconds
 from .core.turns import TurnParams
@@ -95,19 +95,14 @@ def _check_port(label: str, port: int) -> None:
 
 
 def _parse_number(raw: str, kind: type[int] | type[float]) -> float | None:
-    """`raw` as an int or float, None if it is not one written in ASCII.
+    """`raw` as an int or a finite float, None if it is not one written in ASCII.
 
     int() and float() also read "٣" as 3 and "1_0" as 10; settings are written in ASCII.
     """
     text = raw.strip()
     if kind is int:
         return parse_ascii_int(text, max_digits=_MAX_INT_DIGITS)
-    if not text.isascii() or "_" in text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    return parse_ascii_float(text)
 
 
 def _number(

@@ -208,3 +208,11 @@ def test_overrides_of_the_wrong_type_are_config_errors(
     """Checked with a raise, not an assert: under `python -O` an assert let "8080" through."""
     with pytest.raises(ConfigError, match=needle):
         settings_from_env({"QUALMON_SECRET": SECRET}, **overrides)
+
+
+@pytest.mark.parametrize("value", ["٣", "0.٣", "1_0", "inf", "３"])
+def test_warning_rule_numbers_are_written_in_ascii(value: str) -> None:
+    """override_rules read values with float()/int(), so "٣" became 3.0: now a start-up error."""
+    env = {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": f"high_rtt.threshold={value}"}
+    with pytest.raises(ConfigError, match=r"QUALMON_WARNING_RULES: .* is not a valid threshold"):
+        settings_from_env(env)

@@ -191,6 +191,15 @@ def test_override_rules_is_strict_and_keeps_order() -> None:
         "x.threshold=1",
         "high_loss.threshold=0.01",  # below its clear threshold (0.015): it would flap
         "low_mos.clear_threshold=3.0",  # a below-rule clears only above its threshold
+        "high_rtt.threshold=٣",  # float() reads 3.0
+        "high_rtt.threshold=0.٣",
+        "high_rtt.threshold=1_0",
+        "high_rtt.threshold=inf",
+        "high_rtt.min_hold_seconds=1e999",
+        "high_rtt.raise_m=٩",  # int() reads 9
+        "high_rtt.raise_m=９",
+        "high_rtt.raise_m=²",
+        "high_rtt.raise_n=+1",
     ):
         with pytest.raises(ValueError):
             override_rules(DEFAULT_RULES, bad)
