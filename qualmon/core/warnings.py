@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from .ascii_digits import is_ascii_digits, parse_ascii_float
+from .ascii_digits import parse_ascii_float, parse_ascii_int
 from .warning_texts import texts
 
 Severity = Literal["info", "warning", "critical"]
@@ -134,6 +134,9 @@ _FLOAT_FIELDS = (
     "rate_limit_seconds",
 )
 _INT_FIELDS = ("raise_n", "raise_m")
+_TICK_COUNT_DIGITS = 4
+"raise_n and raise_m count ticks: up to 9999 (over an hour at 0.5 s); the window is a deque"
+" whose maxlen must fit a C ssize_t."
 _BOOLEANS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -159,7 +162,7 @@ def override_rules(rules: tuple[Rule, ...], text: str) -> tuple[Rule, ...]:
         if attr in _FLOAT_FIELDS:
             value = parse_ascii_float(raw)
         elif attr in _INT_FIELDS:
-            value = int(raw) if is_ascii_digits(raw) else None
+            value = parse_ascii_int(raw, max_digits=_TICK_COUNT_DIGITS)
         else:
             value = _BOOLEANS.get(raw.lower())
         if value is None:

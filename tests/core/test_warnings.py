@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from qualmon.core.warnings import DEFAULT_RULES, Rule, WarningEngine
+from qualmon.core.warnings import DEFAULT_RULES, Rule, WarningEngine, override_rules
 
 LOSS = Rule(
     "high_loss",
@@ -179,8 +179,6 @@ def test_kinds_limit_a_tick_to_some_rules() -> None:
 
 
 def test_override_rules_is_strict_and_keeps_order() -> None:
-    from qualmon.core.warnings import override_rules
-
     changed = override_rules(DEFAULT_RULES, "high_loss.clear_threshold=0.01,")
     assert [r.kind for r in changed] == [r.kind for r in DEFAULT_RULES]
     assert next(r for r in changed if r.kind == "high_loss").clear_threshold == 0.01
@@ -203,3 +201,14 @@ def test_override_rules_is_strict_and_keeps_order() -> None:
     ):
         with pytest.raises(ValueError):
             override_rules(DEFAULT_RULES, bad)
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 30, "10000"])
+def test_tick_counts_have_four_digits_at_most(value: str) -> None:
+    """Found by fuzzing QUALMON_WARNING_RULES: raise_m=10^30 was accepted and the engine's
+    first tick raised OverflowError (a deque's maxlen must fit a C ssize_t)."""
+    with pytest.raises(ValueError, match="is not a valid raise_m"):
+        override_rules(DEFAULT_RULES, f"high_rtt.raise_m={value}")
+    rules = override_rules(DEFAULT_RULES, "high_rtt.raise_m=9999")
+    engine = WarningEngine(rules=rules)
+    assert engine.evaluate(0.0, {("high_rtt", "client"): 1.0}) == []
