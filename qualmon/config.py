@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -140,6 +141,18 @@ def _switch(env: Mapping[str, str], name: str) -> bool | None:
     return raw in _ON
 
 
+def ice_addresses(raw: str, label: str) -> tuple[str, ...]:
+    """Comma-separated host-candidate addresses as IP literals; ConfigError for anything else
+    (aioice would try to bind a name, so it is refused here rather than when the app runs)."""
+    addresses = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            addresses.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ConfigError(f"{label}: {item[:40]!r} is not an IP address") from None
+    return tuple(addresses)
+
+
 def _check_overrides(overrides: Mapping[str, object]) -> None:
     """Flags get the checks their variables get (`--max-legs 0` is as wrong as the variable)."""
     port = overrides.get("port")
@@ -228,7 +241,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     values["webhook_timeout_seconds"] = _number(env, "QUALMON_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
-        values["ice_addresses"] = tuple(a.strip() for a in addresses.split(",") if a.strip())
+        values["ice_addresses"] = ice_addresses(addresses, "QUALMON_ICE_ADDRESSES")
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]
@@ -249,7 +262,7 @@ def server_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The server flags shared by `serve` and `demo`, as settings_from_env overrides."""
     ice = None
     if args.ice_addresses:
-        ice = tuple(a.strip() for a in args.ice_addresses.split(",") if a.strip())
+        ice = ice_addresses(args.ice_addresses, "--ice-addresses")
     return {
         "host": args.host,
         "port": args.port,

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from qualmon.config import ConfigError, settings_from_env
+from qualmon.cli import build_parser
+from qualmon.config import ConfigError, server_overrides, settings_from_env
 from qualmon.core.warnings import DEFAULT_RULES
 
 SECRET = "s" * 40
@@ -216,3 +217,16 @@ def test_warning_rule_numbers_are_written_in_ascii(value: str) -> None:
     env = {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": f"high_rtt.threshold={value}"}
     with pytest.raises(ConfigError, match=r"QUALMON_WARNING_RULES: .* is not a valid threshold"):
         settings_from_env(env)
+
+
+def test_ice_addresses_are_ip_literals_checked_at_start_up() -> None:
+    """QUALMON_ICE_ADDRESSES=localhost used to pass settings and raise ValueError only when
+    the app was built; it is a ConfigError naming the variable now, and --ice-addresses too."""
+    env = {"QUALMON_SECRET": SECRET, "QUALMON_ICE_ADDRESSES": " 127.0.0.1, ::0001,"}
+    assert settings_from_env(env).ice_addresses == ("127.0.0.1", "::1")
+    for bad in ("localhost", "127.0.0.1, 192.0.2.1.5", "١٢٧.0.0.1"):
+        with pytest.raises(ConfigError, match=r"^QUALMON_ICE_ADDRESSES: .* is not an IP address"):
+            settings_from_env({"QUALMON_SECRET": SECRET, "QUALMON_ICE_ADDRESSES": bad})
+    args = build_parser().parse_args(["serve", "--ice-addresses", "127.0.0.1,host.local"])
+    with pytest.raises(ConfigError, match=r"^--ice-addresses: 'host\.local' is not an IP address"):
+        server_overrides(args)
