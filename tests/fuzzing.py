@@ -10,6 +10,7 @@ refusal leaves nothing behind and, under `make fuzz`, time every refusal server-
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -106,10 +107,12 @@ def _long(name: str) -> str:
     return _LONG.get(name, name)
 
 
+@functools.cache
 def huge_numbers() -> st.SearchStrategy[str]:
     return st.sampled_from(HUGE_NUMBERS).map(_long)
 
 
+@functools.cache
 def nasty_chars() -> st.SearchStrategy[str]:
     """Any character but a surrogate, often one of TRAPS."""
     return st.one_of(
@@ -119,10 +122,12 @@ def nasty_chars() -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def nasty_text(*, max_size: int = 20) -> st.SearchStrategy[str]:
     return st.text(nasty_chars(), max_size=max_size)
 
 
+@functools.cache
 def numbers() -> st.SearchStrategy[str]:
     return st.one_of(
         huge_numbers(),
@@ -354,6 +359,7 @@ EDGES += (60.000001, 946_684_800_000, 946_684_799_999.9, 4_102_444_800_000, 4_10
 "Range limits of W3C counters, ratios, seconds and timestamps, and just past them."
 
 
+@functools.cache
 def json_leaves() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.sampled_from(EDGES),
@@ -367,9 +373,16 @@ def json_leaves() -> st.SearchStrategy[Any]:
     )
 
 
-def json_trees(keys: Sequence[str] = ()) -> st.SearchStrategy[Any]:
+@functools.cache
+@functools.cache
+def json_keys(keys: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(keys), nasty_text()) if keys else nasty_text()
+
+
+@functools.cache
+def json_trees(keys: tuple[str, ...] = ()) -> st.SearchStrategy[Any]:
     """Any JSON shape; object keys are often `keys` and may repeat."""
-    key = st.one_of(st.sampled_from(keys), nasty_text()) if keys else nasty_text()
+    key = json_keys(keys)
     return st.recursive(
         json_leaves(),
         lambda children: st.one_of(
@@ -382,7 +395,7 @@ def json_trees(keys: Sequence[str] = ()) -> st.SearchStrategy[Any]:
 
 @st.composite
 def mutated_json(
-    draw: st.DrawFn, bases: Sequence[Any], keys: Sequence[str], *, max_changes: int = 4
+    draw: st.DrawFn, bases: Sequence[Any], keys: tuple[str, ...], *, max_changes: int = 4
 ) -> str:
     """One of `bases` (plain values) with 0..max_changes changes somewhere inside: a value replaced
     (NaN, 1e400, "٣", any shape), a key dropped, repeated or added, a node nested 1..2000
@@ -422,13 +435,14 @@ def _at(node: Any, path: tuple[int, ...], change: Callable[[Any], Any]) -> Any:
     return items
 
 
-def _mutate_node(draw: st.DrawFn, tree: Any, keys: Sequence[str]) -> Any:
+def _mutate_node(draw: st.DrawFn, tree: Any, keys: tuple[str, ...]) -> Any:
     """One change at a node drawn uniformly from the whole tree (most are deep inside)."""
-    path = draw(st.sampled_from(_paths(tree)))
+    paths = _paths(tree)
+    path = paths[draw(st.integers(0, len(paths) - 1))]
     return _at(tree, path, lambda node: _change(draw, node, keys))
 
 
-def _change(draw: st.DrawFn, node: Any, keys: Sequence[str]) -> Any:
+def _change(draw: st.DrawFn, node: Any, keys: tuple[str, ...]) -> Any:
     change = draw(st.sampled_from(["replace", "nest", "drop", "repeat", "add"]))
     if change == "nest":
         depth = draw(st.sampled_from([1, 2, 50, 2000]))
@@ -447,7 +461,7 @@ def _change(draw: st.DrawFn, node: Any, keys: Sequence[str]) -> Any:
             pairs.append((pairs[i][0], draw(json_trees(keys))))
         return Obj(tuple(pairs))
     if isinstance(node, Obj) and change == "add":
-        key = draw(st.one_of(st.sampled_from(keys), nasty_text()))
+        key = draw(json_keys(keys))
         return Obj((*node.pairs, (key, draw(json_trees(keys)))))
     return draw(json_trees(keys))
 

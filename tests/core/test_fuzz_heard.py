@@ -100,30 +100,49 @@ def test_any_json_is_a_sample_or_a_one_line_refusal(body: str) -> None:
 
 
 COUNTER = st.integers(0, MAX_COUNTER)
+LOST = st.integers(-MAX_COUNTER, MAX_COUNTER)
+SECONDS = st.floats(0, MAX_SECONDS)
+DELAY = st.floats(0, MAX_COUNTER)
+LEVEL = st.floats(0, 1)
+OPTIONAL_FIELDS = st.sets(
+    st.sampled_from(
+        [
+            "packetsLost",
+            "jitter",
+            "concealmentEvents",
+            "jitterBufferDelay",
+            "jitterBufferEmittedCount",
+            "audioLevel",
+            "totalSamplesReceived",
+        ]
+    )
+)
+STEP_MS = st.sampled_from([1, 1000, 2000, 20000])
+STREAM_IDS = st.sets(st.sampled_from(["A", "B"]), min_size=1)
+RTT = st.one_of(st.none(), SECONDS)
 
 
 @st.composite
 def streams(draw: st.DrawFn, stream_id: str) -> dict[str, Any]:
-    """An inbound audio entry with any in-range values (concealed ≤ total kept)."""
-    total = draw(COUNTER)
-    concealed = draw(st.integers(0, total))
+    """An inbound audio entry with any in-range values (silent ≤ concealed ≤ total kept)."""
+    silent, concealed, total = sorted(draw(COUNTER) for _ in range(3))
     entry: dict[str, Any] = {
         "type": "inbound-rtp",
         "kind": "audio",
         "id": stream_id,
         "packetsReceived": draw(COUNTER),
-        "packetsLost": draw(st.integers(-MAX_COUNTER, MAX_COUNTER)),
-        "jitter": draw(st.floats(0, MAX_SECONDS)),
+        "packetsLost": draw(LOST),
+        "jitter": draw(SECONDS),
         "concealedSamples": concealed,
-        "silentConcealedSamples": draw(st.integers(0, concealed)),
+        "silentConcealedSamples": silent,
         "concealmentEvents": draw(COUNTER),
         "totalSamplesReceived": total,
-        "jitterBufferDelay": draw(st.floats(0, MAX_COUNTER)),
+        "jitterBufferDelay": draw(DELAY),
         "jitterBufferEmittedCount": draw(COUNTER),
-        "audioLevel": draw(st.floats(0, 1)),
+        "audioLevel": draw(LEVEL),
     }
-    optional = draw(st.sets(st.sampled_from(sorted(entry)[3:])))
-    return {k: v for k, v in entry.items() if k not in optional or k == "packetsReceived"}
+    left_out = draw(OPTIONAL_FIELDS)
+    return {k: v for k, v in entry.items() if k not in left_out}
 
 
 @st.composite
@@ -132,10 +151,9 @@ def sample_sequences(draw: st.DrawFn) -> list[tuple[float, dict[str, Any]]]:
     out = []
     at = T0
     for _ in range(draw(st.integers(1, 6))):
-        at += draw(st.sampled_from([1, 1000, 2000, 20000]))
-        ids = draw(st.sets(st.sampled_from(["A", "B"]), min_size=1))
-        entries: list[dict[str, Any]] = [draw(streams(i)) for i in sorted(ids)]
-        rtt = draw(st.one_of(st.none(), st.floats(0, MAX_SECONDS)))
+        at += draw(STEP_MS)
+        entries: list[dict[str, Any]] = [draw(streams(i)) for i in sorted(draw(STREAM_IDS))]
+        rtt = draw(RTT)
         if rtt is not None:
             entries.append({"type": "remote-inbound-rtp", "id": "R", "roundTripTime": rtt})
         out.append((at, {"timestamp": at, "stats": entries}))
