@@ -93,6 +93,10 @@ CHROME_OFFER = (
 )
 
 
+TRANSPORT = ("a=ice-ufrag:Xq3n", "a=ice-pwd:8Hk2pLm4Qr6sTv8wXy0zAb", "a=setup:actpass")
+"What every m= section carries (browsers repeat it in bundled sections too)."
+
+
 def replace_line(sdp: str, old: str, new: str | None) -> str:
     """The offer with one exact line replaced, or removed when new is None."""
     lines = sdp.split("\r\n")
@@ -198,11 +202,13 @@ def test_video_and_application_sections_are_accepted() -> None:
             "c=IN IP4 0.0.0.0",
             "a=recvonly",
             "a=mid:1",
+            *TRANSPORT,
             "a=rtpmap:97 VP8/90000",
             "a=candidate:1 1 udp 2122260223 host-1.local 5000 typ host",
             "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
             "c=IN IP4 0.0.0.0",
             "a=mid:2",
+            *TRANSPORT,
             "a=sctp-port:5000",
         ]
     )
@@ -385,10 +391,12 @@ NUMBERED_OFFER = (
             "c=IN IP4 0.0.0.0",
             "a=recvonly",
             "a=mid:1",
+            *TRANSPORT,
             "a=rtpmap:97 VP8/90000",
             "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
             "c=IN IP4 0.0.0.0",
             "a=mid:2",
+            *TRANSPORT,
             "a=sctp-port:5000",
             "a=max-message-size:65536",
             "a=sctpmap:5000 webrtc-datachannel 1024",
@@ -545,3 +553,39 @@ def test_one_section_without_mid_and_an_empty_group_are_fine() -> None:
     assert validate_offer(no_mid).sdp == no_mid
     empty = AIORTC_OFFER.replace("a=group:BUNDLE 0", "a=group:BUNDLE")
     assert validate_offer(empty).sdp == empty
+
+
+def _without(sdp: str, section_start: str, line: str) -> str:
+    """sdp with `line` removed from the section that starts at `section_start` only."""
+    head, _, section = sdp.partition(section_start)
+    return head + section_start + section.replace(line + "\r\n", "", 1)
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (AIORTC_OFFER.replace("s=-", "v=0.0\r\ns=-"), "line 3 is a second v= line"),
+        (
+            _without(NUMBERED_OFFER, "m=video", "a=setup:actpass"),
+            "m-line 2 (video): no a=setup",
+        ),
+        (
+            _without(NUMBERED_OFFER, "m=application", "a=setup:actpass"),
+            "m-line 3 (application): no a=setup",
+        ),
+        (
+            _without(NUMBERED_OFFER, "m=video", "a=ice-pwd:8Hk2pLm4Qr6sTv8wXy0zAb"),
+            "m-line 2 (video): no a=ice-pwd",
+        ),
+        (
+            AIORTC_OFFER + "m=text 9 UDP/TLS/RTP/SAVPF 98\r\na=mid:5\r\n" + "\r\n".join(TRANSPORT),
+            "m-line 2 (text): media kind 'text' is not supported",
+        ),
+    ],
+    ids=["second-v", "video-setup", "data-setup", "video-ice", "text-kind"],
+)
+def test_what_aiortc_fails_on_in_other_sections_is_refused(offer: str, reason: str) -> None:
+    """Found by fuzzing: a video or data section without a=setup made aiortc's
+    setRemoteDescription raise AttributeError (a 500), an m=text section did the same in
+    createAnswer, and a second v= line (v=0.0) made its parser raise ValueError."""
+    assert reason_for(offer) == reason

@@ -74,6 +74,9 @@ async def delete(service: Service, location: str) -> None:
 # aiortc's createAnswer) and left a peer connection that could not be closed.
 @example(offer=BROWSER_OFFERS["chrome_av"].replace("BUNDLE 0 1 2", "BUNDLE -45493 1 2"))
 @example(offer=AIORTC_OFFER + AIORTC_OFFER[AIORTC_OFFER.index("m=audio") :])
+# Found by fuzzing: a video section without a=setup, an m=text section: 500s (AttributeError).
+@example(offer=BROWSER_OFFERS["chrome_av"].replace("a=setup:actpass\r\na=mid:1", "a=mid:1"))
+@example(offer=AIORTC_OFFER + "m=text 9 RTP/AVP 98\r\na=mid:5\r\na=setup:actpass\r\n")
 async def test_post_whip_answers_or_refuses_and_a_refusal_allocates_nothing(
     service: Service, peer_connections: PeerConnections, offer: str
 ) -> None:
