@@ -39,7 +39,8 @@ INSTANTS = st.one_of(
 )
 UNKNOWN_PARAMS = st.dictionaries(
     st.one_of(st.sampled_from(["lang", "format", "page", "callback", "token2"]), nasty_text()),
-    st.one_of(nasty_text(), numbers()),
+    # Cut short: a 5000-digit value would pass aiohttp's 8190-byte request-line limit.
+    st.one_of(nasty_text(), numbers()).map(lambda value: value[:300]),
     max_size=3,
 )
 
