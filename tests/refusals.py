@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from hypothesis import settings
 
-REFUSAL_SECONDS: list[float] = []
-"Handling time of every 4xx a timed service gave while the fuzz profile was loaded."
+REFUSAL_SECONDS: dict[str, list[float]] = {}
+"Handling time of every 4xx a timed service gave while the fuzz profile was loaded, by route."
 REFUSAL_BUDGET_SECONDS = 0.050
 "The issue's goal: every bad input refused in < 50 ms (checked on the p99)."
 
@@ -31,4 +31,6 @@ async def time_refusals(
         raise
     finally:
         if 400 <= status < 500 and settings.get_current_profile_name() == "fuzz":
-            REFUSAL_SECONDS.append(time.perf_counter() - start)
+            resource = request.match_info.route.resource
+            route = f"{request.method} {resource.canonical if resource else '(no route)'}"
+            REFUSAL_SECONDS.setdefault(route, []).append(time.perf_counter() - start)
