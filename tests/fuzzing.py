@@ -231,9 +231,7 @@ _MUTATIONS: tuple[Callable[[st.DrawFn, list[str], list[str]], list[str]], ...] =
 
 
 @st.composite
-def mutated_text(
-    draw: st.DrawFn, bases: Sequence[str], *, max_mutations: int = 4, mutate: bool = True
-) -> str:
+def mutated_text(draw: st.DrawFn, bases: Sequence[str], *, max_mutations: int = 4) -> str:
     """One of `bases` (CRLF-separated lines), changed by 0..max_mutations line mutations,
     joined with CRLF, LF or a mix, possibly truncated."""
     base = draw(st.sampled_from(bases))
@@ -241,7 +239,7 @@ def mutated_text(
     if lines and lines[-1] == "":
         lines.pop()
     pool = sorted({line for b in bases for line in b.split("\r\n") if line})
-    for _ in range(draw(st.integers(0, max_mutations)) if mutate else 0):
+    for _ in range(draw(st.integers(0, max_mutations))):
         lines = draw(st.sampled_from(_MUTATIONS))(draw, lines, pool) or [""]
     separator = draw(st.sampled_from(["\r\n", "\r\n", "\n", "\r", "\n\r"]))
     text = separator.join(lines) + draw(st.sampled_from([separator, "", "\r\n\r\n"]))
@@ -373,7 +371,6 @@ def json_leaves() -> st.SearchStrategy[Any]:
     )
 
 
-@functools.cache
 @functools.cache
 def json_keys(keys: tuple[str, ...]) -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(keys), nasty_text()) if keys else nasty_text()
