@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from qualmon.core.heard import HeardError, HeardSample, HeardTracker, sample_from_json
 from qualmon.core.heard_sample import MAX_COUNTER, MAX_SECONDS
 
-from ..fuzzing import examples, json_trees, mutated_json, to_json
+from ..fuzz_json import json_trees, mutated_json, to_json
+from ..fuzzing import examples
 from .test_heard import T0, chrome_dump, inbound
 
 pytestmark = pytest.mark.fuzz

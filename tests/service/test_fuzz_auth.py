@@ -22,14 +22,8 @@ from jwt.warnings import InsecureKeyLengthWarning
 from qualmon.service.auth import issue_token
 
 from ..conftest import SECRET, Service, make_settings
-from ..fuzzing import (
-    examples,
-    fuzz_service,
-    huge_numbers,
-    mutated_json,
-    nasty_text,
-    raw_request,
-)
+from ..fuzz_json import mutated_json
+from ..fuzzing import examples, fuzz_service, huge_numbers, nasty_text, raw_request
 from ..privacy import IPV4
 
 pytestmark = pytest.mark.fuzz
