@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the suite uses: a real Prometheus/promtool and headless Chromium.
 DEBS := prometheus chromium
 
-.PHONY: demo test test-fast setup system-deps lint bench corpus clean
+.PHONY: demo test test-fast fuzz setup system-deps lint bench corpus clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,13 @@ test: system-deps setup
 test-fast: setup
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not realtime and not corpus"
+
+# Property-based tests only, long: 10,000 random examples per target (QUALMON_FUZZ_EXAMPLES=N
+# for fewer), failures kept in .hypothesis/ and replayed first next time. Prints the p99 and
+# max of the service's refusal times and fails if the p99 is 50 ms or more.
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --timeout 0 \
+	  --hypothesis-show-statistics
 
 lint: setup
 	$(BIN)/ruff check qualmon tests examples scripts

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from .core.ascii_digits import parse_ascii_int
+from .core.ascii_digits import parse_ascii_float, parse_ascii_int
 from .core.emodel import EModelParams
 from .core.speech import SpeechParams, vad_overhang_seconds
 from .core.turns import TurnParams
@@ -98,19 +99,14 @@ def _check_port(label: str, port: int) -> None:
 
 
 def _parse_number(raw: str, kind: type[int] | type[float]) -> float | None:
-    """`raw` as an int or float, None if it is not one written in ASCII.
+    """`raw` as an int or a finite float, None if it is not one written in ASCII.
 
     int() and float() also read "٣" as 3 and "1_0" as 10; settings are written in ASCII.
     """
     text = raw.strip()
     if kind is int:
         return parse_ascii_int(text, max_digits=_MAX_INT_DIGITS)
-    if not text.isascii() or "_" in text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    return parse_ascii_float(text)
 
 
 def _number(
@@ -146,6 +142,18 @@ def _switch(env: Mapping[str, str], name: str) -> bool | None:
     if raw not in _ON + _OFF:
         raise ConfigError(f"{name} must be on or off, got {raw!r}")
     return raw in _ON
+
+
+def ice_addresses(raw: str, label: str) -> tuple[str, ...]:
+    """Comma-separated host-candidate addresses as IP literals; ConfigError for anything else
+    (aioice would try to bind a name, so it is refused here rather than when the app runs)."""
+    addresses = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            addresses.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ConfigError(f"{label}: {item[:40]!r} is not an IP address") from None
+    return tuple(addresses)
 
 
 def _check_overrides(overrides: Mapping[str, object]) -> None:
@@ -236,7 +244,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     values["webhook_timeout_seconds"] = _number(env, "QUALMON_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
-        values["ice_addresses"] = tuple(a.strip() for a in addresses.split(",") if a.strip())
+        values["ice_addresses"] = ice_addresses(addresses, "QUALMON_ICE_ADDRESSES")
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]
@@ -257,7 +265,7 @@ def server_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The server flags shared by `serve` and `demo`, as settings_from_env overrides."""
     ice = None
     if args.ice_addresses:
-        ice = tuple(a.strip() for a in args.ice_addresses.split(",") if a.strip())
+        ice = ice_addresses(args.ice_addresses, "--ice-addresses")
     return {
         "host": args.host,
         "port": args.port,

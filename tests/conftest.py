@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,10 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from prometheus_client import CollectorRegistry
 
 from qualmon.config import Settings
-from qualmon.service.app import create_app
+from qualmon.core.quantiles import percentile
+from qualmon.service.app import PrivateAccessLogger, create_app
 from qualmon.service.auth import issue_token
 from qualmon.service.keys import sessions_key
 from qualmon.service.metrics import QualmonMetrics
@@ -25,8 +29,34 @@ from qualmon.sim.corpus_fixtures import Corpus
 from qualmon.sim.speech_sources import SourcesUnavailable, fetch_speech_sources
 
 from .fakes import FakeClock, RecordingObserver, RecordingWarningObserver
+from .refusals import REFUSAL_BUDGET_SECONDS, REFUSAL_SECONDS
 
 SECRET = "test-secret-" + "x" * 24
+
+# Property-based tests (`test_fuzz_*.py`, marker `fuzz`; tests/fuzzing.py). `make test` runs
+# the "test" profile: the same examples on every run (derandomized, no example database) and
+# no deadline, since this machine has slow minutes and tests never assert on wall time.
+# `make fuzz` runs "fuzz" (HYPOTHESIS_PROFILE=fuzz): 10,000 random examples per target
+# (QUALMON_FUZZ_EXAMPLES changes that), failures kept in .hypothesis/ to replay.
+_FIXTURES_SHARED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+"Endpoint targets share one service between examples on purpose; some examples are big."
+hypothesis_settings.register_profile(
+    "test",
+    max_examples=300,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_FIXTURES_SHARED,
+)
+hypothesis_settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("QUALMON_FUZZ_EXAMPLES", "10000")),
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_FIXTURES_SHARED,
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "test"))
 
 
 async def wait_for(
@@ -127,11 +157,17 @@ def warning_observer() -> RecordingWarningObserver:
 
 
 @asynccontextmanager
-async def run_service(settings: Settings) -> AsyncIterator[Service]:
-    """A real app on a random loopback port with a fresh metrics registry."""
+async def run_service(
+    settings: Settings, *, middlewares: Sequence[Any] = ()
+) -> AsyncIterator[Service]:
+    """A real app on a random loopback port with a fresh metrics registry; `middlewares`
+    run outside the app's own (the fuzz tests time refusals with one)."""
     metrics = QualmonMetrics(CollectorRegistry())
     app = create_app(settings, metrics=metrics)
-    runner = web.AppRunner(app, shutdown_timeout=5.0)
+    for index, middleware in enumerate(middlewares):
+        app.middlewares.insert(index, middleware)
+    # The access logger `qualmon serve` uses: no client address, no query string.
+    runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -227,3 +263,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "corpus" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.corpus)
+
+
+def _all_refusals() -> list[float]:
+    return [seconds for by_route in REFUSAL_SECONDS.values() for seconds in by_route]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """`make fuzz`: fail the run when the p99 of the refusals' handling time is over budget."""
+    refusals = _all_refusals()
+    if refusals and percentile(refusals, 0.99) > REFUSAL_BUDGET_SECONDS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """`make fuzz`: how long the service took to refuse bad input (server-side), in all and
+    by route."""
+    refusals = _all_refusals()
+    if not refusals:
+        return
+
+    def line(label: str, values: list[float]) -> str:
+        return (
+            f"{label}: {len(values)} refusals, p50 {percentile(values, 0.5) * 1000:.2f} ms, "
+            f"p99 {percentile(values, 0.99) * 1000:.2f} ms, max {max(values) * 1000:.2f} ms"
+        )
+
+    p99 = percentile(refusals, 0.99)
+    verdict = "ok" if p99 <= REFUSAL_BUDGET_SECONDS else "OVER BUDGET"
+    terminalreporter.write_sep("-", "refusal latency (server-side, 4xx answers)")
+    terminalreporter.write_line(
+        line("all", refusals) + f" (budget p99 < {REFUSAL_BUDGET_SECONDS * 1000:.0f} ms: {verdict})"
+    )
+    for route, values in sorted(REFUSAL_SECONDS.items()):
+        terminalreporter.write_line("  " + line(route, values))

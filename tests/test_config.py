@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from qualmon.config import ConfigError, settings_from_env
+from qualmon.cli import build_parser
+from qualmon.config import ConfigError, server_overrides, settings_from_env
 from qualmon.core.warnings import DEFAULT_RULES
 
 SECRET = "s" * 40
@@ -208,3 +209,24 @@ def test_overrides_of_the_wrong_type_are_config_errors(
     """Checked with a raise, not an assert: under `python -O` an assert let "8080" through."""
     with pytest.raises(ConfigError, match=needle):
         settings_from_env({"QUALMON_SECRET": SECRET}, **overrides)
+
+
+@pytest.mark.parametrize("value", ["٣", "0.٣", "1_0", "inf", "３"])
+def test_warning_rule_numbers_are_written_in_ascii(value: str) -> None:
+    """override_rules read values with float()/int(), so "٣" became 3.0: now a start-up error."""
+    env = {"QUALMON_SECRET": SECRET, "QUALMON_WARNING_RULES": f"high_rtt.threshold={value}"}
+    with pytest.raises(ConfigError, match=r"QUALMON_WARNING_RULES: .* is not a valid threshold"):
+        settings_from_env(env)
+
+
+def test_ice_addresses_are_ip_literals_checked_at_start_up() -> None:
+    """QUALMON_ICE_ADDRESSES=localhost used to pass settings and raise ValueError only when
+    the app was built; it is a ConfigError naming the variable now, and --ice-addresses too."""
+    env = {"QUALMON_SECRET": SECRET, "QUALMON_ICE_ADDRESSES": " 127.0.0.1, ::0001,"}
+    assert settings_from_env(env).ice_addresses == ("127.0.0.1", "::1")
+    for bad in ("localhost", "127.0.0.1, 192.0.2.1.5", "١٢٧.0.0.1"):
+        with pytest.raises(ConfigError, match=r"^QUALMON_ICE_ADDRESSES: .* is not an IP address"):
+            settings_from_env({"QUALMON_SECRET": SECRET, "QUALMON_ICE_ADDRESSES": bad})
+    args = build_parser().parse_args(["serve", "--ice-addresses", "127.0.0.1,host.local"])
+    with pytest.raises(ConfigError, match=r"^--ice-addresses: 'host\.local' is not an IP address"):
+        server_overrides(args)

@@ -18,6 +18,7 @@ import signal
 import statistics
 import sys
 import threading
+import tracemalloc
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +27,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from ..media.ice import use_host_addresses
 
+_last_snapshot_key = web.AppKey("last_snapshot", tracemalloc.Snapshot)
 MODES = ("bare", "network", "qualmon")
 "bare: aiortc, tracks drained; network: qualmon with speech activity off; qualmon: as shipped."
 
@@ -150,8 +152,32 @@ def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Applica
             }
         )
 
+    async def memory(request: web.Request) -> web.Response:
+        # QUALMON_BENCH_TRACEMALLOC=1: where Python memory grew since the previous call.
+        if not tracemalloc.is_tracing():
+            raise web.HTTPNotFound(text="start the receiver with QUALMON_BENCH_TRACEMALLOC=1\n")
+        snapshot = tracemalloc.take_snapshot()
+        previous = request.app.get(_last_snapshot_key)
+        request.app[_last_snapshot_key] = snapshot
+        if previous is None:
+            return web.json_response([])
+        top = snapshot.compare_to(previous, "traceback")[:15]
+        return web.json_response(
+            [
+                {
+                    "kib": s.size_diff / 1024,
+                    "count": s.count_diff,
+                    "where": s.traceback.format()[-6:],
+                }
+                for s in top
+            ]
+        )
+
     app.router.add_get("/bench/vad", vad_frames)
     app.router.add_get("/bench/proc", proc)
+    app.router.add_get("/bench/memory", memory)
+    if os.environ.get("QUALMON_BENCH_TRACEMALLOC") == "1":
+        tracemalloc.start(12)
     return app
 
 

@@ -9,6 +9,12 @@ write `[0-9]`, not `\\d`, in patterns.
 
 from __future__ import annotations
 
+import math
+import re
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"A decimal number in ASCII: what float() reads, less inf, nan, underscores and other scripts."
+
 
 def is_ascii_digits(text: str) -> bool:
     """True when `text` is one or more of 0-9 and nothing else: no sign, space or underscore."""
@@ -28,3 +34,15 @@ def parse_ascii_int(text: str, *, max_digits: int) -> int | None:
     if len(text) > max_digits or not is_ascii_digits(text):
         return None
     return int(text)
+
+
+def parse_ascii_float(text: str) -> float | None:
+    """The value of `text` if it is a finite decimal number in ASCII, else None.
+
+    `1`, `-0.5`, `.25`, `2.5e-3` are numbers; `inf`, `nan`, `1e999` (infinite), `1_0` and
+    `٣٠` are not (float() reads the last two as 10.0 and 30.0). No surrounding spaces.
+    """
+    if not _DECIMAL.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None

@@ -58,12 +58,15 @@ def r_factor(
 
 
 def mos_from_r(r: float) -> float:
-    """MOS (conversational quality, 1–4.5) from an R factor, clamped as G.107 prescribes."""
+    """MOS (conversational quality, 1–4.5) from an R factor, clamped as G.107 prescribes.
+
+    The cubic dips below 1 for 0 < R < 6.5 (0.989 at R = 3.2): held at 1, the scale's floor.
+    """
     if r < 0:
         return 1.0
     if r > 100:
         return 4.5
-    return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
+    return max(1.0, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r))
 
 
 def estimated_mos(

@@ -107,7 +107,7 @@ def interval_between(previous: HeardSample, sample: HeardSample) -> HeardInterva
         for name, w3c_name in _MONOTONIC.items():
             new_value, old_value = getattr(stream, name), getattr(old, name)
             if new_value is not None and old_value is not None and new_value < old_value:
-                raise HeardError(f"{w3c_name} went down on stream {stream.stream_id[:40]}")
+                raise HeardError(f"{w3c_name} went down on stream {stream.stream_id[:40]!r}")
         for name in (*_MONOTONIC, "packets_lost"):
             sums[name] = sums.get(name, 0) + _delta(getattr(stream, name), getattr(old, name))
     return HeardInterval(

@@ -1,8 +1,10 @@
 """Probe samples: W3C getStats fields, checked for schema, types and ranges; pure.
 
 A sample is the W3C shape a browser gets from `Array.from((await pc.getStats()).values())`,
-filtered to inbound audio, remote-inbound and the selected candidate pair; units as W3C
-(seconds, audio samples), timestamp in ms since the epoch.
+filtered or not; units as W3C (seconds, audio samples), timestamp in ms since the epoch.
+Browsers add fields and entry types every release: fields and types not read here are
+ignored (the body limit bounds them), while every field that is read is checked for type and
+range.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-MAX_STATS_ENTRIES = 32
+MAX_STATS_ENTRIES = 512
+"A whole getStats dump of a call with many candidates; the 16 KiB body limit comes first."
 MAX_INBOUND_STREAMS = 8
 MAX_ID_CHARS = 128
 MAX_COUNTER = 2**53 - 1  # JavaScript's largest exact integer
@@ -36,8 +39,8 @@ _INBOUND_FIELDS: dict[str, tuple[str, float, float]] = {
 }
 _REMOTE_FIELDS = {"roundTripTime": ("float", 0.0, MAX_SECONDS), "fractionLost": ("float", 0.0, 1.0)}
 _PAIR_FIELDS = {"currentRoundTripTime": ("float", 0.0, MAX_SECONDS)}
-# Keys a getStats entry carries that we accept and ignore.
-_PASSIVE_KEYS = {"type", "id", "kind", "timestamp", "ssrc", "mid", "state", "nominated"}
+_SKIPPED_KINDS = frozenset({"video"})
+"RTP entries of these kinds are skipped: only audio is measured."
 
 
 class HeardError(ValueError):
@@ -75,7 +78,8 @@ class HeardSample:
     "When the probe read getStats, ms since the epoch on the probe's clock."
     inbound: tuple[InboundAudio, ...]
     rtt_seconds: float | None
-    "Selected (nominated) candidate pair's currentRoundTripTime, else remote-inbound RTT."
+    "currentRoundTripTime of the transport's selected candidate pair, else of a nominated one"
+    " that succeeded, else the audio remote-inbound roundTripTime."
     remote_fraction_lost: float | None
     "Loss of this participant's outgoing audio as the far end reported it (RTCP)."
 
@@ -89,24 +93,32 @@ def _number(entry: Mapping[str, object], key: str, spec: tuple[str, float, float
         raise HeardError(f"{key} must be a number")
     if kind == "int" and not isinstance(value, int):
         raise HeardError(f"{key} must be an integer")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise HeardError(f"{key} out of range: {value!r}")
+    # Compared as they are: int-with-float comparisons are exact, while math.isfinite() or
+    # float() of an int past 1e308 raises OverflowError.
+    if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
+        raise HeardError(f"{key} out of range: {repr(value)[:40]}")
     return float(value) if kind == "float" else value
 
 
-def _check_keys(entry: Mapping[str, object], fields: Mapping[str, object], what: str) -> None:
-    unknown = sorted(set(entry) - set(fields) - _PASSIVE_KEYS)
-    if unknown:
-        raise HeardError(f"unknown field in {what}: {unknown[0][:40]}")
+def _check_id(entry: Mapping[str, object], what: str) -> str:
     stream_id = entry.get("id")
     if not isinstance(stream_id, str) or not 0 < len(stream_id) <= MAX_ID_CHARS:
         raise HeardError(f"{what} needs an id of 1–{MAX_ID_CHARS} characters")
+    return stream_id
+
+
+def _audio(entry: Mapping[str, object], what: str, *, default: str | None = None) -> bool:
+    """True for an audio entry, False for one of a kind we skip (video); else HeardError."""
+    kind = entry.get("kind", default)
+    if kind == "audio":
+        return True
+    if isinstance(kind, str) and kind in _SKIPPED_KINDS:
+        return False
+    raise HeardError(f'{what} kind must be "audio" or "video"')
 
 
 def _inbound(entry: Mapping[str, object]) -> InboundAudio:
-    _check_keys(entry, _INBOUND_FIELDS, "inbound-rtp")
-    if entry.get("kind") != "audio":
-        raise HeardError('inbound-rtp kind must be "audio"')
+    stream_id = _check_id(entry, "inbound-rtp")
     v = {key: _number(entry, key, spec) for key, spec in _INBOUND_FIELDS.items()}
     if v["packetsReceived"] is None:
         raise HeardError("inbound-rtp needs packetsReceived")
@@ -124,7 +136,7 @@ def _inbound(entry: Mapping[str, object]) -> InboundAudio:
         return None if x is None else int(x)
 
     return InboundAudio(
-        stream_id=str(entry["id"]),
+        stream_id=stream_id,
         packets_received=int(v["packetsReceived"]),
         packets_lost=as_int(v["packetsLost"]),
         jitter_seconds=v["jitter"],
@@ -144,7 +156,7 @@ def parse_sample(doc: object) -> HeardSample:
         raise HeardError("body must be a JSON object")
     extra = sorted(set(doc) - {"timestamp", "stats"})
     if extra:
-        raise HeardError(f"unknown top-level field: {extra[0][:40]}")
+        raise HeardError(f"unknown top-level field: {extra[0][:40]!r}")
     timestamp = _number(doc, "timestamp", ("float", MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS))
     if timestamp is None:
         raise HeardError("timestamp (ms since the epoch) is required")
@@ -152,7 +164,10 @@ def parse_sample(doc: object) -> HeardSample:
     if not isinstance(entries, list) or not 0 < len(entries) <= MAX_STATS_ENTRIES:
         raise HeardError(f"stats must be a list of 1–{MAX_STATS_ENTRIES} entries")
     inbound: list[InboundAudio] = []
-    pair_rtt: float | None = None
+    pair_rtts: dict[str, float] = {}
+    "RTT of every candidate pair that has one, by id."
+    nominated_rtt: float | None = None
+    selected_pair: str | None = None
     remote_rtt: float | None = None
     fraction_lost: float | None = None
     for entry in entries:
@@ -160,27 +175,34 @@ def parse_sample(doc: object) -> HeardSample:
             raise HeardError("every stats entry must be an object")
         kind = entry.get("type")
         if kind == "inbound-rtp":
-            inbound.append(_inbound(entry))
+            if _audio(entry, kind):
+                inbound.append(_inbound(entry))
         elif kind == "remote-inbound-rtp":
-            _check_keys(entry, _REMOTE_FIELDS, kind)
-            if entry.get("kind", "audio") != "audio":
-                raise HeardError('remote-inbound-rtp kind must be "audio"')
+            # Remote-inbound is the far end's view of what we send: audio by default.
+            if not _audio(entry, kind, default="audio"):
+                continue
+            _check_id(entry, kind)
             rtt = _number(entry, "roundTripTime", _REMOTE_FIELDS["roundTripTime"])
             lost = _number(entry, "fractionLost", _REMOTE_FIELDS["fractionLost"])
             remote_rtt = remote_rtt if rtt is None else rtt
             fraction_lost = fraction_lost if lost is None else lost
         elif kind == "candidate-pair":
-            _check_keys(entry, _PAIR_FIELDS, kind)
+            pair_id = _check_id(entry, kind)
             nominated = entry.get("nominated", False)
             if not isinstance(nominated, bool):
                 raise HeardError("candidate-pair nominated must be true or false")
             rtt = _number(entry, "currentRoundTripTime", _PAIR_FIELDS["currentRoundTripTime"])
-            if nominated and rtt is not None:
-                pair_rtt = rtt
-        else:
-            raise HeardError(
-                "stats entry type must be inbound-rtp, remote-inbound-rtp or candidate-pair"
-            )
+            if rtt is not None:
+                pair_rtts[pair_id] = rtt
+                # A pair nominated before a network change stays nominated once it failed.
+                if nominated and entry.get("state", "succeeded") == "succeeded":
+                    nominated_rtt = rtt
+        elif kind == "transport":
+            selected = entry.get("selectedCandidatePairId")
+            if selected is not None and not isinstance(selected, str):
+                raise HeardError("transport selectedCandidatePairId must be a string")
+            selected_pair = selected or selected_pair
+        # Any other type (codec, outbound-rtp, local-candidate, certificate, …) is not read.
     if not inbound:
         raise HeardError("no inbound-rtp audio entry")
     if len(inbound) > MAX_INBOUND_STREAMS:
@@ -190,9 +212,13 @@ def parse_sample(doc: object) -> HeardSample:
     return HeardSample(
         timestamp_ms=float(timestamp),
         inbound=tuple(inbound),
-        rtt_seconds=pair_rtt if pair_rtt is not None else remote_rtt,
+        rtt_seconds=_first_known(pair_rtts.get(selected_pair or ""), nominated_rtt, remote_rtt),
         remote_fraction_lost=fraction_lost,
     )
+
+
+def _first_known(*values: float | None) -> float | None:
+    return next((value for value in values if value is not None), None)
 
 
 def _reject_constant(name: str) -> object:

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from .ascii_digits import parse_ascii_float, parse_ascii_int
 from .warning_texts import texts
 
 Severity = Literal["info", "warning", "critical"]
@@ -133,6 +134,9 @@ _FLOAT_FIELDS = (
     "rate_limit_seconds",
 )
 _INT_FIELDS = ("raise_n", "raise_m")
+_TICK_COUNT_DIGITS = 4
+"raise_n and raise_m count ticks: up to 9999 (over an hour at 0.5 s); the window is a deque"
+" whose maxlen must fit a C ssize_t."
 _BOOLEANS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
@@ -153,17 +157,17 @@ def override_rules(rules: tuple[Rule, ...], text: str) -> tuple[Rule, ...]:
         if attr not in (*_FLOAT_FIELDS, *_INT_FIELDS, "enabled"):
             fields = ", ".join((*_FLOAT_FIELDS, *_INT_FIELDS, "enabled"))
             raise ValueError(f"{kind}: unknown field {attr!r} (settable: {fields})")
-        value: float | int | bool
-        try:
-            if attr in _FLOAT_FIELDS:
-                value = float(raw)
-            elif attr in _INT_FIELDS:
-                value = int(raw)
-            else:
-                value = _BOOLEANS[raw.lower()]
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{item!r}: {raw!r} is not a valid {attr}") from exc
-        if isinstance(value, float) and not value >= 0:  # also rejects NaN
+        # Numbers in ASCII only: float() and int() would read "٣" as 3 and "1_0" as 10.
+        value: float | int | bool | None
+        if attr in _FLOAT_FIELDS:
+            value = parse_ascii_float(raw)
+        elif attr in _INT_FIELDS:
+            value = parse_ascii_int(raw, max_digits=_TICK_COUNT_DIGITS)
+        else:
+            value = _BOOLEANS.get(raw.lower())
+        if value is None:
+            raise ValueError(f"{item!r}: {raw!r} is not a valid {attr}")
+        if isinstance(value, float) and not value >= 0:
             raise ValueError(f"{item!r}: must be a number ≥ 0")
         by_kind[kind] = replace(by_kind[kind], **{attr: value})  # type: ignore[arg-type]
     for rule in by_kind.values():

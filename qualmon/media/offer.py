@@ -37,6 +37,7 @@ _CONNECTION = re.compile(r"IN IP[46] [^ ]+")
 # aiortc's own m-line pattern: a port with "/<count>" or a lower-case proto fails its assert.
 _MEDIA = re.compile(r"m=(\S+) ([0-9]+) ([A-Z/]+) (.+)")
 _DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
+_MEDIA_KINDS = frozenset({"audio", "video", "application"})
 _STATIC_AUDIO_PAYLOAD_TYPES = frozenset({0, 8})  # PCMU/8000, PCMA/8000
 _FORBIDDEN_PAYLOAD_TYPES = range(72, 77)  # RTCP packet types under rtcp-mux
 _EXCERPT_CHARS = 40
@@ -98,6 +99,9 @@ def validate_offer(text: str, *, max_bytes: int = 65536) -> ValidatedOffer:
     audio = [section for section in media if section.kind == "audio"]
     if not audio:
         raise OfferError("offer has no m=audio section")
+    _check_mids(session, media)
+    for section in media:
+        _check_transport(section, session)
     clock_rates: dict[int, int] = {}
     for section in audio:
         for pt, clock_rate_hz in _check_audio(section, session).items():
@@ -144,6 +148,8 @@ def _split_lines(text: str) -> list[str]:
         if not _LINE.fullmatch(line):
             excerpt = line[:_EXCERPT_CHARS]
             raise OfferError(f"line {number} is not of the form <letter>=<value>: {excerpt!r}")
+        if number > 1 and line.startswith("v="):
+            raise OfferError(f"line {number} is a second v= line")  # aiortc int()s each one
     return lines
 
 
@@ -182,6 +188,11 @@ def _check_line_forms(section: _Section) -> None:
         match = _MEDIA.fullmatch(section.lines[0])
         if not match:
             raise OfferError(f"{section.label}: malformed m= line")
+        if section.kind not in _MEDIA_KINDS:
+            # aiortc pairs other kinds with nothing and fails on them in createAnswer.
+            raise OfferError(
+                f"{section.label}: media kind {section.kind[:_EXCERPT_CHARS]!r} is not supported"
+            )
         _port(section.label, match.group(2))
         if section.kind in ("audio", "video"):
             _payload_types(section, match.group(4))
@@ -201,6 +212,28 @@ def _check_line_forms(section: _Section) -> None:
             _check_candidate_extensions(section.label, value)
     if is_media:
         _check_fmtp(section)
+
+
+def _check_mids(session: _Section, media: list[_Section]) -> None:
+    """aiortc pairs sections with transceivers by mid and bundles on the group's first mid:
+    a mid used twice (or two sections without one), a BUNDLE naming no section or a second
+    data channel section make it fail inside createAnswer (AttributeError, ValueError)."""
+    mids: list[str | None] = []
+    for section in media:
+        values = _values(section, "mid")
+        mid = values[-1] if values else None
+        if mid in mids:
+            what = f"mid {mid[:_EXCERPT_CHARS]!r}" if mid is not None else "no a=mid"
+            raise OfferError(f"{section.label}: another m= section has {what} too")
+        mids.append(mid)
+    if sum(section.kind == "application" for section in media) > 1:
+        raise OfferError("offer has more than one m=application section")
+    for value in _values(session, "group"):
+        bits = value.split()  # as aiortc splits it
+        for tag in bits[1:] if bits[:1] == ["BUNDLE"] else ():
+            if tag not in mids:
+                excerpt = tag[:_EXCERPT_CHARS]
+                raise OfferError(f"a=group:BUNDLE names mid {excerpt!r}, which no m= section has")
 
 
 def _payload_types(section: _Section, fmt: str) -> list[int]:
@@ -246,6 +279,17 @@ def _check_fmtp(section: _Section) -> None:
                 raise OfferError(f"{section.label}: a=fmtp {key} is not an integer")
 
 
+def _check_transport(section: _Section, session: _Section) -> None:
+    """ICE credentials and a DTLS role for every m= section, bundled or not: aiortc refuses a
+    section without credentials and fails (AttributeError) on one without a=setup."""
+    for name in ("ice-ufrag", "ice-pwd"):
+        values = _values(section, name) or _values(session, name)
+        if not values or not values[-1]:
+            raise OfferError(f"{section.label}: no a={name}")
+    if not (_values(section, "setup") or _values(session, "setup")):
+        raise OfferError(f"{section.label}: no a=setup")
+
+
 def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
     label = section.label
     match = _MEDIA.fullmatch(section.lines[0])
@@ -259,14 +303,8 @@ def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
 
     if not (_values(section, "fingerprint") or _values(session, "fingerprint")):
         raise OfferError(f"{label}: no a=fingerprint (DTLS is required)")
-    for name in ("ice-ufrag", "ice-pwd"):
-        values = _values(section, name) or _values(session, name)
-        if not values or not values[-1]:
-            raise OfferError(f"{label}: no a={name}")
     if not any(line == "a=rtcp-mux" for line in section.lines):
         raise OfferError(f"{label}: no a=rtcp-mux (RTCP multiplexing is required)")
-    if not (_values(section, "setup") or _values(session, "setup")):
-        raise OfferError(f"{label}: no a=setup")
     direction = _direction(section) or _direction(session) or "sendrecv"
     if direction not in ("sendrecv", "sendonly"):
         raise OfferError(f"{label}: direction is {direction}, a WHIP publisher must send")

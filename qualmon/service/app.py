@@ -42,10 +42,32 @@ class PrivateAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %s %.1fms", request.method, path, response.status, time * 1000)
 
 
+class _MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse as ERROR "Error handling request from <client
+    address>" with a traceback quoting the request line or header (`?token=…`, a bearer
+    token). That is the client's mistake, told to it as a 400: keep one INFO line, the
+    exception's type only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Error handling request from %s":
+            exc = record.exc_info[1] if record.exc_info else None
+            record.msg, record.args = "malformed request refused (%s)", (type(exc).__name__,)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+_MALFORMED_REQUEST_FILTER = _MalformedRequestFilter()
+
+
 def quiet_noisy_loggers() -> None:
-    """aioice/aiortc log candidate addresses and SDP at INFO/DEBUG: keep them out of logs."""
+    """aioice/aiortc log candidate addresses and SDP at INFO/DEBUG: keep them out of logs;
+    aiohttp's server logs malformed requests with the client's address and token."""
     for name in ("aioice", "aiortc"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    server = logging.getLogger("aiohttp.server")
+    if _MALFORMED_REQUEST_FILTER not in server.filters:
+        server.addFilter(_MALFORMED_REQUEST_FILTER)
 
 
 @web.middleware

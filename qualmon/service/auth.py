@@ -65,6 +65,10 @@ def issue_token(
 
 def verify_token(secret: str, token: str) -> Claims:
     """Check signature, expiry and claim shape."""
+    if not token.isascii():
+        # A JWT is base64url and dots. A header that is not UTF-8 reaches us with lone
+        # surrogates (aiohttp decodes with surrogateescape), which PyJWT's encode() raises on.
+        raise TokenError("invalid token")
     try:
         payload = jwt.decode(
             token, secret, algorithms=["HS256"], options={"require": ["exp", "scope"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qualmon.core.ascii_digits import is_ascii_digits, parse_ascii_int
+from qualmon.core.ascii_digits import is_ascii_digits, parse_ascii_float, parse_ascii_int
 
 # Each is accepted by str.isdigit() and by int() or \d; none is an ASCII digit.
 UNICODE_DIGITS = {
@@ -88,3 +88,33 @@ def test_the_cap_keeps_int_from_its_digit_limit() -> None:
 def test_a_cap_below_one_is_a_caller_error() -> None:
     with pytest.raises(ValueError, match="max_digits"):
         parse_ascii_int("1", max_digits=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0", 0.0),
+        ("7", 7.0),
+        ("-0.5", -0.5),
+        ("+2", 2.0),
+        (".25", 0.25),
+        ("3.", 3.0),
+        ("2.5e-3", 0.0025),
+        ("1E3", 1000.0),
+        ("0042.10", 42.1),
+    ],
+)
+def test_ascii_decimal_numbers_are_floats(text: str, value: float) -> None:
+    assert parse_ascii_float(text) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("", " 1", "1 ", "inf", "-inf", "nan", "NaN", "infinity", "1e999", "1_0", "0x1F"),
+        *("1e", ".", "e3", "1.2.3", "--1", "١", "٣٠", "1\n", *UNICODE_DIGITS.values()),
+    ],
+)
+def test_anything_else_is_not_a_float(text: str) -> None:
+    """float() reads "٣٠" as 30.0, "1_0" as 10.0 and "inf" as infinite: none is a setting."""
+    assert parse_ascii_float(text) is None

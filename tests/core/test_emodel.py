@@ -163,3 +163,11 @@ def test_direct_functions_reject_negative_inputs() -> None:
         delay_impairment(-0.001)
     with pytest.raises(ValueError, match="loss_ratio"):
         effective_equipment_impairment(-0.01, EModelParams())
+
+
+@pytest.mark.parametrize("r", [0.5, 1.0, 3.2, 5.0, 6.4])
+def test_mos_never_dips_below_one(r: float) -> None:
+    """Found by fuzzing the probe tracker: with heavy loss R fell to ~3 and the cubic gave a
+    MOS of 0.99, below the 1–4.5 scale the docstring and the dashboards promise."""
+    assert mos_from_r(r) == 1.0
+    assert mos_from_r(6.6) > 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from qualmon.core.emodel import mos_from_r, r_factor
 from qualmon.core.heard import (
     HeardError,
     HeardTracker,
+    InboundAudio,
     heard_mos,
     interval_between,
     parse_sample,
@@ -101,13 +103,20 @@ def test_parses_the_w3c_shape() -> None:
         (doc(T0, inbound(packetsReceived=-1)), "packetsReceived out of range"),
         (doc(T0, inbound(jitter=-0.1)), "jitter out of range"),
         (doc(T0, inbound(audioLevel=1.5)), "audioLevel out of range"),
-        (doc(T0, inbound(kind="video")), 'kind must be "audio"'),
+        (doc(T0, inbound(kind="video")), "no inbound-rtp audio entry"),
+        (doc(T0, inbound(kind="screen")), 'inbound-rtp kind must be "audio" or "video"'),
+        (doc(T0, inbound(kind=None)), 'inbound-rtp kind must be "audio" or "video"'),
         (doc(T0, inbound(id="")), "needs an id"),
-        (doc(T0, inbound(bytesReceived=5)), "unknown field in inbound-rtp: bytesReceived"),
         (doc(T0, inbound(silentConcealedSamples=5000)), "silentConcealedSamples exceeds"),
         (doc(T0, inbound(concealedSamples=10**7)), "concealedSamples exceeds"),
         (doc(T0, inbound(), inbound()), "duplicate inbound-rtp id"),
-        (doc(T0, {"type": "codec", "id": "C"}), "stats entry type must be"),
+        (doc(T0, {"type": "codec", "id": "C"}), "no inbound-rtp audio entry"),
+        (doc(T0, inbound(), {"type": "remote-inbound-rtp", "kind": 1}), "kind must be"),
+        (doc(T0, inbound(), {"type": "candidate-pair", "id": 7}), "candidate-pair needs an id"),
+        (
+            doc(T0, inbound(), {"type": "transport", "selectedCandidatePairId": 7}),
+            "selectedCandidatePairId must be a string",
+        ),
         (doc(T0, {"type": "remote-inbound-rtp", "id": "R"}), "no inbound-rtp audio entry"),
         (
             doc(T0, inbound(), {"type": "remote-inbound-rtp", "id": "R", "fractionLost": 2}),
@@ -124,6 +133,109 @@ def test_rejects_malformed_samples(body: Any, reason: str) -> None:
     with pytest.raises(HeardError, match=reason) as caught:
         parse_sample(body)
     assert "\n" not in str(caught.value)
+
+
+CHROME_STATS = Path(__file__).parent / "fixtures" / "chrome_getstats.json"
+"""What Chrome's `Array.from((await pc.getStats()).values())` gives in an audio+video call
+with a data channel: every W3C stats type, unfiltered (written from the webrtc-stats field
+lists and Chrome's own additions such as googTimingFrameInfo)."""
+
+
+def chrome_dump() -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = json.loads(CHROME_STATS.read_text())
+    return entries
+
+
+def chrome_entry(entries: list[dict[str, Any]], type_: str, kind: str) -> dict[str, Any]:
+    (entry,) = [e for e in entries if e["type"] == type_ and e.get("kind") == kind]
+    return entry
+
+
+def test_a_whole_chrome_getstats_dump_is_read() -> None:
+    """An unfiltered browser dump is accepted: unknown fields and types are skipped, video
+    entries too, and the sample holds exactly the numbers of its one inbound audio entry."""
+    entries = chrome_dump()
+    assert {e["type"] for e in entries} == {
+        "peer-connection",
+        "transport",
+        "certificate",
+        "codec",
+        "candidate-pair",
+        "local-candidate",
+        "remote-candidate",
+        "inbound-rtp",
+        "outbound-rtp",
+        "remote-inbound-rtp",
+        "remote-outbound-rtp",
+        "media-source",
+        "media-playout",
+        "data-channel",
+    }
+    audio = chrome_entry(entries, "inbound-rtp", "audio")
+    assert {"codecId", "totalAudioEnergy", "playoutId", "jitterBufferTargetDelay"} <= set(audio)
+    sample = sample_from_json(json.dumps({"timestamp": T0, "stats": entries}))
+    assert sample.inbound == (
+        InboundAudio(
+            stream_id="IT01A2876543210",
+            packets_received=4712,
+            packets_lost=23,
+            jitter_seconds=0.006,
+            concealed_samples=15360,
+            silent_concealed_samples=3840,
+            concealment_events=11,
+            total_samples_received=4531200,
+            jitter_buffer_delay_seconds=4431.552,
+            jitter_buffer_emitted_count=4521600,
+            audio_level=0.0732,
+        ),
+    )
+    # The transport's selected pair, not the older pair that is still flagged nominated;
+    # remote loss from the audio remote-inbound entry, not the video one.
+    assert sample.rtt_seconds == 0.043
+    assert sample.remote_fraction_lost == 0.0117
+
+
+@pytest.mark.parametrize(
+    ("type_", "kind", "field", "value", "reason"),
+    [
+        ("inbound-rtp", "audio", "jitter", "low", "jitter must be a number"),
+        ("inbound-rtp", "audio", "packetsLost", 1.5, "packetsLost must be an integer"),
+        ("inbound-rtp", "audio", "audioLevel", 1.01, "audioLevel out of range: 1.01"),
+        ("inbound-rtp", "audio", "concealedSamples", -1, "concealedSamples out of range"),
+        ("inbound-rtp", "audio", "packetsReceived", None, "packetsReceived must be a number"),
+        ("inbound-rtp", "audio", "id", "", "inbound-rtp needs an id"),
+        ("remote-inbound-rtp", "audio", "roundTripTime", 61, "roundTripTime out of range"),
+        ("remote-inbound-rtp", "audio", "fractionLost", True, "fractionLost must be a number"),
+    ],
+)
+def test_known_fields_of_a_whole_dump_are_still_checked(
+    type_: str, kind: str, field: str, value: object, reason: str
+) -> None:
+    """Ignoring unknown fields loosens nothing: a read field of the wrong type or out of
+    range refuses the sample, and the reason names the field."""
+    entries = chrome_dump()
+    chrome_entry(entries, type_, kind)[field] = value
+    with pytest.raises(HeardError, match=reason) as caught:
+        parse_sample({"timestamp": T0, "stats": entries})
+    assert "\n" not in str(caught.value)
+
+
+def test_a_dump_without_inbound_audio_is_refused() -> None:
+    """A sample must say what the participant hears: video alone is not enough."""
+    audio = chrome_entry(chrome_dump(), "inbound-rtp", "audio")
+    entries = [e for e in chrome_dump() if e != audio]
+    with pytest.raises(HeardError, match="no inbound-rtp audio entry"):
+        parse_sample({"timestamp": T0, "stats": entries})
+
+
+def test_the_nominated_pair_counts_without_a_selected_one() -> None:
+    """Without a transport naming its selected pair, the nominated pair that succeeded
+    gives the RTT (not the failed one from before a network change); without pairs, the
+    audio remote-inbound entry does."""
+    entries = [e for e in chrome_dump() if e["type"] != "transport"]
+    assert parse_sample({"timestamp": T0, "stats": entries}).rtt_seconds == 0.043
+    pairs = [e for e in entries if e["type"] != "candidate-pair"]
+    assert parse_sample({"timestamp": T0, "stats": pairs}).rtt_seconds == 0.0451
 
 
 def test_rejects_what_json_does_not_allow() -> None:
@@ -273,3 +385,32 @@ def test_audible_concealment_warning_has_hysteresis() -> None:
     assert [e.type for e in events] == ["raised", "cleared"]
     # Rules without a clear threshold still clear just below the raise threshold.
     assert next(r for r in DEFAULT_RULES if r.kind == "high_jitter").clear_threshold is None
+
+
+def test_refusals_quote_what_the_sender_wrote() -> None:
+    """Found by fuzzing: a key or stream id holding a CR or LF made the 'one line' reason two
+    lines; what the sender wrote is quoted (repr) and cut to 40 characters."""
+    with pytest.raises(HeardError) as caught:
+        parse_sample({"timestamp": T0, "stats": [inbound()], "\r0": 1})
+    assert str(caught.value) == "unknown top-level field: '\\r0'"
+    tracker = HeardTracker()
+    tracker.add(parse_sample(doc(T0, inbound(id="a\nb"))), received_at=0.0)
+    with pytest.raises(HeardError) as caught:
+        tracker.add(
+            parse_sample(doc(T0 + 2000, inbound(id="a\nb", packetsReceived=1))), received_at=2.0
+        )
+    assert str(caught.value) == "packetsReceived went down on stream 'a\\nb'"
+    with pytest.raises(HeardError) as caught:
+        parse_sample(doc(T0, inbound(packetsReceived=10**100)))
+    assert str(caught.value) == "packetsReceived out of range: " + "1" + "0" * 39
+
+
+@pytest.mark.parametrize("field", ["jitter", "jitterBufferDelay", "audioLevel", "packetsLost"])
+def test_an_integer_too_large_for_a_float_is_out_of_range(field: str) -> None:
+    """Found by fuzzing: `"jitter": 1000…0` (401 digits) made math.isfinite() raise
+    OverflowError, a 500 at the endpoint; it is out of range like any other number."""
+    body = json.dumps(doc(T0, inbound(**{field: 10**400})))
+    with pytest.raises(HeardError, match=f"^{field} out of range: 1000"):
+        sample_from_json(body)
+    with pytest.raises(HeardError, match=r"^timestamp out of range"):
+        sample_from_json(json.dumps(doc(10**400)))

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from qualmon.core.warnings import DEFAULT_RULES, Rule, WarningEngine
+from qualmon.core.warnings import DEFAULT_RULES, Rule, WarningEngine, override_rules
 
 LOSS = Rule(
     "high_loss",
@@ -179,8 +179,6 @@ def test_kinds_limit_a_tick_to_some_rules() -> None:
 
 
 def test_override_rules_is_strict_and_keeps_order() -> None:
-    from qualmon.core.warnings import override_rules
-
     changed = override_rules(DEFAULT_RULES, "high_loss.clear_threshold=0.01,")
     assert [r.kind for r in changed] == [r.kind for r in DEFAULT_RULES]
     assert next(r for r in changed if r.kind == "high_loss").clear_threshold == 0.01
@@ -191,6 +189,26 @@ def test_override_rules_is_strict_and_keeps_order() -> None:
         "x.threshold=1",
         "high_loss.threshold=0.01",  # below its clear threshold (0.015): it would flap
         "low_mos.clear_threshold=3.0",  # a below-rule clears only above its threshold
+        "high_rtt.threshold=٣",  # float() reads 3.0
+        "high_rtt.threshold=0.٣",
+        "high_rtt.threshold=1_0",
+        "high_rtt.threshold=inf",
+        "high_rtt.min_hold_seconds=1e999",
+        "high_rtt.raise_m=٩",  # int() reads 9
+        "high_rtt.raise_m=９",
+        "high_rtt.raise_m=²",
+        "high_rtt.raise_n=+1",
     ):
         with pytest.raises(ValueError):
             override_rules(DEFAULT_RULES, bad)
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 30, "10000"])
+def test_tick_counts_have_four_digits_at_most(value: str) -> None:
+    """Found by fuzzing QUALMON_WARNING_RULES: raise_m=10^30 was accepted and the engine's
+    first tick raised OverflowError (a deque's maxlen must fit a C ssize_t)."""
+    with pytest.raises(ValueError, match="is not a valid raise_m"):
+        override_rules(DEFAULT_RULES, f"high_rtt.raise_m={value}")
+    rules = override_rules(DEFAULT_RULES, "high_rtt.raise_m=9999")
+    engine = WarningEngine(rules=rules)
+    assert engine.evaluate(0.0, {("high_rtt", "client"): 1.0}) == []

@@ -93,6 +93,10 @@ CHROME_OFFER = (
 )
 
 
+TRANSPORT = ("a=ice-ufrag:Xq3n", "a=ice-pwd:8Hk2pLm4Qr6sTv8wXy0zAb", "a=setup:actpass")
+"What every m= section carries (browsers repeat it in bundled sections too)."
+
+
 def replace_line(sdp: str, old: str, new: str | None) -> str:
     """The offer with one exact line replaced, or removed when new is None."""
     lines = sdp.split("\r\n")
@@ -198,11 +202,13 @@ def test_video_and_application_sections_are_accepted() -> None:
             "c=IN IP4 0.0.0.0",
             "a=recvonly",
             "a=mid:1",
+            *TRANSPORT,
             "a=rtpmap:97 VP8/90000",
             "a=candidate:1 1 udp 2122260223 host-1.local 5000 typ host",
             "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
             "c=IN IP4 0.0.0.0",
             "a=mid:2",
+            *TRANSPORT,
             "a=sctp-port:5000",
         ]
     )
@@ -385,10 +391,12 @@ NUMBERED_OFFER = (
             "c=IN IP4 0.0.0.0",
             "a=recvonly",
             "a=mid:1",
+            *TRANSPORT,
             "a=rtpmap:97 VP8/90000",
             "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
             "c=IN IP4 0.0.0.0",
             "a=mid:2",
+            *TRANSPORT,
             "a=sctp-port:5000",
             "a=max-message-size:65536",
             "a=sctpmap:5000 webrtc-datachannel 1024",
@@ -497,3 +505,87 @@ def test_candidate_ports_past_65535_are_refused(candidate: str) -> None:
     assert "malformed a=candidate line" in reason_for(offer)
     with pytest.raises(OfferError):
         check_candidate(candidate.removeprefix("a=candidate:"))
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (
+            AIORTC_OFFER.replace("a=group:BUNDLE 0", "a=group:BUNDLE 7"),
+            "a=group:BUNDLE names mid '7', which no m= section has",
+        ),
+        (
+            NUMBERED_OFFER.replace("a=group:BUNDLE 0", "a=group:BUNDLE -45493 1 2"),
+            "a=group:BUNDLE names mid '-45493', which no m= section has",
+        ),
+        (
+            AIORTC_OFFER + AIORTC_OFFER[AIORTC_OFFER.index("m=audio") :],
+            "m-line 2 (audio): another m= section has mid '0' too",
+        ),
+        (
+            (AIORTC_OFFER + AIORTC_OFFER[AIORTC_OFFER.index("m=audio") :])
+            .replace("a=mid:0\r\n", "")
+            .replace("a=group:BUNDLE 0\r\n", ""),
+            "m-line 2 (audio): another m= section has no a=mid too",
+        ),
+        (
+            NUMBERED_OFFER.replace("a=mid:1", "a=mid:0"),
+            "m-line 2 (video): another m= section has mid '0' too",
+        ),
+        (
+            NUMBERED_OFFER
+            + NUMBERED_OFFER[NUMBERED_OFFER.index("m=application") :].replace("a=mid:2", "a=mid:3"),
+            "offer has more than one m=application section",
+        ),
+    ],
+    ids=["bundle-unknown", "bundle-first-unknown", "mid-twice", "no-mid-twice", "video", "sctp"],
+)
+def test_mids_and_bundle_groups_must_match_the_sections(offer: str, reason: str) -> None:
+    """Found by fuzzing: a BUNDLE group whose first mid names no section left aiortc without
+    a transport (AttributeError in createAnswer, a 500, and a peer connection close() could
+    not finish); two sections with one mid (or none) did the same in setRemoteDescription."""
+    assert reason_for(offer) == reason
+
+
+def test_one_section_without_mid_and_an_empty_group_are_fine() -> None:
+    """What aiortc handles stays accepted."""
+    no_mid = AIORTC_OFFER.replace("a=mid:0\r\n", "").replace("a=group:BUNDLE 0\r\n", "")
+    assert validate_offer(no_mid).sdp == no_mid
+    empty = AIORTC_OFFER.replace("a=group:BUNDLE 0", "a=group:BUNDLE")
+    assert validate_offer(empty).sdp == empty
+
+
+def _without(sdp: str, section_start: str, line: str) -> str:
+    """sdp with `line` removed from the section that starts at `section_start` only."""
+    head, _, section = sdp.partition(section_start)
+    return head + section_start + section.replace(line + "\r\n", "", 1)
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (AIORTC_OFFER.replace("s=-", "v=0.0\r\ns=-"), "line 3 is a second v= line"),
+        (
+            _without(NUMBERED_OFFER, "m=video", "a=setup:actpass"),
+            "m-line 2 (video): no a=setup",
+        ),
+        (
+            _without(NUMBERED_OFFER, "m=application", "a=setup:actpass"),
+            "m-line 3 (application): no a=setup",
+        ),
+        (
+            _without(NUMBERED_OFFER, "m=video", "a=ice-pwd:8Hk2pLm4Qr6sTv8wXy0zAb"),
+            "m-line 2 (video): no a=ice-pwd",
+        ),
+        (
+            AIORTC_OFFER + "m=text 9 UDP/TLS/RTP/SAVPF 98\r\na=mid:5\r\n" + "\r\n".join(TRANSPORT),
+            "m-line 2 (text): media kind 'text' is not supported",
+        ),
+    ],
+    ids=["second-v", "video-setup", "data-setup", "video-ice", "text-kind"],
+)
+def test_what_aiortc_fails_on_in_other_sections_is_refused(offer: str, reason: str) -> None:
+    """Found by fuzzing: a video or data section without a=setup made aiortc's
+    setRemoteDescription raise AttributeError (a 500), an m=text section did the same in
+    createAnswer, and a second v= line (v=0.0) made its parser raise ValueError."""
+    assert reason_for(offer) == reason

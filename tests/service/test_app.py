@@ -18,7 +18,9 @@ from qualmon.media.ice import aioice_uses_own_choice
 from qualmon.service.app import create_app, loggable_path
 from qualmon.service.metrics import QualmonMetrics
 
-from ..conftest import make_settings
+from ..conftest import Service, make_settings
+from ..fuzzing import raw_request
+from ..privacy import IPV4
 
 PRIVATE = "a=candidate:1 1 udp 1 192.0.2.7 9 typ host"
 "What an exception message may carry from SDP: a peer's address."
@@ -102,3 +104,31 @@ async def test_loopback_ice_is_in_force_only_while_an_app_that_asks_runs() -> No
 
     await run_briefly(make_settings(ice_addresses=None), untouched)
     assert aioice_uses_own_choice()
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET /v1/sessions?token=" + b"S3CR3T" * 1500 + b" HTTP/1.1\r\n",
+        b"GET /v1/sessions HTTP/1.1\r\nAuthorization: Bearer " + b"S3CR3T" * 1500 + b"\r\n",
+        b"GET /v1/sessions?token=S3CR3T\xff HTTP/1.1\r\n",
+    ],
+    ids=["long-query", "long-header", "bad-byte-in-query"],
+)
+async def test_a_malformed_request_is_logged_without_address_or_token(
+    service: Service, caplog: pytest.LogCaptureFixture, request_head: bytes
+) -> None:
+    """Found by fuzzing tokens: aiohttp answered a 9 KB `?token=` or bearer header with 400
+    and logged ERROR "Error handling request from 127.0.0.1" with a traceback quoting the
+    token. It is one INFO line with the exception's type now."""
+    with caplog.at_level(logging.DEBUG):
+        status, _ = await raw_request(
+            service, request_head + b"Host: qualmon\r\nConnection: close\r\n\r\n"
+        )
+    assert status == 400
+    (record,) = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert record.levelno == logging.INFO
+    assert record.getMessage().startswith("malformed request refused (")
+    assert record.exc_info is None
+    assert "S3CR3T" not in caplog.text
+    assert not IPV4.findall(caplog.text.encode())

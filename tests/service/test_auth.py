@@ -10,6 +10,9 @@ from aiohttp import web
 
 from qualmon.service.auth import Claims, TokenError, issue_token, require_publisher, verify_token
 
+from ..conftest import Service
+from ..fuzzing import raw_request
+
 SECRET = "k" * 40
 
 
@@ -73,3 +76,21 @@ def test_require_publisher_names_session_and_role_or_refuses() -> None:
     # verify_token never yields this; built by hand to show the check is not an assert.
     no_role = Claims(scope="publish", session="s", role=None, expires_at=0)
     assert "without session and role" in forbidden_text(no_role)
+
+
+@pytest.mark.parametrize("token", ["a.\udcffb.c", "\udcff\udcfe", "é.b.c", "٣"])
+def test_a_token_that_is_not_ascii_is_invalid(token: str) -> None:
+    """Found by fuzzing: `Authorization: Bearer a.\\xffb.c` (not UTF-8) reaches us with a lone
+    surrogate, and PyJWT's token.encode() raised UnicodeEncodeError: a 500."""
+    with pytest.raises(TokenError, match=r"^invalid token$"):
+        verify_token(SECRET, token)
+
+
+async def test_a_bearer_header_that_is_not_utf8_is_a_401(service: Service) -> None:
+    """The same through the app, with raw bytes no client library would send."""
+    status, body = await raw_request(
+        service,
+        b"GET /v1/sessions HTTP/1.1\r\nHost: qualmon\r\nConnection: close\r\n"
+        b"Authorization: Bearer a.\xffb.c\r\n\r\n",
+    )
+    assert (status, body) == (401, b"invalid token\n")

@@ -13,6 +13,7 @@ from qualmon.service.keys import limiter_key
 from qualmon.service.probe_ingest import MAX_SAMPLE_BYTES
 
 from ..conftest import Service, make_settings, run_service, wait_for
+from ..core.test_heard import chrome_dump
 
 T0 = 1_764_000_000_000
 
@@ -319,3 +320,28 @@ async def test_a_compacted_session_is_still_served_and_its_stream_ends() -> None
             assert r.status == 200
             body = await asyncio.wait_for(r.text(), 10.0)  # the stream ends by itself
         assert body.startswith("event: snapshot\n") and '"state": "ended"' in body
+
+
+async def test_a_whole_chrome_getstats_dump_is_stored(service: Service) -> None:
+    """What a browser's getStats gives, unfiltered (every type, fields added in any release),
+    is a 204 and the heard block holds its inbound audio numbers; without its inbound audio
+    entry the same dump is a 400 that says so."""
+    entries = chrome_dump()
+    token = service.token("publish", "p9", "client")
+    no_audio = [e for e in entries if not (e["type"] == "inbound-rtp" and e["kind"] == "audio")]
+    status, text, _ = await post(service, "p9", {"timestamp": T0, "stats": no_audio}, token=token)
+    assert (status, text) == (400, "bad sample: no inbound-rtp audio entry\n")
+    assert await status_of(service, "p9") == 404
+    service.app[limiter_key].min_interval_seconds = 0.0
+    status, text, _ = await post(service, "p9", {"timestamp": T0, "stats": entries}, token=token)
+    assert status == 204, text
+    heard = (await service.session_json("p9"))["legs"]["client"]["heard"]
+    assert heard["packets_received"] == 4712
+    assert heard["packets_lost"] == 23
+    assert heard["concealed_samples"] == 15360
+    assert heard["silent_concealed_samples"] == 3840
+    assert heard["total_samples_received"] == 4531200
+    assert heard["jitter_seconds"] == 0.006
+    assert heard["rtt_seconds"] == 0.043
+    assert heard["remote_fraction_lost"] == 0.0117
+    assert heard["audio_level"] == 0.0732

@@ -1,0 +1,121 @@
+"""Query parameters and path ids of the read endpoints: the answer or a one-line 400/404,
+never a 5xx; parameters an endpoint does not know change nothing."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+from yarl import URL
+
+from ..conftest import Service, make_settings
+from ..fuzzing import examples, fuzz_service, nasty_text, numbers, one_line_refusal
+
+pytestmark = pytest.mark.fuzz
+
+INSTANTS = st.one_of(
+    st.sampled_from(
+        [
+            "2026-11-25",
+            "2026-11-25T10:00:00Z",
+            "2026-11-25T10:00:00.123+05:30",
+            "0001-01-01T00:00:00+23:59",
+            "9999-12-31T23:59:59-23:59",
+            "2026-02-30",
+            "2026-11-25T24:00",
+            "２０２６-11-25",
+            "2026-١١-25",
+            "",
+            " ",
+        ]
+    ),
+    st.datetimes().map(lambda d: d.isoformat()),
+    nasty_text(max_size=30),
+)
+UNKNOWN_PARAMS = st.dictionaries(
+    st.one_of(st.sampled_from(["lang", "format", "page", "callback", "token2"]), nasty_text()),
+    # Cut short: a 5000-digit value would pass aiohttp's 8190-byte request-line limit.
+    st.one_of(nasty_text(), numbers()).map(lambda value: value[:300]),
+    max_size=3,
+)
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    async with fuzz_service(make_settings()) as running:
+        yield running
+
+
+async def get(service: Service, path: str, params: dict[str, str], token: str) -> tuple[int, str]:
+    url = URL(service.url + path, encoded=True).update_query(params)
+    headers = {"Authorization": "Bearer " + token}
+    async with service.http.get(url, headers=headers) as r:
+        return r.status, await r.text()
+
+
+def without(params: dict[str, str], *names: str) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k not in names}
+
+
+@examples(60)
+@given(
+    limit=st.one_of(st.none(), numbers(), nasty_text()),
+    since=st.one_of(st.none(), INSTANTS),
+    until=st.one_of(st.none(), INSTANTS),
+    unknown=UNKNOWN_PARAMS,
+)
+async def test_list_reports_answers_or_refuses_its_parameters(
+    service: Service, limit: str | None, since: str | None, until: str | None, unknown: Any
+) -> None:
+    """?limit= (huge, negative, "٣", text), ?since=/?until= (dates, non-dates, foreign digits)
+    and unknown parameters: 200 with a list or a one-line 400."""
+    params = without(unknown, "limit", "since", "until", "token")
+    for name, value in (("limit", limit), ("since", since), ("until", until)):
+        if value is not None:
+            params[name] = value
+    status, text = await get(service, "/v1/reports", params, service.token("admin"))
+    event(f"status {status}")
+    assert status == 200 or (status == 400 and one_line_refusal(status, text)), (status, text)
+
+
+@examples(60)
+@given(session=nasty_text(max_size=40), unknown=UNKNOWN_PARAMS, admin=st.booleans())
+async def test_widget_takes_any_session_parameter(
+    service: Service, session: str, unknown: Any, admin: bool
+) -> None:
+    """?session= with an admin token is escaped into the page whatever it holds (empty: a
+    one-line 400); a watch token's own session wins; unknown parameters change nothing."""
+    params = {**without(unknown, "session", "token"), "session": session}
+    token = service.token("admin") if admin else service.token("watch", "w1")
+    status, text = await get(service, "/widget", params, token)
+    if admin and not session:
+        assert status == 400 and one_line_refusal(status, text), (status, text)
+        return
+    assert status == 200, (status, text)
+    shown = session if admin else "w1"
+    assert f'<body data-session="{html.escape(shown, quote=True)}">' in text
+
+
+@examples(60)
+@given(
+    session=nasty_text(max_size=40),
+    endpoint=st.sampled_from(["", "/report", "/report.html", "/events", "/ws"]),
+    unknown=UNKNOWN_PARAMS,
+)
+async def test_session_paths_take_any_id(
+    service: Service, session: str, endpoint: str, unknown: Any
+) -> None:
+    """Any session id in the path (percent-encoded), with a watch token for that very id or an
+    admin token: 404 for a session that does not exist, never a 5xx."""
+    path = f"/v1/sessions/{quote(session, safe='')}{endpoint}"
+    params = without(unknown, "token")
+    for token in (service.token("admin"), service.token("watch", session or "x")):
+        status, text = await get(service, path, params, token)
+        event(f"status {status}")
+        assert status < 500, (status, text)
+        assert one_line_refusal(status, text), (status, text)
