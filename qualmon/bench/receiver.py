@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import secrets
@@ -114,6 +115,23 @@ def _bare_app() -> web.Application:
     return app
 
 
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _malloc_trim() -> bool:
+    """glibc's malloc_trim(0); False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.malloc_trim(0))
+
+
 def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Application:
     """qualmon's service, speech activity on only in mode "qualmon"; counts its VAD frames."""
     # Imported here, not at the top: the bare receiver runs this module too, and its CPU and
@@ -173,6 +191,16 @@ def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Applica
             ]
         )
 
+    async def trim(request: web.Request) -> web.Response:
+        # How much of the RSS is free memory glibc keeps: RSS before and after malloc_trim.
+        pid = os.getpid()
+        before = _rss_kib(pid)
+        trimmed = _malloc_trim()
+        return web.json_response(
+            {"rss_mb_before": before / 1024, "rss_mb_after": _rss_kib(pid) / 1024, "ok": trimmed}
+        )
+
+    app.router.add_post("/bench/trim", trim)
     app.router.add_get("/bench/vad", vad_frames)
     app.router.add_get("/bench/proc", proc)
     app.router.add_get("/bench/memory", memory)
