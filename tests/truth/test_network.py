@@ -19,6 +19,8 @@ from ..conftest import Service, wait_for
 
 pytestmark = pytest.mark.realtime
 
+PTIME_SECONDS = 0.020
+
 
 async def quiesce(
     service: Service, publisher: WhipPublisher, session: str, role: str
@@ -46,8 +48,40 @@ def dropped_before_last_delivered(publisher: WhipPublisher) -> tuple[int, int]:
     return sum(1 for r in window if r.dropped), len(window)
 
 
+def gaps_in_record(publisher: WhipPublisher, *, threshold_seconds: float = 0.150) -> int:
+    """Dropouts the impairment's own record shows: between consecutive delivered packets,
+    the media of the packets dropped between them plus how much later than their timestamps
+    the second was delivered (the rule of core/rtp_stats.py, applied to the record). A
+    publisher or event loop that stalls makes such a gap without any packet being lost."""
+    assert publisher.impairment is not None
+    found, previous, missing = 0, None, 0
+    for record in publisher.impairment.records:
+        if record.delivered_at is None:
+            missing += 1
+            continue
+        if previous is not None:
+            ts_step = ((record.rtp_timestamp - previous.rtp_timestamp) % (1 << 32)) / 48000
+            late = (record.delivered_at - previous.delivered_at) - ts_step
+            if missing * PTIME_SECONDS + max(0.0, late) >= threshold_seconds:
+                found += 1
+        previous, missing = record, 0
+    return found
+
+
+def loop_stalls(service: Service, *, at_least_seconds: float = 0.1) -> float:
+    """How often the shared event loop (publishers and service) ran a timer this late."""
+    registry = service.metrics.registry
+    total = registry.get_sample_value("qualmon_event_loop_lag_seconds_count") or 0.0
+    on_time = registry.get_sample_value(
+        "qualmon_event_loop_lag_seconds_bucket", {"le": str(at_least_seconds)}
+    )
+    return total - (on_time or 0.0)
+
+
 async def test_random_loss_is_counted_exactly(service: Service, publishers: Any) -> None:
-    """1 %, 5 % and 20 % injected loss: packets_lost equals what the impairment dropped."""
+    """1 %, 5 % and 20 % injected loss: packets_lost equals what the impairment dropped, and
+    isolated losses make no dropout: any dropout has a gap of its own in the impairment's
+    record or a stall of the event loop behind it (a slow runner's, not a loss's)."""
     ratios = {"loss-1": 0.01, "loss-5": 0.05, "loss-20": 0.20}
     started = await asyncio.gather(
         *(
@@ -57,6 +91,7 @@ async def test_random_loss_is_counted_exactly(service: Service, publishers: Any)
             for i, (session, ratio) in enumerate(ratios.items())
         )
     )
+    stalls_before = loop_stalls(service)  # once connected: set-up work is no media gap
     await asyncio.sleep(12.0)
     for publisher, session in zip(started, ratios, strict=True):
         leg = await quiesce(service, publisher, session, "client")
@@ -64,7 +99,11 @@ async def test_random_loss_is_counted_exactly(service: Service, publishers: Any)
         assert sent >= 500
         assert abs(leg["packets_lost"] - dropped) <= max(1, sent // 1000), (session, leg, dropped)
         assert leg["loss_ratio"] == pytest.approx(dropped / sent, abs=0.005)
-        assert leg["dropouts"] == 0
+        stalls = loop_stalls(service) - stalls_before
+        explained = gaps_in_record(publisher) + stalls
+        assert leg["dropouts"] <= explained, (session, leg["dropouts"], explained)
+        if explained == 0:
+            assert leg["dropouts"] == 0
         # The running counts (all a long `qualmon publish` or demo keeps) match the records.
         impairment = publisher.impairment
         assert impairment.packets_sent == len(impairment.records)
