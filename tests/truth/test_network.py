@@ -127,14 +127,22 @@ async def test_rtt_measures_injected_delay(service: Service, publishers: Any) ->
 
 
 async def test_outage_is_one_dropout(service: Service, publishers: Any) -> None:
-    """A 500 ms outage → exactly one dropout of 0.50 ± 0.04 s."""
+    """A 500 ms outage → exactly one dropout of 0.50 ± 0.04 s (plus one per stall of a slow
+    runner's event loop, should one happen, as in the loss test)."""
     publisher = await publishers(
         service, "outage", "client", impairment=ImpairmentConfig(outages=((2.0, 0.5),))
     )
+    stalls_before = loop_stalls(service)
     await asyncio.sleep(4.0)
     leg = await quiesce(service, publisher, "outage", "client")
-    assert leg["dropouts"] == 1
-    assert leg["dropout_seconds"] == pytest.approx(0.50, abs=0.04)
+    gaps, stalls = gaps_in_record(publisher), loop_stalls(service) - stalls_before
+    assert gaps >= 1  # the outage itself
+    if gaps == 1 and stalls == 0:
+        assert leg["dropouts"] == 1
+        assert leg["dropout_seconds"] == pytest.approx(0.50, abs=0.04)
+    else:
+        assert gaps <= leg["dropouts"] <= gaps + stalls, (leg["dropouts"], gaps, stalls)
+        assert leg["dropout_seconds"] >= 0.46
     assert publisher.impairment is not None
     assert leg["packets_lost"] == len(publisher.impairment.dropped_sequence_numbers)
 
