@@ -10,9 +10,9 @@ from typing import Any
 
 from qualmon.config import Settings
 from qualmon.core.heard import HeardSample, InboundAudio
+from qualmon.core.leg_source import LegFeed
 from qualmon.core.rtp_stats import Dropout
 from qualmon.core.warnings import WarningEvent
-from qualmon.media.source import LegFeed
 from qualmon.sessions.leg import EndReason, Leg, LegSnapshot
 from qualmon.sessions.observer import SessionEnd, SessionObserver
 from qualmon.sessions.registry import SessionRegistry

@@ -1,1 +1,4 @@
-"""The aiortc edge: offer validation, WHIP legs, RTP tap, STUN RTT probe."""
+"""The media edge: offer validation, WHIP sources, RTP tap, speech decoding, STUN RTT probe.
+
+Sources implement `core.leg_source`; may import `qualmon.core` and `qualmon.config` only.
+"""

@@ -22,10 +22,10 @@ import av
 import numpy as np
 import webrtcvad
 
+from ..core.leg_source import VoiceSink
 from ..core.speech import CONTIGUITY_TOLERANCE_SECONDS
 from .opus import RATE as OPUS_RATE
 from .opus import OpusDecoder16k
-from .source import VoiceSink
 
 VAD_RATE = 16000
 VAD_FRAME_SECONDS = 0.020

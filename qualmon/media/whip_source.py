@@ -20,10 +20,10 @@ from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
 from ..config import Settings
+from ..core.leg_source import LegFeed
 from . import opus
 from .negotiated import NegotiatedCodec, frame_time_mapper, negotiated_codec
 from .offer import OfferError, ValidatedOffer, check_candidate
-from .source import LegFeed
 from .speech import OpusPacketSpeech, SpeechPipeline
 from .stun_probe import measure_rtt
 from .tap import install_rtp_tap, skip_aiortc_decoding

@@ -1,5 +1,5 @@
 """Sessions: one therapy session's legs on one clock, and the registry that admits them.
 
-May import `qualmon.core`, `qualmon.config` and the leg-source interface of `qualmon.media`;
-nothing above (warnings, reports, service).
+May import `qualmon.core` (the leg-source interface included) and `qualmon.config`; never the
+media edge, nor anything above (warnings, reports, service).
 """

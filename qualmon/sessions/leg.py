@@ -1,6 +1,6 @@
 """One measured leg: what a source delivers, turned into loss, jitter, RTT, dropouts and speech.
 
-The leg knows nothing of how media arrives (see `media/source.py`): a WHIP peer and a
+The leg knows nothing of how media arrives (see `core/leg_source.py`): a WHIP peer and a
 plain-RTP port feed it the same way. Its timers are its own, since aiortc notices a dead
 peer only after ~30 s: 2 s without RTP is a stall, 20 s a lost leg.
 """
@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from ..config import Settings
 from ..core.emodel import estimated_mos
+from ..core.leg_source import LegSource, RtpPacketView
 from ..core.rtp_stats import Dropout, RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
-from ..media.source import LegSource, RtpPacketView
 
 log = logging.getLogger(__name__)
 

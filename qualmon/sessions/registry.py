@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from ..config import Settings
 from ..core.heard import HeardInterval, HeardSample, HeardTracker
-from ..media.source import LegFeed, LegSource
+from ..core.leg_source import LegFeed, LegSource
 from .leg import EndReason, Leg
 from .observer import SessionEnd, SessionObserver
 from .session import Session

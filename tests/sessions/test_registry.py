@@ -13,7 +13,7 @@ import pytest
 
 from qualmon.config import Settings
 from qualmon.core.heard import HeardError
-from qualmon.media.source import LegFeed
+from qualmon.core.leg_source import LegFeed
 from qualmon.sessions.observer import SessionEnd, SessionObserver
 from qualmon.sessions.registry import CapacityError, SessionRegistry
 

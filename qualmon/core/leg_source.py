@@ -1,11 +1,10 @@
 """The leg-source interface: what any media edge hands a measured leg, and how it stops.
 
 A session is fed by legs; each leg is fed by one source. A WHIP peer is the first source
-(`whip_source.py`); a plain-RTP port or an SFU forwarder is another class with the same
-shape. Sources and the session layer both import this module and never each other, so a
-new kind of ingest is a new file here, not an edit to sessions, warnings or reports.
-
-Nothing here imports aiortc: a source may, the interface may not.
+(`media/whip_source.py`); a plain-RTP port or an SFU forwarder is another class with the same
+shape. Sources (media) and the session layer both import this module and never each other,
+so a new kind of ingest is a new file in media/, not an edit to sessions, warnings or reports.
+It lives in the core because it is protocols only: no IO, no clock, no aiortc.
 """
 
 from __future__ import annotations
