@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import statistics
 import sys
 import time
@@ -28,12 +27,12 @@ from ..service.auth import issue_token
 from ..sim.audio import speech_like_packets
 from ..sim.publisher import WhipPublisher
 from . import receiver
+from .procfs import cpu_seconds, free_port, rss_mb
 
 GOAL_RATIO = 1.15
 GOAL_LEGS_PER_CORE = 55
 GOAL_LAG_P99_SECONDS = 0.050
 WARMUP_SECONDS = 3.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -54,27 +53,6 @@ class ReceiverResult:
     "Over the measured time (an undrained track grows ~70 MB/min)."
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # utime and stime are fields 14 and 15 of stat; after the ")" split, 12 and 13.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -90,7 +68,7 @@ async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> Non
 
 async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -> ReceiverResult:
     """Publish `legs` legs to a fresh receiver of this mode and measure its CPU."""
-    port, secret = _free_port(), secrets.token_hex(32)
+    port, secret = free_port(), secrets.token_hex(32)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -124,12 +102,12 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
             async with http.post(url + "/bench/lag/reset") as r:
                 await r.read()
             vad0 = await _vad_frames(http, url, mode)
-            rss0 = _rss_mb(proc.pid)
-            cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
+            rss0 = rss_mb(proc.pid)
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             progress(f"[{mode}] measuring {seconds:g} s …")
             await asyncio.sleep(seconds)
-            cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
-            rss1 = _rss_mb(proc.pid)
+            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            rss1 = rss_mb(proc.pid)
             vad1 = await _vad_frames(http, url, mode)
             async with http.get(url + "/bench/lag") as r:
                 lag = await r.json()

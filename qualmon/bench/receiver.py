@@ -27,6 +27,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from ..media.ice import use_host_addresses
+from .procfs import rss_mb
 
 _last_snapshot_key = web.AppKey("last_snapshot", tracemalloc.Snapshot)
 MODES = ("bare", "network", "qualmon")
@@ -115,14 +116,6 @@ def _bare_app() -> web.Application:
     return app
 
 
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def _malloc_trim() -> bool:
     """glibc's malloc_trim(0); False where there is no glibc."""
     try:
@@ -194,10 +187,10 @@ def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Applica
     async def trim(request: web.Request) -> web.Response:
         # How much of the RSS is free memory glibc keeps: RSS before and after malloc_trim.
         pid = os.getpid()
-        before = _rss_kib(pid)
+        before = rss_mb(pid)
         trimmed = _malloc_trim()
         return web.json_response(
-            {"rss_mb_before": before / 1024, "rss_mb_after": _rss_kib(pid) / 1024, "ok": trimmed}
+            {"rss_mb_before": before, "rss_mb_after": rss_mb(pid), "ok": trimmed}
         )
 
     app.router.add_post("/bench/trim", trim)

@@ -29,7 +29,8 @@ from ..service.auth import issue_token
 from ..sim.audio import speech_like_packets
 from ..sim.publisher import WhipPublisher
 from . import receiver
-from .pipeline import _free_port, _rss_mb, _wait_healthy
+from .pipeline import _wait_healthy
+from .procfs import fd_count, free_port, rss_mb
 
 GOAL_SLOPE_MB_PER_MINUTE = 0.2
 GOAL_CYCLES_RSS_MB = 15.0
@@ -55,10 +56,6 @@ class ProcessSample:
     lag_p99_ms: float
 
 
-def _fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 class Receiver:
     """A qualmon receiver in its own process, and a way to publish legs to it."""
 
@@ -67,7 +64,7 @@ class Receiver:
         # and read as a leak of the receiver's.
         self._dir = tempfile.TemporaryDirectory(prefix="qualmon-soak-")
         self.db_path = os.path.join(self._dir.name, "soak.db")
-        self.port = _free_port()
+        self.port = free_port()
         self.secret = secrets.token_hex(32)
         self.url = f"http://127.0.0.1:{self.port}"
         self.packets = speech_like_packets()
@@ -113,8 +110,8 @@ class Receiver:
         pid = self.proc.pid
         return ProcessSample(
             at_minutes=(time.monotonic() - self.started) / 60,
-            rss_mb=_rss_mb(pid),
-            fds=_fds(pid),
+            rss_mb=rss_mb(pid),
+            fds=fd_count(pid),
             threads=int(inside["threads"]),
             tasks=int(inside["tasks"]),
             sessions=int(inside["sessions"]),
