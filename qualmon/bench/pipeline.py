@@ -53,7 +53,7 @@ class ReceiverResult:
     "Over the measured time (an undrained track grows ~70 MB/min)."
 
 
-async def _wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> None:
+async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.returncode is not None:
@@ -84,7 +84,7 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
     publishers: list[WhipPublisher] = []
     try:
         async with aiohttp.ClientSession() as http:
-            await _wait_healthy(http, url, proc)
+            await wait_healthy(http, url, proc)
             progress(f"[{mode}] connecting {legs} legs …")
             for i in range(legs):
                 token = issue_token(

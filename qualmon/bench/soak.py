@@ -29,7 +29,7 @@ from ..service.auth import issue_token
 from ..sim.audio import speech_like_packets
 from ..sim.publisher import WhipPublisher
 from . import receiver
-from .pipeline import _wait_healthy
+from .pipeline import wait_healthy
 from .procfs import fd_count, free_port, rss_mb
 
 GOAL_SLOPE_MB_PER_MINUTE = 0.2
@@ -147,7 +147,7 @@ HEADER += f"{'ended':>7}{'lag p99 ms':>11}"
 async def soak(minutes: float, legs: int, churn_seconds: float) -> int:
     """Hold `legs` legs with churn for `minutes`; print a row a minute and the slope."""
     async with Receiver() as rx, aiohttp.ClientSession() as http:
-        await _wait_healthy(http, rx.url, rx.proc)
+        await wait_healthy(http, rx.url, rx.proc)
         live: deque[WhipPublisher] = deque()
         for i in range(legs):
             live.append(await rx.publish(http, f"soak-{i}", "client"))
@@ -188,7 +188,7 @@ async def soak(minutes: float, legs: int, churn_seconds: float) -> int:
 async def cycles(count: int, settle_seconds: float = 5.0) -> int:
     """`count` short sessions after a warm-up; RSS, fds, threads, tasks against baseline."""
     async with Receiver() as rx, aiohttp.ClientSession() as http:
-        await _wait_healthy(http, rx.url, rx.proc)
+        await wait_healthy(http, rx.url, rx.proc)
 
         async def one(n: int) -> None:
             publisher = await rx.publish(http, f"cycle-{n}", "client")

@@ -59,9 +59,13 @@ async def measure_rtt(
     try:
         started = clock()
         pair.protocol.send_stun(request, pair.remote_addr)
-        answered_at = await asyncio.wait_for(probe.answered, timeout_seconds)
-        return answered_at - started
-    except (TimeoutError, ConnectionError, OSError, AttributeError):
+        # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # lands as the answer does, and the probe loop calling this then outlives its leg.
+        done, _ = await asyncio.wait({probe.answered}, timeout=timeout_seconds)
+        if not done:
+            return None
+        return probe.answered.result() - started
+    except (ConnectionError, OSError, AttributeError):
         # AttributeError: the pair's transport vanished while closing.
         return None
     finally:

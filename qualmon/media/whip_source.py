@@ -247,9 +247,9 @@ class WhipSource:
 
     async def _probe_rtt(self) -> None:
         interval = self._settings.rtt_probe_interval_seconds
-        # Not `while True`: Python 3.11's asyncio.wait_for (inside measure_rtt) can swallow
-        # a cancellation that lands as the STUN answer does, and a probe loop that outlived
-        # its leg kept the peer alive and hung the leg's close (seen in a 30-minute soak).
+        # Not `while True`: a cancellation lost on the way (Python 3.11's wait_for could lose
+        # one; measure_rtt no longer uses it) must not keep the loop, and the peer it holds,
+        # alive after close; that once hung a leg's close in a 30-minute soak.
         while not self._closed:
             await asyncio.sleep(interval)
             if self._feed.receiving and not self._closed:
