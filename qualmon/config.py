@@ -75,6 +75,9 @@ class Settings:
     "HMAC-SHA256 key for the webhook signature (QUALMON_WEBHOOK_SECRET)."
     webhook_timeout_seconds: float = 5.0
     "One delivery attempt gives up after this (QUALMON_WEBHOOK_TIMEOUT_SECONDS)."
+    memory_trim_seconds: float | None = 60.0
+    "Return glibc's retained free memory to the OS this often (QUALMON_MEMORY_TRIM_SECONDS;"
+    " 0: never). Without it RSS creeps up with every ended leg (see the README's soak)."
 
 
 _ON = ("on", "1", "true")
@@ -242,6 +245,10 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     values["webhook_url"] = env.get("QUALMON_WEBHOOK_URL", "").strip() or None
     values["webhook_secret"] = env.get("QUALMON_WEBHOOK_SECRET") or None
     values["webhook_timeout_seconds"] = _number(env, "QUALMON_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
+    if env.get("QUALMON_MEMORY_TRIM_SECONDS", "").strip() == "0":
+        values["memory_trim_seconds"] = None
+    else:
+        values["memory_trim_seconds"] = _number(env, "QUALMON_MEMORY_TRIM_SECONDS", float, 60.0)
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
         values["ice_addresses"] = ice_addresses(addresses, "QUALMON_ICE_ADDRESSES")

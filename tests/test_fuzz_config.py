@@ -83,6 +83,7 @@ NAMES = (
     "QUALMON_WEBHOOK_URL",
     "QUALMON_WEBHOOK_SECRET",
     "QUALMON_WEBHOOK_TIMEOUT_SECONDS",
+    "QUALMON_MEMORY_TRIM_SECONDS",
 )
 "Every variable qualmon/config.py reads."
 

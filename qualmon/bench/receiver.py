@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import secrets
@@ -116,15 +115,6 @@ def _bare_app() -> web.Application:
     return app
 
 
-def _malloc_trim() -> bool:
-    """glibc's malloc_trim(0); False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.malloc_trim(0))
-
-
 def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Application:
     """qualmon's service, speech activity on only in mode "qualmon"; counts its VAD frames."""
     # Imported here, not at the top: the bare receiver runs this module too, and its CPU and
@@ -188,7 +178,9 @@ def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Applica
         # How much of the RSS is free memory glibc keeps: RSS before and after malloc_trim.
         pid = os.getpid()
         before = rss_mb(pid)
-        trimmed = _malloc_trim()
+        from ..service.memory_trim import malloc_trim  # the bare receiver never loads it
+
+        trimmed = malloc_trim()
         return web.json_response(
             {"rss_mb_before": before, "rss_mb_after": rss_mb(pid), "ok": trimmed}
         )

@@ -19,6 +19,7 @@ from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
 from . import api, contract, events, probe_ingest, report_routes, whip
 from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
+from .memory_trim import trim_periodically
 from .metrics import QualmonMetrics, register_live_collector
 from .webhook import WebhookSender
 
@@ -121,6 +122,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(sessions.run_ticker(), name="qualmon-ticker"),
         asyncio.create_task(_measure_loop_lag(app[metrics_key]), name="qualmon-loop-lag"),
     ]
+    trim_seconds = app[settings_key].memory_trim_seconds
+    if trim_seconds is not None:
+        trimming = trim_periodically(trim_seconds, app[metrics_key].on_memory_trim)
+        tasks.append(asyncio.create_task(trimming, name="qualmon-memory-trim"))
     yield
     for task in tasks:
         task.cancel()

@@ -142,6 +142,12 @@ class QualmonMetrics(SessionObserver, ReportObserver):
             buckets=LAG_BUCKETS,
             registry=r,
         )
+        self.memory_trims = Counter(
+            "qualmon_memory_trims",
+            "Periodic malloc_trim calls, by whether they gave memory back to the OS.",
+            ["released"],
+            registry=r,
+        )
         self.session_duration = Histogram(
             "qualmon_session_duration_seconds",
             "Length of a session, observed once when its report is saved at the end.",
@@ -154,6 +160,8 @@ class QualmonMetrics(SessionObserver, ReportObserver):
             buckets=DEGRADED_RATIO_BUCKETS,
             registry=r,
         )
+        for released in ("true", "false"):
+            self.memory_trims.labels(released=released)
         for role in ROLES:
             for metric in (
                 self.packets_received,
@@ -167,6 +175,9 @@ class QualmonMetrics(SessionObserver, ReportObserver):
                 self.dropouts_in_speech,
             ):
                 metric.labels(role=role)
+
+    def on_memory_trim(self, released: bool) -> None:
+        self.memory_trims.labels(released="true" if released else "false").inc()
 
     # -- SessionObserver -------------------------------------------------------
 

@@ -26,6 +26,7 @@ ALLOWED_LABELS = {
     "state",
     "result",
     "op",
+    "released",
 }
 
 
