@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 from .core.ascii_digits import parse_ascii_float, parse_ascii_int
 from .core.emodel import EModelParams
-from .core.speech import SpeechParams, vad_overhang_seconds
+from .core.speech import SpeechParams
 from .core.turns import TurnParams
+from .core.voice import VoiceParams
 from .core.warnings import DEFAULT_RULES, Rule, override_rules
 
 
@@ -62,10 +63,13 @@ class Settings:
     emodel: EModelParams = field(default_factory=EModelParams)
     speech_enabled: bool = True
     "Speech activity and talk turns (QUALMON_SPEECH=off keeps only network measures)."
-    vad_mode: int = 2
-    "webrtcvad aggressiveness 0..3 (QUALMON_VAD_MODE); higher trades recall for precision."
+    vad_mode: int = 3
+    "webrtcvad aggressiveness 0..3 (QUALMON_VAD_MODE). 3: on the realistic corpus mode 2 calls"
+    " floors and echo speech in whole runs the voice classifier cannot take apart."
     speech: SpeechParams = field(default_factory=SpeechParams)
     turns: TurnParams = field(default_factory=TurnParams)
+    voice: VoiceParams = field(default_factory=VoiceParams)
+    "Which webrtcvad speech frames are the speaker's voice (core/voice.py)."
     warning_rules: tuple[Rule, ...] = DEFAULT_RULES
     "Warning thresholds and windows (core/warnings.py); QUALMON_TALK_BALANCE=on enables that"
     " rule; QUALMON_WARNING_RULES='kind.field=value,…' overrides any of them."
@@ -236,7 +240,6 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         if vad_mode not in ("0", "1", "2", "3"):
             raise ConfigError(f"QUALMON_VAD_MODE must be 0, 1, 2 or 3, got {vad_mode!r}")
         values["vad_mode"] = int(vad_mode)
-        speech = SpeechParams(vad_overhang_seconds=vad_overhang_seconds(int(vad_mode)))
     mic_silent = env.get("QUALMON_MIC_SILENT_SECONDS")
     if mic_silent:
         seconds = _number(env, "QUALMON_MIC_SILENT_SECONDS", float, 30.0)

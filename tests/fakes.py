@@ -247,7 +247,7 @@ def join_session(
     registry wires it, without the registry)."""
     leg, source = fake_leg(settings, clock, role=role, session_id=session.id)
     slot = session.slot(role)
-    leg.use_segmenter(slot.segmenter)
+    leg.use_segmenter(slot.segmenter, slot.voice)
     slot.leg = leg
     return leg, source
 

@@ -22,7 +22,7 @@ def test_defaults() -> None:
     settings = settings_from_env({"QUALMON_SECRET": SECRET})
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.max_legs == 100 and settings.db_path == "qualmon.db"
-    assert settings.speech_enabled and settings.vad_mode == 2
+    assert settings.speech_enabled and settings.vad_mode == 3
     assert settings.speech.mic_silent_after_seconds == 30.0
     assert not next(r for r in settings.warning_rules if r.kind == "talk_balance").enabled
 
@@ -34,7 +34,7 @@ def test_environment_and_flags() -> None:
         "QUALMON_MAX_LEGS": "7",
         "QUALMON_ICE_ADDRESSES": "127.0.0.1, ::1",
         "QUALMON_SPEECH": "off",
-        "QUALMON_VAD_MODE": "3",
+        "QUALMON_VAD_MODE": "1",
         "QUALMON_MIC_SILENT_SECONDS": "12",
         "QUALMON_TALK_BALANCE": "on",
     }
@@ -43,8 +43,8 @@ def test_environment_and_flags() -> None:
     assert settings.max_legs == 7
     assert settings.ice_addresses == ("127.0.0.1", "::1")
     assert not settings.speech_enabled
-    assert settings.vad_mode == 3
-    assert settings.speech.vad_overhang_seconds == pytest.approx(0.10)
+    assert settings.vad_mode == 1
+    assert settings.speech.vad_overhang_seconds == 0.0  # the voice classifier trims ends
     assert settings.speech.mic_silent_after_seconds == 12.0
     assert next(r for r in settings.warning_rules if r.kind == "talk_balance").enabled
 

@@ -30,11 +30,24 @@ class RtpPacketView(Protocol):
 class VoiceSink(Protocol):
     """Where 20 ms speech decisions and audio levels go, on the session clock (seconds).
 
-    `core.speech.SpeechSegmenter` is one (the in-app probe feeds it directly); the
-    measured leg is another (it also settles whether a dropout fell inside speech).
+    `core.voice.VoiceClassifier` is one; `core.speech.SpeechSegmenter` too (it takes the
+    decisions as given); the measured leg is another (it passes frames to its role's
+    classifier and settles whether a dropout fell inside speech).
     """
 
-    def add_frame(self, start: float, seconds: float, is_speech: bool) -> None: ...
+    def add_frame(
+        self,
+        start: float,
+        seconds: float,
+        is_speech: bool,
+        level_dbfs: float | None = None,
+        low_band_ratio: float | None = None,
+    ) -> None:
+        """One webrtcvad decision; the frame's level and, for speech frames, the share of its
+        energy below 1 kHz, which `core.voice.VoiceClassifier` uses to tell voice from
+        breaths, floors and echo (None where the source has only decisions)."""
+        ...
+
     def add_level(self, at: float, rms: float) -> None: ...
 
 

@@ -24,9 +24,10 @@ class SpeechParams:
     "Level (RMS, full scale 1.0) below which a batch is silence (ObserveRTC uses 0.001)."
     speech_margin_seconds: float = 0.3
     "A dropout is 'in speech' if speech frames lie within this before and after it."
-    vad_overhang_seconds: float = 0.100
-    "webrtcvad keeps saying 'speech' this long after speech ends (its own hangover:"
-    " 5 frames of 20 ms in modes 2–3, 7 in modes 0–1); segment ends are moved back by it."
+    vad_overhang_seconds: float = 0.0
+    "Segment ends are moved back by this: webrtcvad's own hangover (5 frames of 20 ms in"
+    " modes 2–3, 7 in modes 0–1) where raw webrtcvad decisions come in. 0 behind the voice"
+    " classifier, which already ends a run a few frames after its last voiced frame."
 
 
 def vad_overhang_seconds(vad_mode: int, frame_seconds: float = 0.020) -> float:
@@ -86,8 +87,16 @@ class SpeechSegmenter:
     def _unknown_within(self, start: float, end: float) -> float:
         return min(end - start, sum(_overlap(start, end, u0, u1) for u0, u1 in self._unknown))
 
-    def add_frame(self, at: float, duration: float, is_speech: bool) -> None:
-        """One VAD decision for audio [at, at + duration)."""
+    def add_frame(
+        self,
+        at: float,
+        duration: float,
+        is_speech: bool,
+        level_dbfs: float | None = None,
+        low_band_ratio: float | None = None,
+    ) -> None:
+        """One decision for audio [at, at + duration), taken as given (the features a
+        VoiceSink may pass are for `core.voice.VoiceClassifier`, which decides before this)."""
         p = self.params
         if self.first_frame_at is None:
             self.first_frame_at = at

@@ -10,16 +10,19 @@ Two ways in:
 - `SpeechPipeline`: aiortc's decoded frames for other codecs (G.711), resampled by PyAV.
   A resampler call has a large fixed overhead inside a busy service (measured 60 µs a call
   among 40 legs, against 12 µs alone), so contiguous frames are batched per 200 ms.
-The level (for mic_silent) is one numpy call per 0.5 s.
+Each 20 ms frame also gets its level and, if webrtcvad calls it speech, the share of its
+energy below 1 kHz: the voice classifier (core/voice.py) needs both.
 """
 
 from __future__ import annotations
 
 import fractions
+import math
 from collections.abc import Callable
 
 import av
 import numpy as np
+import numpy.typing as npt
 import webrtcvad
 
 from ..core.leg_source import VoiceSink
@@ -29,21 +32,35 @@ from .opus import OpusDecoder16k
 
 VAD_RATE = 16000
 VAD_FRAME_SECONDS = 0.020
-VAD_FRAME_BYTES = int(VAD_RATE * VAD_FRAME_SECONDS) * 2
+VAD_FRAME_SAMPLES = int(VAD_RATE * VAD_FRAME_SECONDS)
+VAD_FRAME_BYTES = VAD_FRAME_SAMPLES * 2
 BYTES_PER_SECOND = VAD_RATE * 2
 BATCH_SECONDS = 0.200
 LEVEL_BATCH_FRAMES = 25
 FULL_SCALE = 32768.0
+FRAME_FULL_SCALE_ENERGY = VAD_FRAME_SAMPLES * FULL_SCALE**2
+# Voiced speech has most of its energy below 1 kHz; breaths and hiss do not (core/voice.py).
+_WINDOW = np.hanning(VAD_FRAME_SAMPLES).astype(np.float32)
+_BIN_HZ = VAD_RATE / VAD_FRAME_SAMPLES
+_LOW_BAND = (round(100 / _BIN_HZ), round(1000 / _BIN_HZ) + 1)
 LATE_PACKETS = 50  # further behind than this is a restarted stream, not a late packet
 # Contiguous packets are timed by counting; the session clock is re-read this often anyway,
 # since the transit floor under it follows sender/receiver clock skew (50 ppm ≈ 180 ms/h).
 REANCHOR_PACKETS = 50
 
 
+def low_band_ratio(samples: npt.NDArray[np.float32]) -> float:
+    """Share of a 20 ms frame's energy above 100 Hz that lies below 1 kHz."""
+    power = np.abs(np.fft.rfft(samples * _WINDOW)) ** 2
+    low, high = _LOW_BAND
+    total = float(power[low:].sum())
+    return float(power[low:high].sum()) / total if total > 0 else 0.0
+
+
 class VadFramer:
     """16 kHz mono s16 in; 20 ms webrtcvad decisions and levels out to a VoiceSink."""
 
-    def __init__(self, sink: VoiceSink, vad_mode: int = 2) -> None:
+    def __init__(self, sink: VoiceSink, vad_mode: int = 3) -> None:
         if vad_mode not in (0, 1, 2, 3):
             raise ValueError("vad_mode must be 0..3")
         self.sink = sink
@@ -51,7 +68,8 @@ class VadFramer:
         # 16 kHz mono not yet classified (< 20 ms) and where it starts.
         self._pcm = bytearray()
         self._pcm_at = 0.0
-        self._level_chunks: list[bytes] = []
+        self._level_energy = 0.0
+        self._level_frames = 0
         self.frames_classified = 0
 
     def feed(self, pcm: bytes, at: float) -> None:
@@ -77,26 +95,31 @@ class VadFramer:
             self._decide(vad, chunk)
 
     def _decide(self, vad: webrtcvad.Vad, chunk: bytes) -> None:
-        self.sink.add_frame(self._pcm_at, VAD_FRAME_SECONDS, vad.is_speech(chunk, VAD_RATE))
+        is_speech = vad.is_speech(chunk, VAD_RATE)
+        samples = np.frombuffer(chunk, dtype=np.int16).astype(np.float32)
+        energy = float(np.dot(samples, samples))
+        level_dbfs = 10 * math.log10(energy / FRAME_FULL_SCALE_ENERGY + 1e-12)
+        # The spectrum only where the voice classifier asks for it: webrtcvad's speech frames.
+        low_band = low_band_ratio(samples) if is_speech else None
+        self.sink.add_frame(self._pcm_at, VAD_FRAME_SECONDS, is_speech, level_dbfs, low_band)
         self._pcm_at += VAD_FRAME_SECONDS
         self.frames_classified += 1
-        self._level_chunks.append(chunk)
-        if len(self._level_chunks) >= LEVEL_BATCH_FRAMES:
+        self._level_energy += energy
+        self._level_frames += 1
+        if self._level_frames >= LEVEL_BATCH_FRAMES:
             self._flush_level()
 
     def _flush_level(self) -> None:
-        samples = np.frombuffer(b"".join(self._level_chunks), dtype=np.int16)
-        self._level_chunks.clear()
-        rms = float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) / FULL_SCALE
-        self.sink.add_level(self._pcm_at, rms)
+        mean_square = self._level_energy / (self._level_frames * VAD_FRAME_SAMPLES)
+        self._level_energy, self._level_frames = 0.0, 0
+        self.sink.add_level(self._pcm_at, math.sqrt(mean_square) / FULL_SCALE)
 
     @property
     def holds_audio(self) -> bool:
-        return bool(self._pcm or self._level_chunks)
+        return bool(self._pcm)
 
     def close(self) -> None:
         self._pcm.clear()
-        self._level_chunks.clear()
         self._vad = None
 
 
@@ -122,7 +145,7 @@ class OpusPacketSpeech(_FramedSpeech):
         *,
         sink: VoiceSink,
         session_time_of: Callable[[int], float | None],
-        vad_mode: int = 2,
+        vad_mode: int = 3,
         clock_rate: int = 48000,
     ) -> None:
         self._framer = VadFramer(sink, vad_mode)
@@ -193,7 +216,7 @@ class SpeechPipeline(_FramedSpeech):
         *,
         sink: VoiceSink,
         session_time_of: Callable[[int], float | None],
-        vad_mode: int = 2,
+        vad_mode: int = 3,
     ) -> None:
         self._framer = VadFramer(sink, vad_mode)
         self._session_time_of = session_time_of

@@ -23,6 +23,7 @@ from ..core.emodel import DEFAULT_PARAMS, EModelParams
 from ..core.rtp_stats import RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
+from ..core.voice import VoiceClassifier
 from ..media.negotiated import frame_time_mapper
 from ..media.speech import SpeechPipeline
 from ..media.stun_probe import measure_rtt
@@ -143,7 +144,7 @@ class Probe:
         track: MediaStreamTrack | None = None,
         interval_seconds: float = 2.0,
         measure_rtt: bool = True,
-        vad_mode: int = 2,
+        vad_mode: int = 3,
         emodel: EModelParams = DEFAULT_PARAMS,
         http: aiohttp.ClientSession | None = None,
     ) -> None:
@@ -264,7 +265,9 @@ class Probe:
         )
         self._segmenter = stream.segmenter = SpeechSegmenter()
         self._speech = SpeechPipeline(
-            sink=self._segmenter, session_time_of=session_time_of, vad_mode=self._vad_mode
+            sink=VoiceClassifier(self._segmenter),
+            session_time_of=session_time_of,
+            vad_mode=self._vad_mode,
         )
         self._tasks.append(asyncio.create_task(self._drain(track), name="qualmon-probe-audio"))
 

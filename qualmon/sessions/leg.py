@@ -20,6 +20,7 @@ from ..core.leg_source import LegSource, RtpPacketView
 from ..core.rtp_stats import Dropout, RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
+from ..core.voice import VoiceClassifier
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Leg:
         )
         self.rtt = RttTracker()
         self.segmenter = SpeechSegmenter()
+        self.voice = VoiceClassifier(self.segmenter)
         self._clock_rate_hz = 48000
         # Dropouts waiting until the audio after them has been classified.
         self._pending_dropouts: list[Dropout] = []
@@ -97,9 +99,11 @@ class Leg:
     def kind(self) -> str:
         return self.source.kind if self.source is not None else "none"
 
-    def use_segmenter(self, segmenter: SpeechSegmenter) -> None:
-        """Feed speech into the role's segmenter (shared across reconnects)."""
+    def use_segmenter(self, segmenter: SpeechSegmenter, voice: VoiceClassifier) -> None:
+        """Feed speech into the role's classifier and segmenter (shared across reconnects);
+        `voice` feeds `segmenter`."""
         self.segmenter = segmenter
+        self.voice = voice
 
     # -- LegFeed: what the source delivers ----------------------------------------
 
@@ -125,13 +129,20 @@ class Leg:
             if self._on_dropout is not None:
                 self._on_dropout(self, dropout)
 
-    def add_frame(self, start: float, seconds: float, is_speech: bool) -> None:
-        self.segmenter.add_frame(start, seconds, is_speech)
+    def add_frame(
+        self,
+        start: float,
+        seconds: float,
+        is_speech: bool,
+        level_dbfs: float | None = None,
+        low_band_ratio: float | None = None,
+    ) -> None:
+        self.voice.add_frame(start, seconds, is_speech, level_dbfs, low_band_ratio)
         if self._pending_dropouts:
             self._resolve_dropouts(final=False)
 
     def add_level(self, at: float, rms: float) -> None:
-        self.segmenter.add_level(at, rms)
+        self.voice.add_level(at, rms)
 
     def on_rtt(self, rtt_seconds: float | None) -> None:
         if rtt_seconds is None:
@@ -214,6 +225,7 @@ class Leg:
             self.request_close("lost")
         elif silent >= self._settings.stall_after_seconds:
             self.state = "stalled"
+            self.voice.flush()  # no audio is coming to finish the held run
             if self._pending_dropouts:
                 # No audio is coming to tell; a gap nobody spoke around is not "in speech".
                 self._resolve_dropouts(final=True)
@@ -252,6 +264,7 @@ class Leg:
                 except Exception:
                     log.exception("leg source close failed (leg %s)", self.resource_id[:8])
                 self._frames_at_close = source.frames_classified
+            self.voice.flush()
             self._resolve_dropouts(final=True)
         finally:
             # Whatever happened while closing (even a cancellation from inside the media

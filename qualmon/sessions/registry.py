@@ -140,7 +140,7 @@ class SessionRegistry:
         slot = session.slot(role)
         # Media flows only once the answer is returned, so the role's segmenter is in
         # place before the first frame.
-        leg.use_segmenter(slot.segmenter)
+        leg.use_segmenter(slot.segmenter, slot.voice)
         old = slot.leg
         if old is not None:
             if old.state != "ended":
@@ -158,6 +158,7 @@ class SessionRegistry:
             session_id,
             speech_params=self._settings.speech,
             turn_params=self._settings.turns,
+            voice_params=self._settings.voice,
             wall_clock=self._wall_clock,
         )
         self.sessions[session_id] = session

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ..core.heard import HeardSnapshot, HeardTracker
 from ..core.speech import SpeechParams, SpeechSegmenter
 from ..core.turns import TurnParams, TurnStats, compute_turns
+from ..core.voice import EchoReference, VoiceClassifier, VoiceParams
 from .leg import Leg, LegSnapshot
 from .snapshot import ROLES, RoleSnapshot, SessionSnapshot
 
@@ -32,6 +33,8 @@ class RoleSlot:
 
     segmenter: SpeechSegmenter
     "Speech of this role on the session clock, across reconnects."
+    voice: VoiceClassifier
+    "Decides which webrtcvad frames are this role's voice; feeds `segmenter`."
     leg: Leg | None = None
     earlier: list[LegSnapshot] = field(default_factory=list)
     reconnects: int = 0
@@ -48,11 +51,15 @@ class Session:
         *,
         speech_params: SpeechParams | None = None,
         turn_params: TurnParams | None = None,
+        voice_params: VoiceParams | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = session_id
         self._speech_params = speech_params or SpeechParams()
         self._turn_params = turn_params or TurnParams()
+        self._voice_params = voice_params or VoiceParams()
+        self.echo = EchoReference()
+        "Every role's recent levels: a frame far under the other side's is its echo."
         self._turns_cache: tuple[float, TurnStats] | None = None
         # Highest values already reported to counters (they must never go down, while a
         # recomputation may reclassify, e.g. an open overlap that becomes a backchannel).
@@ -68,7 +75,11 @@ class Session:
 
     def slot(self, role: str) -> RoleSlot:
         if role not in self.slots:
-            self.slots[role] = RoleSlot(segmenter=SpeechSegmenter(self._speech_params))
+            segmenter = SpeechSegmenter(self._speech_params)
+            voice = VoiceClassifier(
+                segmenter, role=role, reference=self.echo, params=self._voice_params
+            )
+            self.slots[role] = RoleSlot(segmenter=segmenter, voice=voice)
         return self.slots[role]
 
     def turn_stats(self, now: float, *, max_age_seconds: float = 1.0) -> TurnStats:

@@ -1,15 +1,16 @@
 """qualmon's speech path run offline over a corpus dialogue, and scored against its truth.
 
-The legs' 16 kHz audio goes through the same `VadFramer` (webrtcvad) and `SpeechSegmenter`
-a WHIP leg uses, 20 ms at a time on a shared clock, and `compute_turns` makes the talk-turn
-measures; no network, no Opus, no real time. Frames are 20 ms: a frame is true speech when
-at least half of it lies inside the truth's phrase-level speech, and measured speech when at
-least half lies inside a segment (or, for the raw column, when webrtcvad said so).
+The legs' 16 kHz audio goes through the same `VadFramer` (webrtcvad), `VoiceClassifier` and
+`SpeechSegmenter` a WHIP leg uses, both legs 20 ms at a time on a shared clock, and
+`compute_turns` makes the talk-turn measures; no network, no Opus, no real time. Frames are
+20 ms: a frame is true speech when at least half of it lies inside the truth's phrase-level
+speech, and measured speech when at least half lies inside a segment (or, for the raw
+column, when webrtcvad said so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy.typing as npt
 
 from ..core.speech import Segment, SpeechParams, SpeechSegmenter
 from ..core.turns import TurnStats, compute_turns
+from ..core.voice import EchoReference, VoiceClassifier, VoiceParams
 from ..media.speech import VAD_FRAME_SECONDS, VAD_RATE, VadFramer
 from .corpus import Span
 from .dialogue import ROLES
@@ -81,32 +83,58 @@ class SpeechScore:
 
 
 class _Recorder:
-    """A VoiceSink that keeps webrtcvad's decisions and passes them on."""
+    """A VoiceSink that keeps webrtcvad's decisions and passes frames on to the classifier."""
 
-    def __init__(self, segmenter: SpeechSegmenter) -> None:
-        self.segmenter = segmenter
+    def __init__(self, voice: VoiceClassifier) -> None:
+        self.voice = voice
         self.decisions: list[bool] = []
 
-    def add_frame(self, start: float, seconds: float, is_speech: bool) -> None:
+    def add_frame(
+        self,
+        start: float,
+        seconds: float,
+        is_speech: bool,
+        level_dbfs: float | None = None,
+        low_band_ratio: float | None = None,
+    ) -> None:
         self.decisions.append(is_speech)
-        self.segmenter.add_frame(start, seconds, is_speech)
+        self.voice.add_frame(start, seconds, is_speech, level_dbfs, low_band_ratio)
 
     def add_level(self, at: float, rms: float) -> None:
-        self.segmenter.add_level(at, rms)
+        self.voice.add_level(at, rms)
 
 
 def run_speech_path(
-    pcm16: npt.NDArray[np.int16], *, vad_mode: int = 2, params: SpeechParams | None = None
-) -> tuple[list[Segment], list[bool]]:
-    """One leg's segments and raw VAD decisions, fed 20 ms at a time from session time 0."""
-    recorder = _Recorder(SpeechSegmenter(params))
-    framer = VadFramer(recorder, vad_mode)
-    data = pcm16.astype("<i2").tobytes()
+    legs: Mapping[str, npt.NDArray[np.int16]],
+    *,
+    vad_mode: int = 3,
+    params: SpeechParams | None = None,
+    voice_params: VoiceParams | None = None,
+) -> dict[str, tuple[list[Segment], list[bool]]]:
+    """Each leg's segments and raw VAD decisions, the legs fed 20 ms at a time in turn from
+    session time 0 (so each leg's echo test sees the other's levels, as in a live session)."""
+    reference = EchoReference()
+    segmenters = {role: SpeechSegmenter(params) for role in legs}
+    recorders = {
+        role: _Recorder(
+            VoiceClassifier(segmenters[role], role=role, reference=reference, params=voice_params)
+        )
+        for role in legs
+    }
+    framers = {role: VadFramer(recorders[role], vad_mode) for role in legs}
+    data = {role: pcm.astype("<i2").tobytes() for role, pcm in legs.items()}
     step = FRAME_SAMPLES * 2
-    for index in range(len(data) // step):
-        framer.feed(data[index * step : (index + 1) * step], index * VAD_FRAME_SECONDS)
-    framer.close()
-    return recorder.segmenter.all_segments(), recorder.decisions
+    for index in range(max(len(d) for d in data.values()) // step):
+        for role, framer in framers.items():
+            chunk = data[role][index * step : (index + 1) * step]
+            if len(chunk) == step:
+                framer.feed(chunk, index * VAD_FRAME_SECONDS)
+    results = {}
+    for role in legs:
+        framers[role].close()
+        recorders[role].voice.flush()
+        results[role] = (segmenters[role].all_segments(), recorders[role].decisions)
+    return results
 
 
 def frame_mask(spans: Iterable[tuple[float, float]], frames: int) -> npt.NDArray[np.bool_]:
@@ -127,7 +155,11 @@ def frame_score(found: npt.NDArray[np.bool_], true: npt.NDArray[np.bool_]) -> Fr
 
 
 def score(
-    rendered: RenderedDialogue, *, vad_mode: int = 2, params: SpeechParams | None = None
+    rendered: RenderedDialogue,
+    *,
+    vad_mode: int = 3,
+    params: SpeechParams | None = None,
+    voice_params: VoiceParams | None = None,
 ) -> SpeechScore:
     """Run both legs through the speech path and compare with the truth."""
     truth = rendered.truth
@@ -135,10 +167,14 @@ def score(
     segments: dict[str, list[Segment]] = {}
     seg_scores: dict[str, FrameScore] = {}
     vad_scores: dict[str, FrameScore] = {}
+    paths = run_speech_path(
+        {role: rendered.legs[role].pcm16() for role in ROLES},
+        vad_mode=vad_mode,
+        params=params,
+        voice_params=voice_params,
+    )
     for role in ROLES:
-        found, decisions = run_speech_path(
-            rendered.legs[role].pcm16(), vad_mode=vad_mode, params=params
-        )
+        found, decisions = paths[role]
         frames = len(decisions)
         true = frame_mask(spans[role], frames)
         segments[role] = found

@@ -7,6 +7,7 @@ from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
 
 from qualmon.core.speech import SpeechSegmenter
+from qualmon.core.voice import VoiceClassifier
 from qualmon.media.speech import OpusPacketSpeech, SpeechPipeline
 from qualmon.sim.dialogue import load_fixture
 
@@ -30,21 +31,29 @@ def fixture():  # type: ignore[no-untyped-def]
 
 
 def run(frames: list, segmenter: SpeechSegmenter) -> SpeechPipeline:
-    pipeline = SpeechPipeline(sink=segmenter, session_time_of=lambda pts: pts / 48000)
+    """The frame path into `segmenter` through the voice classifier, as a leg wires it."""
+    voice = VoiceClassifier(segmenter)
+    pipeline = SpeechPipeline(sink=voice, session_time_of=lambda pts: pts / 48000)
     for frame in frames:
         pipeline.process(frame)
+    voice.flush()
     return pipeline
 
 
 def assert_follows_script(
     segmenter: SpeechSegmenter, truth: tuple[tuple[float, float], ...]
 ) -> None:
-    """Every scripted utterance found: start within 60 ms, end within 100 ms."""
+    """Every scripted utterance found: its first segment starts within 60 ms of it, its last
+    ends within 100 ms; no segment outside an utterance. An utterance may be several segments:
+    speech seconds count voiced time, and espeak's comma pauses (≥ 300 ms) are not speech."""
     found = segmenter.all_segments()
-    assert len(found) == len(truth), (found, truth)
-    for seg, (start, end) in zip(found, truth, strict=True):
-        assert seg.start == pytest.approx(start, abs=0.06)
-        assert seg.end == pytest.approx(end, abs=0.10)
+    for start, end in truth:
+        inside = [s for s in found if s.end > start - 0.1 and s.start < end + 0.1]
+        assert inside, f"utterance {start:.2f}–{end:.2f} not found"
+        assert inside[0].start == pytest.approx(start, abs=0.06)
+        assert inside[-1].end == pytest.approx(end, abs=0.10)
+    for seg in found:
+        assert any(start - 0.1 < seg.start and seg.end < end + 0.1 for start, end in truth), seg
 
 
 def test_segments_follow_the_script(fixture) -> None:  # type: ignore[no-untyped-def]
@@ -97,9 +106,11 @@ def feed_packets(
     first_seq: int = 65000,
     first_ts: int = 4_294_000_000,
 ) -> OpusPacketSpeech:
-    """RTP numbering that wraps (sequence and timestamp) early on; time = RTP time."""
+    """RTP numbering that wraps (sequence and timestamp) early on; time = RTP time; through
+    the voice classifier into `segmenter`."""
+    voice = VoiceClassifier(segmenter)
     speech = OpusPacketSpeech(
-        sink=segmenter,
+        sink=voice,
         session_time_of=lambda ts: ((ts - first_ts) % (1 << 32)) / 48000,
     )
     for i in order if order is not None else range(len(packets)):
@@ -109,6 +120,7 @@ def feed_packets(
             rtp_timestamp=(first_ts + i * PTS_PER_PACKET) & 0xFFFFFFFF,
             payload=packets[i],
         )
+    voice.flush()
     return speech
 
 
@@ -182,8 +194,9 @@ def test_packet_path_follows_the_session_clock_as_it_drifts(fixture) -> None:  #
     reference, skewed = SpeechSegmenter(), SpeechSegmenter()
     feed_packets(packets, reference)
     first_ts = 4_294_000_000
+    voice = VoiceClassifier(skewed)
     speech = OpusPacketSpeech(
-        sink=skewed,
+        sink=voice,
         session_time_of=lambda ts: ((ts - first_ts) % (1 << 32)) / 48000 * 1.01,
     )
     for i, payload in enumerate(packets):
@@ -193,6 +206,7 @@ def test_packet_path_follows_the_session_clock_as_it_drifts(fixture) -> None:  #
             rtp_timestamp=(first_ts + i * PTS_PER_PACKET) & 0xFFFFFFFF,
             payload=payload,
         )
+    voice.flush()
     pairs = list(zip(reference.all_segments(), skewed.all_segments(), strict=True))
     assert pairs and pairs[-1][0].start > 30
     for ref, seg in pairs:

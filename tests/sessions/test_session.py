@@ -102,29 +102,30 @@ def speak_in_turns(therapist: FakeSource, client: FakeSource) -> None:
 
 
 async def test_turns_from_two_roles_speaking_in_turns(settings: Settings, clock: FakeClock) -> None:
-    """Segments end vad_overhang (0.1 s) before the last speech frame: therapist 2.9 + 1.9 s,
-    client 2.4 s, three turns, no overlap, 2.8 s of silence in 10 s."""
+    """Decisions without level features pass the voice classifier as given and segments end
+    at their last speech frame: therapist 3 + 2 s, client 2.5 s, three turns, no overlap,
+    2.5 s of silence in 10 s."""
     session = Session("s1", wall_clock=clock.wall)
     _, therapist = join_session(session, "therapist", settings, clock)
     _, client = join_session(session, "client", settings, clock)
     speak_in_turns(therapist, client)
     turns = session.snapshot(clock()).turns
-    assert turns.speech_seconds == pytest.approx({"therapist": 4.8, "client": 2.4})
+    assert turns.speech_seconds == pytest.approx({"therapist": 5.0, "client": 2.5})
     assert turns.talk_share == pytest.approx({"therapist": 2 / 3, "client": 1 / 3})
     assert turns.turn_count == {"therapist": 2, "client": 1}
-    assert turns.mean_turn_seconds == pytest.approx({"therapist": 2.4, "client": 2.4})
-    assert turns.longest_turn_seconds == pytest.approx({"therapist": 2.9, "client": 2.4})
+    assert turns.mean_turn_seconds == pytest.approx({"therapist": 2.5, "client": 2.5})
+    assert turns.longest_turn_seconds == pytest.approx({"therapist": 3.0, "client": 2.5})
     assert turns.overlap_seconds == 0.0
     assert turns.interruptions == {"therapist": 0, "client": 0}
     assert turns.backchannels == {"therapist": 0, "client": 0}
     client_gap, therapist_gap = turns.response_gaps["client"], turns.response_gaps["therapist"]
     assert client_gap is not None and therapist_gap is not None
-    assert (client_gap.count, client_gap.median_seconds) == (1, pytest.approx(0.6))
-    assert (therapist_gap.count, therapist_gap.median_seconds) == (1, pytest.approx(1.1))
-    assert turns.silence_ratio == pytest.approx(0.28)
+    assert (client_gap.count, client_gap.median_seconds) == (1, pytest.approx(0.5))
+    assert (therapist_gap.count, therapist_gap.median_seconds) == (1, pytest.approx(1.0))
+    assert turns.silence_ratio == pytest.approx(0.25)
     roles = session.snapshot(clock()).roles
-    assert roles["therapist"].speech_seconds == pytest.approx(4.8)
-    assert roles["client"].speech_seconds == pytest.approx(2.4)
+    assert roles["therapist"].speech_seconds == pytest.approx(5.0)
+    assert roles["client"].speech_seconds == pytest.approx(2.5)
 
 
 async def test_turn_stats_are_recomputed_at_most_once_per_max_age(

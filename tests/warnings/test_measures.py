@@ -136,14 +136,14 @@ async def test_mic_silent_after_30_s_without_voice(settings: Settings, clock: Fa
     assert measurements(session, clock(), talk_balance=False)[("mic_silent", "client")] == 1.0
 
 
-@pytest.mark.parametrize(("rtt", "expected"), [(0.250, 0.0), (0.300, 0.0), (0.350, 1.9)])
+@pytest.mark.parametrize(("rtt", "expected"), [(0.250, 0.0), (0.300, 0.0), (0.350, 2.0)])
 async def test_talk_over_delay_only_with_rtt_above_300_ms(
     settings: Settings, clock: FakeClock, rtt: float, expected: float
 ) -> None:
     """Overlap seconds in the last 30 s, counted only while some leg's RTT is > 300 ms.
 
-    Therapist speaks 4 s, client starts 2 s in for 3 s; each segment ends 0.1 s before
-    its last speech frame: overlap [t+2, t+3.9] = 1.9 s.
+    Therapist speaks 4 s, client starts 2 s in for 3 s; each segment ends at its last
+    speech frame: overlap [t+2, t+4] = 2 s.
     """
     session = Session("s1", wall_clock=clock.wall)
     _, therapist = join_session(session, "therapist", settings, clock)
@@ -169,11 +169,11 @@ async def test_talk_balance(settings: Settings, clock: FakeClock) -> None:
     therapist.speak(t - 40.0, 1.0, False)
     client.speak(t - 30.0, 5.0, True)
     client.speak(t - 25.0, 1.0, False)
-    assert measurements(session, t)[("talk_balance", None)] is None  # 24.8 s spoken
+    assert measurements(session, t)[("talk_balance", None)] is None  # 25 s spoken
     therapist.speak(t - 20.0, 10.0, True)
     therapist.speak(t - 10.0, 1.0, False)
-    # Therapist 19.9 + 9.9 s, client 4.9 s (segments end 0.1 s before the last frame).
-    assert measurements(session, t)[("talk_balance", None)] == pytest.approx(29.8 / 34.7)
+    # Therapist 20 + 10 s, client 5 s (segments end at their last frame).
+    assert measurements(session, t)[("talk_balance", None)] == pytest.approx(30 / 35)
     assert ("talk_balance", None) not in measurements(session, t, talk_balance=False)
 
 
