@@ -138,6 +138,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _configure_logging(False)
         logging.getLogger().setLevel(logging.WARNING)
         return asyncio.run(run_soak(args))
+    if args.speech:
+        from .bench.speech import run_speech_bench
+
+        _configure_logging(False)
+        logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(run_speech_bench(args))
     if args.loss_rule:
         from .bench.loss_rule import run_loss_rule_bench
 
@@ -201,6 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure warning detection/clear latency, flaps and false alarms",
     )
     bench.add_argument("--trials", type=_integer, default=8, help="--warnings: trials per scenario")
+    bench.add_argument(
+        "--speech",
+        action="store_true",
+        help="speech and talk-turn accuracy on the realistic corpus, and the speech path's CPU"
+        " (--rounds 0 skips the in-service CPU rounds)",
+    )
+    bench.add_argument(
+        "--whip",
+        action="store_true",
+        help="--speech: also publish every fixture over WHIP in real time (about 8 min)",
+    )
+    bench.add_argument(
+        "--batch", type=_integer, default=5, help="--speech --whip: sessions published at once"
+    )
     bench.add_argument(
         "--loss-rule",
         action="store_true",

@@ -20,7 +20,7 @@ from ..core.speech import Segment, SpeechParams, SpeechSegmenter
 from ..core.turns import TurnStats, compute_turns
 from ..core.voice import EchoReference, VoiceClassifier, VoiceParams
 from ..media.speech import VAD_FRAME_SECONDS, VAD_RATE, VadFramer
-from .corpus import Span
+from .corpus import DialogueTruth, Span
 from .dialogue import ROLES
 from .rooms import RenderedDialogue
 
@@ -56,10 +56,12 @@ class SpeechScore:
     """One rendered dialogue through the offline speech path, against its truth."""
 
     name: str
+    seconds: float
+    "The dialogue's length."
     segments: dict[str, FrameScore]
     "Per role: frames inside the segmenter's segments (what talk share is made of)."
     vad: dict[str, FrameScore]
-    "Per role: webrtcvad's own 20 ms decisions, before onset and hangover."
+    "Per role: webrtcvad's own 20 ms decisions, before the voice classifier (offline only)."
     measured: TurnStats
     truth_speech_seconds: dict[str, float]
     truth_talk_share: dict[str, float]
@@ -162,29 +164,46 @@ def score(
     voice_params: VoiceParams | None = None,
 ) -> SpeechScore:
     """Run both legs through the speech path and compare with the truth."""
-    truth = rendered.truth
-    spans = truth.speech
-    segments: dict[str, list[Segment]] = {}
-    seg_scores: dict[str, FrameScore] = {}
-    vad_scores: dict[str, FrameScore] = {}
     paths = run_speech_path(
         {role: rendered.legs[role].pcm16() for role in ROLES},
         vad_mode=vad_mode,
         params=params,
         voice_params=voice_params,
     )
+    return score_segments(
+        rendered.name,
+        rendered.truth,
+        {role: found for role, (found, _) in paths.items()},
+        vad={role: decisions for role, (_, decisions) in paths.items()},
+    )
+
+
+def score_segments(
+    name: str,
+    truth: DialogueTruth,
+    segments: Mapping[str, list[Segment]],
+    *,
+    vad: Mapping[str, Sequence[bool]] | None = None,
+) -> SpeechScore:
+    """Segments found (on the truth's timeline, 0 = the dialogue's start) against the truth;
+    `vad`, webrtcvad's raw decisions per role where known (offline), scored too."""
+    frames = round(truth.seconds / VAD_FRAME_SECONDS)
+    seg_scores: dict[str, FrameScore] = {}
+    vad_scores: dict[str, FrameScore] = {}
     for role in ROLES:
-        found, decisions = paths[role]
-        frames = len(decisions)
-        true = frame_mask(spans[role], frames)
-        segments[role] = found
-        seg_scores[role] = frame_score(frame_mask(_spans(found), frames), true)
-        vad_scores[role] = frame_score(np.array(decisions, dtype=bool), true)
+        true = frame_mask(truth.speech[role], frames)
+        seg_scores[role] = frame_score(frame_mask(_spans(segments[role]), frames), true)
+        if vad is not None:
+            decisions = np.zeros(frames, dtype=bool)
+            known = np.array(vad[role][:frames], dtype=bool)
+            decisions[: len(known)] = known
+            vad_scores[role] = frame_score(decisions, true)
     return SpeechScore(
-        name=rendered.name,
+        name=name,
+        seconds=truth.seconds,
         segments=seg_scores,
         vad=vad_scores,
-        measured=compute_turns(segments, roles=ROLES, span=(0.0, truth.seconds)),
+        measured=compute_turns(dict(segments), roles=ROLES, span=(0.0, truth.seconds)),
         truth_speech_seconds=truth.speech_seconds,
         truth_talk_share=truth.talk_share,
         truth_overlap_seconds=truth.overlap_seconds,
@@ -195,6 +214,12 @@ def score(
 
 def _spans(segments: Sequence[Segment]) -> list[Span]:
     return [(s.start, s.end) for s in segments]
+
+
+def _vad_f1(score: SpeechScore) -> str:
+    if not score.vad:
+        return "–"
+    return "/".join(f"{score.vad[role].f1:4.2f}" for role in ROLES)
 
 
 def _gap_error_ms(score: SpeechScore, role: str) -> str:
@@ -221,7 +246,7 @@ def table(scores: Sequence[SpeechScore]) -> str:
         true_turns = "/".join(str(s.truth_turn_count[r]) for r in ROLES)
         lines.append(
             f"{s.name:26} {t.precision:4.2f}/{c.precision:4.2f} {t.recall:4.2f}/{c.recall:4.2f}"
-            f" {t.f1:4.2f}/{c.f1:4.2f} {s.vad[ROLES[0]].f1:4.2f}/{s.vad[ROLES[1]].f1:4.2f}"
+            f" {t.f1:4.2f}/{c.f1:4.2f} {_vad_f1(s):>9}"
             f" {100 * s.speech_error(ROLES[0]):+6.1f}/{100 * s.speech_error(ROLES[1]):+6.1f}"
             f" {s.talk_share_error_pp:+8.1f}"
             f" {m.overlap_seconds:5.2f}/{s.truth_overlap_seconds:5.2f}"
@@ -230,3 +255,18 @@ def table(scores: Sequence[SpeechScore]) -> str:
             f" {_gap_error_ms(s, ROLES[0]) + '/' + _gap_error_ms(s, ROLES[1]):>11}"
         )
     return "\n".join(lines)
+
+
+def echo_overlap_per_minute(scores: Sequence[SpeechScore]) -> dict[str, float]:
+    """Per dialogue with both a clean and an echo fixture: the overlap the echo adds, s/min."""
+    by_name = {s.name: s for s in scores}
+    added = {}
+    for name, s in by_name.items():
+        dialogue, _, variant = name.partition("/")
+        clean = by_name.get(f"{dialogue}/clean")
+        if variant == "echo" and clean is not None:
+            minutes = s.seconds / 60
+            added[dialogue] = (
+                s.measured.overlap_seconds - clean.measured.overlap_seconds
+            ) / minutes
+    return added

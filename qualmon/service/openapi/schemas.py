@@ -57,6 +57,11 @@ COUNT: Schema = {"type": "integer", "minimum": 0}
 SECONDS: Schema = {"type": "number", "minimum": 0}
 RATIO: Schema = {"type": "number", "minimum": 0, "maximum": 1}
 MOS: Schema = {"type": "number", "minimum": 1, "maximum": 4.5}
+VOICED_SECONDS = described(
+    SECONDS,
+    "Voiced time: the role's voice from a word's first sound to its last, pauses of 0.3 s or"
+    " more left out; breaths, background noise and the other side's echo are not speech.",
+)
 INSTANT: Schema = {
     "type": "string",
     "format": "date-time",
@@ -112,19 +117,27 @@ ROLE_SNAPSHOT_PROPERTIES: dict[str, Schema] = {
     "dropouts_in_speech": COUNT,
     "dropout_in_speech_seconds": SECONDS,
     "reconnects": COUNT,
-    "speech_seconds": SECONDS,
+    "speech_seconds": VOICED_SECONDS,
     "mic_silent": {"type": "boolean"},
     "heard": described(maybe(ref("Heard")), "From the role's probe; null without one."),
 }
 
 _GAP = closed({"median": {"type": "number"}, "p90": {"type": "number"}, "count": COUNT})
 TURNS_PROPERTIES: dict[str, Schema] = {
-    "talk_share": per_role(RATIO),
-    "speech_seconds": per_role(SECONDS),
-    "turn_count": per_role(COUNT),
+    "talk_share": described(
+        per_role(RATIO), "The role's speech seconds / all speech seconds (silence excluded)."
+    ),
+    "speech_seconds": per_role(VOICED_SECONDS),
+    "turn_count": described(
+        per_role(COUNT),
+        "Turns the role held: a turn bridges the holder's pauses until the other role takes"
+        " the floor (a backchannel does not).",
+    ),
     "mean_turn_seconds": per_role(maybe(SECONDS)),
     "longest_turn_seconds": per_role(maybe(SECONDS)),
-    "overlap_seconds": SECONDS,
+    "overlap_seconds": described(
+        SECONDS, "Time both roles' voices were heard at once (voiced time, as speech_seconds)."
+    ),
     "interruptions": per_role(COUNT),
     "backchannels": per_role(COUNT),
     "response_gap_seconds": per_role(maybe(_GAP)),
