@@ -31,6 +31,10 @@ from typing import Protocol
 from .quantiles import percentile
 
 NO_LEVEL_DBFS = -120.0
+VOICED_LOW_BAND_RATIO = 0.8
+PERIODIC_LOW_BAND_RATIO = 0.5
+"Between these shares of energy below 1 kHz a frame is voiced only if it is periodic: a"
+" speech path needs to measure periodicity only there."
 
 
 class FrameSink(Protocol):
@@ -42,9 +46,9 @@ class FrameSink(Protocol):
 
 @dataclass(frozen=True)
 class VoiceParams:
-    low_band_min_ratio: float = 0.8
+    low_band_min_ratio: float = VOICED_LOW_BAND_RATIO
     "Share of a frame's energy (above 100 Hz) below 1 kHz for it to count as voiced…"
-    low_band_periodic_ratio: float = 0.5
+    low_band_periodic_ratio: float = PERIODIC_LOW_BAND_RATIO
     min_periodicity: float = 0.4
     "…or at least low_band_periodic_ratio with a pitch (periodicity ≥ this): front vowels"
     " ('yes') carry much of their energy in a 2 kHz formant; breaths have no pitch."

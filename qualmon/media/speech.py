@@ -27,6 +27,7 @@ import webrtcvad
 
 from ..core.leg_source import VoiceSink
 from ..core.speech import CONTIGUITY_TOLERANCE_SECONDS
+from ..core.voice import PERIODIC_LOW_BAND_RATIO, VOICED_LOW_BAND_RATIO
 from .opus import RATE as OPUS_RATE
 from .opus import OpusDecoder16k
 
@@ -111,10 +112,13 @@ class VadFramer:
         samples = np.frombuffer(chunk, dtype=np.int16).astype(np.float32)
         energy = float(np.dot(samples, samples))
         level_dbfs = 10 * math.log10(energy / FRAME_FULL_SCALE_ENERGY + 1e-12)
-        # Spectrum and pitch only where the voice classifier asks: webrtcvad's speech frames.
+        # Spectrum only where the voice classifier asks (webrtcvad's speech frames), pitch
+        # only where it decides (a frame neither clearly voiced nor clearly not).
         low_band = pitch = None
         if is_speech:
-            low_band, pitch = low_band_ratio(samples), periodicity(samples)
+            low_band = low_band_ratio(samples)
+            if PERIODIC_LOW_BAND_RATIO <= low_band < VOICED_LOW_BAND_RATIO:
+                pitch = periodicity(samples)
         self.sink.add_frame(self._pcm_at, VAD_FRAME_SECONDS, is_speech, level_dbfs, low_band, pitch)
         self._pcm_at += VAD_FRAME_SECONDS
         self.frames_classified += 1
