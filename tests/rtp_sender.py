@@ -25,6 +25,14 @@ def client_speech(start_seconds: float, seconds: float) -> list[bytes]:
     return packets[first : first + round(seconds / 0.02)]
 
 
+def free_udp_port() -> int:
+    """A UDP port free on loopback just now (the pool skips it should that change)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def srtp_session(key: bytes) -> pylibsrtp.Session:
     policy = pylibsrtp.Policy(
         key=key,

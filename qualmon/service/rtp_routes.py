@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4096
 "An attach request is a handful of fields; anything longer is not one."
 FIELDS = ("role", "codec", "payload_type", "clock_rate", "srtp")
-LEG_ROUTE = "rtp_leg"
 _RTCP_PAYLOAD_TYPES = range(RTCP_TYPES.start - 128, RTCP_TYPES.stop - 128)
 "64..95: with the marker bit set these would read as RTCP on a multiplexed port."
 
@@ -172,11 +172,10 @@ async def post_attach(request: web.Request) -> web.StreamResponse:
     except CapacityError:
         reason = "at capacity, try again later" if sessions.accepting else "shutting down"
         raise unavailable(reason, settings.retry_after_seconds) from None
-    location = request.app.router[LEG_ROUTE].url_for(session_id=session_id, rtp_id=leg.resource_id)
+    # quote(safe=""): a session id may hold "/" (sent as %2F), which url_for leaves as is.
+    location = f"/v1/sessions/{quote(session_id, safe='')}/rtp/{leg.resource_id}"
     return web.json_response(
-        attachment_json(leg.resource_id, attachment),
-        status=201,
-        headers={"Location": str(location)},
+        attachment_json(leg.resource_id, attachment), status=201, headers={"Location": location}
     )
 
 
@@ -202,4 +201,4 @@ def setup(app: web.Application) -> None:
     app[rtp_ports_key] = pool
     app[rtp_metrics_key] = RtpIngestMetrics(app[metrics_key].registry, pool)
     app.router.add_post("/v1/sessions/{session_id}/rtp", post_attach)
-    app.router.add_delete("/v1/sessions/{session_id}/rtp/{rtp_id}", delete_attach, name=LEG_ROUTE)
+    app.router.add_delete("/v1/sessions/{session_id}/rtp/{rtp_id}", delete_attach)

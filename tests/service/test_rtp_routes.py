@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -17,17 +17,10 @@ from qualmon.service.rtp_routes import parse_attach
 from qualmon.sessions.leg import Leg
 
 from ..conftest import Service, make_settings, run_service, wait_for
-from ..rtp_sender import RtpSender, client_speech
+from ..rtp_sender import RtpSender, client_speech, free_udp_port
 from .test_contract import check
 
 OPUS = {"role": "client", "codec": "opus", "payload_type": 111, "clock_rate": 48000}
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def rtp_settings(ports: int = 8, **overrides: Any) -> Settings:
@@ -215,6 +208,20 @@ async def test_delete_frees_the_port_for_the_next_attach() -> None:
         assert status == 201 and again["port"] == answer["port"], again
         assert (await detach(service, "A", answer["id"]))[0] == 404
         assert (await detach(service, "B", again["id"]))[0] == 204
+
+
+async def test_any_session_id_is_attached_and_located(service: Service) -> None:
+    """An admin may name any session (ids are the platform's): `/` and spaces included;
+    Location and DELETE find it."""
+    session = "a/b c%ü"
+    status, answer, headers = await attach(service, quote(session, safe=""), OPUS)
+    assert status == 201, answer
+    assert headers["Location"] == f"/v1/sessions/a%2Fb%20c%25%C3%BC/rtp/{answer['id']}"
+    assert leg_of(service, answer["id"])[0].session_id == session
+    async with service.http.delete(
+        service.url + headers["Location"], headers=service.auth("admin")
+    ) as r:
+        assert r.status == 204, await r.text()
 
 
 async def test_a_new_attach_for_a_role_replaces_its_leg(service: Service) -> None:
