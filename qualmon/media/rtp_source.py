@@ -70,7 +70,15 @@ class RtpParams:
     clock_rate: int = OPUS_CLOCK_RATE
     codec: Literal["opus"] = "opus"
     srtp: bool = True
-    "SRTP with a fresh key per leg; False: plain RTP, for a sender on a trusted network."
+    "SRTP; False: plain RTP, for a sender on a trusted network."
+    srtp_key: bytes | None = None
+    "The sender's own SRTP key (SRTP_KEY_BYTES) where it chooses one (a mediasoup"
+    " PlainTransport encrypts with its own); None: a fresh key per leg, given to the sender"
+    " (Janus' rtp_forward takes it as srtp_crypto)."
+
+    def __post_init__(self) -> None:
+        if self.srtp_key is not None and (not self.srtp or len(self.srtp_key) != SRTP_KEY_BYTES):
+            raise ValueError(f"an SRTP key is {SRTP_KEY_BYTES} bytes, and only with SRTP")
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,9 @@ class RtpSource:
         self._settings = settings
         self._observer = ignored
         self._clock = clock
-        self._srtp_key = secrets.token_bytes(SRTP_KEY_BYTES) if params.srtp else None
+        self._srtp_key = (
+            (params.srtp_key or secrets.token_bytes(SRTP_KEY_BYTES)) if params.srtp else None
+        )
         self._srtp: pylibsrtp.Session | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._peer: Any = None

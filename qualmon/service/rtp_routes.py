@@ -7,6 +7,9 @@ shutdown) gives the port back: a refused attach leaves no port, leg or session b
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -16,7 +19,14 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..media.rtp_ports import PortPool, PortsExhausted
-from ..media.rtp_source import OPUS_CLOCK_RATE, RTCP_TYPES, RtpAttachment, RtpParams, RtpSource
+from ..media.rtp_source import (
+    OPUS_CLOCK_RATE,
+    RTCP_TYPES,
+    SRTP_KEY_BYTES,
+    RtpAttachment,
+    RtpParams,
+    RtpSource,
+)
 from ..sessions.leg import Leg
 from ..sessions.registry import CapacityError
 from ..sessions.snapshot import ROLES, Role
@@ -29,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4096
 "An attach request is a handful of fields; anything longer is not one."
-FIELDS = ("role", "codec", "payload_type", "clock_rate", "srtp")
+FIELDS = ("role", "codec", "payload_type", "clock_rate", "srtp", "srtp_key")
 _RTCP_PAYLOAD_TYPES = range(RTCP_TYPES.start - 128, RTCP_TYPES.stop - 128)
 "64..95: with the marker bit set these would read as RTCP on a multiplexed port."
 
@@ -97,7 +107,24 @@ def parse_attach(body: bytes) -> AttachRequest:
     srtp = doc.get("srtp", True)
     if not isinstance(srtp, bool):
         raise AttachError("srtp must be true or false")
-    return AttachRequest(role=role, params=RtpParams(payload_type=payload_type, srtp=srtp))
+    key = _srtp_key(doc.get("srtp_key"))
+    if key is not None and not srtp:
+        raise AttachError("srtp_key given with srtp false")
+    params = RtpParams(payload_type=payload_type, srtp=srtp, srtp_key=key)
+    return AttachRequest(role=role, params=params)
+
+
+def _srtp_key(text: object) -> bytes | None:
+    """The sender's own key, if it sent one: standard base64 of exactly 30 bytes."""
+    if text is None:
+        return None
+    key = None
+    if isinstance(text, str) and text.isascii():
+        with contextlib.suppress(binascii.Error):
+            key = base64.b64decode(text, validate=True)
+    if key is None or len(key) != SRTP_KEY_BYTES:
+        raise AttachError(f"srtp_key must be base64 of {SRTP_KEY_BYTES} bytes (key and salt)")
+    return key
 
 
 def attachment_json(rtp_id: str, attachment: RtpAttachment) -> dict[str, Any]:

@@ -26,6 +26,7 @@ BASES = (
     EXAMPLE_ATTACH,
     {"role": "therapist", "payload_type": 96},
     {"role": "client", "payload_type": 0, "srtp": False, "codec": "OPUS"},
+    {"role": "client", "payload_type": 100, "srtp_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNk"},
 )
 "Valid bodies, changed by the fuzzer anywhere inside."
 KEYS = (*FIELDS, "payloadType", "ssrc")
@@ -57,6 +58,7 @@ def test_any_json_is_an_attach_request_or_a_one_line_refusal(body: str) -> None:
     assert type(params.payload_type) is int and 0 <= params.payload_type <= 127
     assert not 64 <= params.payload_type <= 95
     assert params.clock_rate == 48000 and isinstance(params.srtp, bool)
+    assert params.srtp_key is None or (params.srtp and len(params.srtp_key) == 30)
     assert asked.role in (None, "therapist", "client")
 
 

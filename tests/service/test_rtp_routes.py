@@ -173,6 +173,18 @@ async def test_srtp_with_a_wrong_key_is_not_received(service: Service) -> None:
     assert ignored(service, "srtp") == 20
 
 
+async def test_a_senders_own_key_is_used(service: Service) -> None:
+    """A sender that picks its own SRTP key (a mediasoup PlainTransport) gives it; the
+    answer carries it back and its packets authenticate."""
+    own = base64.b64encode(bytes(range(30))).decode()
+    status, answer, _ = await attach(service, "S12", {**OPUS, "srtp_key": own})
+    assert status == 201, answer
+    assert answer["srtp_key"] == own
+    with RtpSender(answer["host"], answer["port"], srtp_key=own) as sender:
+        await sender.send(client_speech(4.0, 0.4), interval=0.002)
+    await wait_for(lambda: _leg_with(service, "S12", packets_received=20), what="20 received")
+
+
 async def test_rtcp_other_payload_types_and_garbage_are_ignored(service: Service) -> None:
     """RTCP on the same port, another payload type, and datagrams that are not RTP are
     counted by reason and change nothing; the stream around them is measured whole."""
@@ -267,6 +279,11 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({k: v for k, v in OPUS.items() if k != "payload_type"}, "payload_type must be"),
     ({**OPUS, "clock_rate": 8000}, "clock_rate must be 48000"),
     ({**OPUS, "srtp": "yes"}, "srtp must be true or false"),
+    ({**OPUS, "srtp_key": base64.b64encode(bytes(29)).decode()}, "srtp_key must be base64 of 30"),
+    ({**OPUS, "srtp_key": "A" * 39 + "!"}, "srtp_key must be base64 of 30"),
+    ({**OPUS, "srtp_key": "٣" * 40}, "srtp_key must be base64 of 30"),
+    ({**OPUS, "srtp_key": 30}, "srtp_key must be base64 of 30"),
+    ({**OPUS, "srtp": False, "srtp_key": "A" * 40}, "srtp_key given with srtp false"),
     ('{"role": "client", "payload_type": NaN}', "NaN is not a JSON number"),
     ('{"payload_type": 111, "role": "client", "role": "client"}', "field 'role' given twice"),
     ("[" * 5000 + "]" * 5000, "body larger than 4096 bytes"),

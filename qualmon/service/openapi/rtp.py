@@ -25,7 +25,8 @@ EXAMPLE_ATTACH = {
     "clock_rate": OPUS_CLOCK_RATE,
     "srtp": True,
 }
-_KEY_CHARS = (SRTP_KEY_BYTES + 2) // 3 * 4
+KEY_PATTERN = f"^[A-Za-z0-9+/]{{{(SRTP_KEY_BYTES + 2) // 3 * 4}}}$"
+"Standard base64 of the key; 30 bytes need no padding."
 
 RTP_SCHEMAS: dict[str, Schema] = {
     "RtpAttachRequest": {
@@ -56,7 +57,13 @@ RTP_SCHEMAS: dict[str, Schema] = {
             ),
             "srtp": described(
                 {"type": "boolean", "default": True},
-                f"SRTP ({SRTP_SUITE}) with a fresh key; false: plain RTP.",
+                f"SRTP ({SRTP_SUITE}); false: plain RTP.",
+            ),
+            "srtp_key": described(
+                {"type": "string", "pattern": KEY_PATTERN},
+                f"The sender's own SRTP key, base64 of {SRTP_KEY_BYTES} bytes, where the sender "
+                "chooses it (a mediasoup PlainTransport's `srtpParameters.keyBase64`); without "
+                "it qualmon makes a fresh one (Janus takes it as `srtp_crypto`). Only with SRTP.",
             ),
         },
         "required": ["payload_type"],
@@ -75,9 +82,9 @@ RTP_SCHEMAS: dict[str, Schema] = {
             ),
             "srtp_suite": {"const": SRTP_SUITE},
             "srtp_key": described(
-                {"type": "string", "pattern": f"^[A-Za-z0-9+/]{{{_KEY_CHARS}}}$"},
+                {"type": "string", "pattern": KEY_PATTERN},
                 f"Base64 of {SRTP_KEY_BYTES} bytes: the 16-byte master key, then the "
-                "14-byte master salt (Janus `srtp_crypto`, mediasoup `keyBase64`).",
+                "14-byte master salt (Janus `srtp_crypto`); the sender's own if it gave one.",
             ),
         },
         optional=("srtp_suite", "srtp_key"),
