@@ -18,7 +18,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import pylibsrtp
@@ -71,7 +71,7 @@ class RtpParams:
     codec: Literal["opus"] = "opus"
     srtp: bool = True
     "SRTP; False: plain RTP, for a sender on a trusted network."
-    srtp_key: bytes | None = None
+    srtp_key: bytes | None = field(default=None, repr=False)
     "The sender's own SRTP key (SRTP_KEY_BYTES) where it chooses one (a mediasoup"
     " PlainTransport encrypts with its own); None: a fresh key per leg, given to the sender"
     " (Janus' rtp_forward takes it as srtp_crypto)."
@@ -87,7 +87,7 @@ class RtpAttachment:
 
     host: str
     port: int
-    srtp_key: bytes | None
+    srtp_key: bytes | None = field(repr=False)
     "30 bytes (key + salt) for AES_CM_128_HMAC_SHA1_80; None for plain RTP."
 
     @property
