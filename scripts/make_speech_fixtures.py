@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,6 +34,7 @@ NOISE_SEED = 20240
 BIT_RATE = 16000
 FULL_SCALE = 32767
 OPUS_LOOKAHEAD_SAMPLES = 312  # libopus: decoded audio lags the source timeline by 6.5 ms
+PAUSE_SECONDS = 0.200  # an annotator does not count a pause this long as speech
 
 
 def espeak_version() -> str:
@@ -97,6 +100,55 @@ def render(script: Script, folder: Path) -> tuple[dict[str, np.ndarray], list[tu
     return timelines, true_samples
 
 
+def pauses_within(timeline: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
+    """Pauses of PAUSE_SECONDS or more inside [start, end): stretches with no sample above the
+    speech threshold (espeak's comma and sentence pauses), as (first, end) samples."""
+    threshold = THRESHOLD_FRACTION * FULL_SCALE
+    loud = start + np.flatnonzero(np.abs(timeline[start:end].astype(np.int32)) > threshold)
+    shortest = round(PAUSE_SECONDS * SAMPLE_RATE)
+    return [(int(a) + 1, int(b)) for a, b in itertools.pairwise(loud) if b - a - 1 >= shortest]
+
+
+def decoded_timelines(script_name: str) -> dict[str, np.ndarray]:
+    """The committed packets decoded by libopus at 48 kHz, moved back by its lookahead onto
+    the source timeline (for annotating fixtures made before pauses were written down)."""
+    fixture = load_fixture(script_name)
+    timelines = {}
+    for role in ROLES:
+        codec = av.CodecContext.create("libopus", "r")
+        codec.sample_rate = SAMPLE_RATE
+        chunks = []
+        for payload in fixture.packets[role]:
+            for frame in codec.decode(av.Packet(payload)):
+                chunks.append(frame.to_ndarray().reshape(frame.samples, -1)[:, 0])
+        pcm = np.concatenate(chunks)
+        if pcm.dtype != np.int16:
+            pcm = np.round(np.clip(pcm, -1, 1) * FULL_SCALE).astype(np.int16)
+        timelines[role] = pcm[OPUS_LOOKAHEAD_SAMPLES:]
+    return timelines
+
+
+def annotate_pauses(script_name: str) -> Path:
+    """Add each utterance's pauses to a committed manifest, measured on its decoded audio."""
+    manifest_name, _ = fixture_files(script_name)
+    path = FIXTURES / manifest_name
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    timelines = decoded_timelines(script_name)
+    for u in manifest["utterances"]:
+        first = round(u["true_start_seconds"] * SAMPLE_RATE)
+        end = round(u["true_end_seconds"] * SAMPLE_RATE)
+        u["pauses"] = [
+            [round(a / SAMPLE_RATE, 4), round(b / SAMPLE_RATE, 4)]
+            for a, b in pauses_within(timelines[u["role"]], first, end)
+        ]
+    manifest["generation"]["pauses"] = (
+        f"stretches of >= {PAUSE_SECONDS} s inside an utterance with no sample above the"
+        " speech threshold, measured on the decoded packets (lag removed)"
+    )
+    _write_manifest(path, manifest)
+    return path
+
+
 def write(script: Script, version: str) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         timelines, true_samples = render(script, Path(tmp))
@@ -126,6 +178,11 @@ def write(script: Script, version: str) -> list[Path]:
         }
         for u, (first, end) in zip(script.utterances, true_samples, strict=True)
     ]
+    for u, (first, end) in zip(utterances, true_samples, strict=True):
+        u["pauses"] = [
+            [seconds(a), seconds(b)]
+            for a, b in pauses_within(timelines[str(u["role"])], first, end)
+        ]
     manifest = {
         "script": script.name,
         "seconds": script.seconds,
@@ -155,15 +212,24 @@ def write(script: Script, version: str) -> list[Path]:
         },
     }
     path = FIXTURES / manifest_name
-    text = json.dumps(manifest, indent=1)
-    # One line per [start, end] pair keeps the manifest readable.
-    text = re.sub(r"\[\s+([-\d.]+),\s+([-\d.]+)\s+\]", r"[\1, \2]", text)
-    path.write_text(text + "\n", encoding="utf-8")
+    _write_manifest(path, manifest)
     written.append(path)
     return written
 
 
+def _write_manifest(path: Path, manifest: dict[str, object]) -> None:
+    text = json.dumps(manifest, indent=1)
+    # One line per [start, end] pair keeps the manifest readable.
+    text = re.sub(r"\[\s+([-\d.]+),\s+([-\d.]+)\s+\]", r"[\1, \2]", text)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--pauses-only"]:
+        # Without espeak-ng: add pauses to the committed fixtures, audio unchanged.
+        for script in SCRIPTS.values():
+            print(annotate_pauses(script.name))
+        return
     FIXTURES.mkdir(parents=True, exist_ok=True)
     version = espeak_version()
     total_bytes = 0

@@ -42,10 +42,12 @@ class VoiceSink(Protocol):
         is_speech: bool,
         level_dbfs: float | None = None,
         low_band_ratio: float | None = None,
+        periodicity: float | None = None,
     ) -> None:
         """One webrtcvad decision; the frame's level and, for speech frames, the share of its
-        energy below 1 kHz, which `core.voice.VoiceClassifier` uses to tell voice from
-        breaths, floors and echo (None where the source has only decisions)."""
+        energy below 1 kHz and its periodicity (autocorrelation peak at a pitch lag over
+        energy), which `core.voice.VoiceClassifier` uses to tell voice from breaths, floors
+        and echo (None where the source has only decisions)."""
         ...
 
     def add_level(self, at: float, rms: float) -> None: ...

@@ -94,6 +94,7 @@ class SpeechSegmenter:
         is_speech: bool,
         level_dbfs: float | None = None,
         low_band_ratio: float | None = None,
+        periodicity: float | None = None,
     ) -> None:
         """One decision for audio [at, at + duration), taken as given (the features a
         VoiceSink may pass are for `core.voice.VoiceClassifier`, which decides before this)."""

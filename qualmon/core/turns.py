@@ -1,12 +1,15 @@
 """Talk-turn measures from two roles' speech segments: shares, turns, overlaps, gaps.
 
 Definitions (see README): a *turn* is a maximal run of one role's speech, pauses included,
-not broken by the other role taking the floor. The other role takes the floor by starting
-to speak in silence (a response; its *response gap* is its start minus the end of the
-previous turn) or by an *interruption*: speaking over the holder, who then stops while the
-newcomer goes on (gap negative). A *backchannel* is a short overlap (< 1 s by default)
-after which the holder is still speaking; it is speech but not a turn. A longer overlap
-the holder outlasts changes nothing either, but counts as overlap.
+not broken by the other role taking the floor. Speech segments count voiced time; for turns
+a role's segments are joined across its pauses shorter than `pause_in_turn_seconds`, so a
+word the other says into such a pause, with the holder going on, is a backchannel, not a
+turn. The other role takes the floor by starting to speak in silence (a response; its
+*response gap* is its start minus the end of the previous turn) or by an *interruption*:
+speaking over the holder, who then stops while the newcomer goes on (gap negative). A
+*backchannel* is a short overlap (< 1 s by default) after which the holder is still
+speaking; it is speech but not a turn. A longer overlap the holder outlasts changes nothing
+either, but counts as overlap.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from .speech import Segment
 class TurnParams:
     backchannel_max_seconds: float = 1.0
     "An overlap shorter than this that leaves the holder speaking is a backchannel."
+    pause_in_turn_seconds: float = 1.0
+    "A role's own pauses shorter than this keep its floor: speech seconds count voiced time,"
+    " but a word the other says into the holder's pause, with the holder going on, is not a"
+    " turn taken."
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,18 @@ def _covering(segments: Sequence[Segment], starts: Sequence[float], at: float) -
     return None
 
 
+def _bridged(segments: Sequence[Segment], pause_seconds: float) -> list[Segment]:
+    """A role's stretches of holding the floor: its segments joined across short pauses."""
+    joined: list[Segment] = []
+    for segment in segments:
+        if joined and segment.start - joined[-1].end < pause_seconds:
+            last = joined[-1]
+            joined[-1] = Segment(last.start, max(last.end, segment.end))
+        else:
+            joined.append(Segment(segment.start, segment.end))
+    return joined
+
+
 def compute_turns(
     segments: Mapping[str, Sequence[Segment]],
     *,
@@ -107,7 +126,6 @@ def compute_turns(
     """All measures from each role's time-sorted segments; `span` bounds the silence ratio."""
     params = params or TurnParams()
     by_role = {role: sorted(segments.get(role, ()), key=lambda s: s.start) for role in roles}
-    starts = {role: [s.start for s in by_role[role]] for role in roles}
     speech = {role: sum(s.speech_seconds for s in by_role[role]) for role in roles}
     total_speech = sum(speech.values())
     share = {role: speech[role] / total_speech for role in roles} if total_speech else {}
@@ -116,8 +134,10 @@ def compute_turns(
     interruptions = dict.fromkeys(roles, 0)
     backchannels = dict.fromkeys(roles, 0)
     gaps: dict[str, list[float]] = {role: [] for role in roles}
+    floors = {role: _bridged(by_role[role], params.pause_in_turn_seconds) for role in roles}
+    floor_starts = {role: [s.start for s in floors[role]] for role in roles}
     ordered = sorted(
-        ((s, role) for role in roles for s in by_role[role]), key=lambda pair: pair[0].start
+        ((s, role) for role in roles for s in floors[role]), key=lambda pair: pair[0].start
     )
     for segment, role in ordered:
         if not turns:
@@ -128,7 +148,7 @@ def compute_turns(
             if segment.end > current.end:
                 turns[-1] = Turn(role, current.start, segment.end)
             continue
-        cover = _covering(by_role[current.role], starts[current.role], segment.start)
+        cover = _covering(floors[current.role], floor_starts[current.role], segment.start)
         if cover is None:
             # The holder is silent: this is a response and takes the floor.
             gaps[role].append(segment.start - current.end)

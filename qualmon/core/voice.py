@@ -6,7 +6,8 @@ lip noise, a noise suppressor's −60 dBFS floor and the other side's residual e
 up to +86 % speech seconds and +692 % overlap. A human annotator marks speech from the first
 sound of the first word to the last of the last; breaths are not speech. So a run of
 webrtcvad speech frames counts only around *voiced* frames, those that
-- have most of their energy below 1 kHz (voiced speech does; breaths and hiss do not),
+- have most of their energy below 1 kHz (voiced speech does; breaths and hiss do not), or at
+  least half of it with a pitch (front vowels put much energy in a 2 kHz formant),
 - stand `floor_margin_db` over the leg's noise floor (a low quantile of recent levels),
 - are within `below_speech_db` of the leg's own speech level (a high quantile of its
   speech frames: a 12 dB quieter speaker is measured against their own voice), and
@@ -42,7 +43,11 @@ class FrameSink(Protocol):
 @dataclass(frozen=True)
 class VoiceParams:
     low_band_min_ratio: float = 0.8
-    "Share of a frame's energy (above 100 Hz) below 1 kHz for it to count as voiced."
+    "Share of a frame's energy (above 100 Hz) below 1 kHz for it to count as voiced…"
+    low_band_periodic_ratio: float = 0.5
+    min_periodicity: float = 0.4
+    "…or at least low_band_periodic_ratio with a pitch (periodicity ≥ this): front vowels"
+    " ('yes') carry much of their energy in a 2 kHz formant; breaths have no pitch."
     floor_margin_db: float = 12.0
     sound_margin_db: float = 6.0
     "A frame this far over the floor has sound: only such frames extend a run's voice."
@@ -133,6 +138,7 @@ class VoiceClassifier:
         is_speech: bool,
         level_dbfs: float | None = None,
         low_band_ratio: float | None = None,
+        periodicity: float | None = None,
     ) -> None:
         last_end = self._last_end
         if last_end is not None and abs(start - last_end) > 0.03:
@@ -146,7 +152,7 @@ class VoiceClassifier:
             self._end_run()
             self.sink.add_frame(start, seconds, False)
             return
-        if level_dbfs is None or self._voiced(start, level_dbfs, low_band_ratio):
+        if level_dbfs is None or self._voiced(start, level_dbfs, low_band_ratio, periodicity):
             self.frames_voiced += 1
             self._voice(start, seconds)
             return
@@ -167,9 +173,19 @@ class VoiceClassifier:
 
     # -- deciding ------------------------------------------------------------
 
-    def _voiced(self, start: float, level_dbfs: float, low_band_ratio: float | None) -> bool:
+    def _voiced(
+        self,
+        start: float,
+        level_dbfs: float,
+        low_band_ratio: float | None,
+        periodicity: float | None,
+    ) -> bool:
         p = self.params
-        if low_band_ratio is None or low_band_ratio < p.low_band_min_ratio:
+        if low_band_ratio is None or low_band_ratio < p.low_band_periodic_ratio:
+            return False
+        if low_band_ratio < p.low_band_min_ratio and (
+            periodicity is None or periodicity < p.min_periodicity
+        ):
             return False
         if level_dbfs < self._floor_dbfs + p.floor_margin_db:
             return False

@@ -43,6 +43,7 @@ FRAME_FULL_SCALE_ENERGY = VAD_FRAME_SAMPLES * FULL_SCALE**2
 _WINDOW = np.hanning(VAD_FRAME_SAMPLES).astype(np.float32)
 _BIN_HZ = VAD_RATE / VAD_FRAME_SAMPLES
 _LOW_BAND = (round(100 / _BIN_HZ), round(1000 / _BIN_HZ) + 1)
+_PITCH_LAGS = (round(VAD_RATE / 400), round(VAD_RATE / 80))
 LATE_PACKETS = 50  # further behind than this is a restarted stream, not a late packet
 # Contiguous packets are timed by counting; the session clock is re-read this often anyway,
 # since the transit floor under it follows sender/receiver clock skew (50 ppm ≈ 180 ms/h).
@@ -55,6 +56,17 @@ def low_band_ratio(samples: npt.NDArray[np.float32]) -> float:
     low, high = _LOW_BAND
     total = float(power[low:].sum())
     return float(power[low:high].sum()) / total if total > 0 else 0.0
+
+
+def periodicity(samples: npt.NDArray[np.float32]) -> float:
+    """Autocorrelation peak at a pitch lag (2.5–12.5 ms: 80–400 Hz) over the frame's energy."""
+    spectrum = np.fft.rfft(samples, 2 * VAD_FRAME_SAMPLES)
+    correlation = np.fft.irfft(spectrum.real**2 + spectrum.imag**2)
+    energy = float(correlation[0])
+    if energy <= 0:
+        return 0.0
+    low, high = _PITCH_LAGS
+    return float(correlation[low:high].max()) / energy
 
 
 class VadFramer:
@@ -99,9 +111,11 @@ class VadFramer:
         samples = np.frombuffer(chunk, dtype=np.int16).astype(np.float32)
         energy = float(np.dot(samples, samples))
         level_dbfs = 10 * math.log10(energy / FRAME_FULL_SCALE_ENERGY + 1e-12)
-        # The spectrum only where the voice classifier asks for it: webrtcvad's speech frames.
-        low_band = low_band_ratio(samples) if is_speech else None
-        self.sink.add_frame(self._pcm_at, VAD_FRAME_SECONDS, is_speech, level_dbfs, low_band)
+        # Spectrum and pitch only where the voice classifier asks: webrtcvad's speech frames.
+        low_band = pitch = None
+        if is_speech:
+            low_band, pitch = low_band_ratio(samples), periodicity(samples)
+        self.sink.add_frame(self._pcm_at, VAD_FRAME_SECONDS, is_speech, level_dbfs, low_band, pitch)
         self._pcm_at += VAD_FRAME_SECONDS
         self.frames_classified += 1
         self._level_energy += energy

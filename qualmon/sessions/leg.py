@@ -136,8 +136,9 @@ class Leg:
         is_speech: bool,
         level_dbfs: float | None = None,
         low_band_ratio: float | None = None,
+        periodicity: float | None = None,
     ) -> None:
-        self.voice.add_frame(start, seconds, is_speech, level_dbfs, low_band_ratio)
+        self.voice.add_frame(start, seconds, is_speech, level_dbfs, low_band_ratio, periodicity)
         if self._pending_dropouts:
             self._resolve_dropouts(final=False)
 

@@ -51,6 +51,18 @@ class SpokenUtterance:
     "First sample above the speech threshold, from the start of the track."
     true_end_seconds: float
     "Just after the last sample above the speech threshold."
+    pauses: tuple[tuple[float, float], ...] = ()
+    "Pauses of 200 ms or more inside it (espeak's comma and sentence pauses): not speech."
+
+    @property
+    def voiced_seconds(self) -> tuple[tuple[float, float], ...]:
+        """Its speech as an annotator marks it: the extents with the pauses taken out."""
+        spans, start = [], self.true_start_seconds
+        for pause_start, pause_end in self.pauses:
+            spans.append((start, pause_start))
+            start = pause_end
+        spans.append((start, self.true_end_seconds))
+        return tuple(spans)
 
     @property
     def role(self) -> str:
@@ -78,6 +90,14 @@ class DialogueFixture:
         seen = dict.fromkeys(self.packets)
         seen.update(dict.fromkeys(s.role for s in self.spoken))
         return tuple(seen)
+
+    @property
+    def voiced_segments_seconds(self) -> dict[str, tuple[tuple[float, float], ...]]:
+        """Per role its voiced time: each utterance without its pauses of 200 ms or more."""
+        return {
+            role: tuple(sorted(v for s in self.spoken if s.role == role for v in s.voiced_seconds))
+            for role in self.roles
+        }
 
     @property
     def speech_segments_seconds(self) -> dict[str, tuple[tuple[float, float], ...]]:
@@ -226,6 +246,7 @@ def load_fixture(script_name: str) -> DialogueFixture:
             Utterance(u["role"], u["start_seconds"], u["text"], u["kind"]),
             u["true_start_seconds"],
             u["true_end_seconds"],
+            tuple((a, b) for a, b in u.get("pauses", ())),
         )
         for u in manifest["utterances"]
     )
@@ -285,13 +306,15 @@ def _overlap_seconds(per_role: Iterable[Sequence[tuple[float, float]]]) -> float
 def ground_truth_turns(fixture: DialogueFixture) -> TurnSummary:
     """Talk shares, turns, overlap and response gaps from the fixture's true speech times.
 
-    A turn is a maximal run of one role's speech not broken by another role's floor-taking
-    speech ('turn' or 'interruption'); backchannels never break or start a turn. Consecutive
-    turns therefore alternate, and an interruption starts a new turn for the interrupter.
+    Speech seconds, talk share and overlap count voiced time (utterances without their pauses
+    of 200 ms or more); turns bridge pauses. A turn is a maximal run of one role's utterances
+    not broken by another role's floor-taking speech ('turn' or 'interruption'); backchannels
+    never break or start a turn. Consecutive turns therefore alternate, and an interruption
+    starts a new turn for the interrupter.
     """
     roles = fixture.roles
-    segments = fixture.speech_segments_seconds
-    speech = {r: sum(e - s for s, e in _union_seconds(segments[r])) for r in roles}
+    voiced = fixture.voiced_segments_seconds
+    speech = {r: sum(e - s for s, e in _union_seconds(voiced[r])) for r in roles}
     total = sum(speech.values())
     turn_spans: list[tuple[str, float, float]] = []
     floor = sorted(
@@ -316,7 +339,7 @@ def ground_truth_turns(fixture: DialogueFixture) -> TurnSummary:
         },
         backchannels={r: _count(fixture, r, "backchannel") for r in roles},
         interruptions={r: _count(fixture, r, "interruption") for r in roles},
-        overlap_seconds=_overlap_seconds(segments.values()),
+        overlap_seconds=_overlap_seconds(voiced.values()),
         response_gaps_seconds=gaps,
         median_gap_seconds={r: statistics.median(g) if g else None for r, g in gaps.items()},
         turn_spans=turn_spans,

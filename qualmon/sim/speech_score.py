@@ -98,9 +98,10 @@ class _Recorder:
         is_speech: bool,
         level_dbfs: float | None = None,
         low_band_ratio: float | None = None,
+        periodicity: float | None = None,
     ) -> None:
         self.decisions.append(is_speech)
-        self.voice.add_frame(start, seconds, is_speech, level_dbfs, low_band_ratio)
+        self.voice.add_frame(start, seconds, is_speech, level_dbfs, low_band_ratio, periodicity)
 
     def add_level(self, at: float, rms: float) -> None:
         self.voice.add_level(at, rms)

@@ -104,6 +104,19 @@ def test_unvoiced_frames_between_voiced_ones_are_speech_up_to_the_bridge() -> No
     assert sink.speech_indexes() == list(range(300, 300 + 6 + P.bridge_frames))
 
 
+def test_a_front_vowel_counts_by_its_pitch() -> None:
+    """Energy split around a 2 kHz formant (60 % below 1 kHz): voice if periodic, else not."""
+    voice, sink = classifier()
+    for i in range(300, 310):
+        voice.add_frame(i * F, F, True, SPEECH, 0.6, 0.7)
+    for i in range(310, 320):
+        voice.add_frame(i * F, F, False, FLOOR)
+    for i in range(320, 330):
+        voice.add_frame(i * F, F, True, SPEECH, 0.6, 0.1)
+    voice.flush()
+    assert sink.speech_indexes() == list(range(300, 310))
+
+
 def test_faint_frames_far_under_the_speakers_level_are_not_voice() -> None:
     voice, sink = classifier()
     feed(voice, "eeeeeeee" + "....", first=300)
@@ -177,6 +190,7 @@ FRAMES = st.lists(
         st.booleans(),
         st.one_of(st.none(), st.floats(-120.0, 0.0)),
         st.one_of(st.none(), st.floats(0.0, 1.0)),
+        st.one_of(st.none(), st.floats(0.0, 1.0)),
         st.sampled_from([0, 0, 0, 0, 3]),  # sometimes a gap of missing audio first
     ),
     max_size=400,
@@ -185,15 +199,15 @@ FRAMES = st.lists(
 
 @given(frames=FRAMES)
 def test_every_frame_is_decided_once_in_order_and_only_vad_speech_can_be_voice(
-    frames: list[tuple[bool, float | None, float | None, int]],
+    frames: list[tuple[bool, float | None, float | None, float | None, int]],
 ) -> None:
     sink = Sink()
     voice = VoiceClassifier(sink)
     index, vad_speech = 0, set()
     held_most = 0
-    for fed, (speech, level, low_band, gap) in enumerate(frames, start=1):
+    for fed, (speech, level, low_band, pitch, gap) in enumerate(frames, start=1):
         index += gap
-        voice.add_frame(index * F, F, speech, level, low_band)
+        voice.add_frame(index * F, F, speech, level, low_band, pitch)
         if speech:
             vad_speech.add(index)
         held_most = max(held_most, fed - len(sink.frames))

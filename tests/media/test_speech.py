@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
 
 from qualmon.core.speech import SpeechSegmenter
 from qualmon.core.voice import VoiceClassifier
-from qualmon.media.speech import OpusPacketSpeech, SpeechPipeline
+from qualmon.media.speech import (
+    VAD_FRAME_SAMPLES,
+    VAD_RATE,
+    OpusPacketSpeech,
+    SpeechPipeline,
+    low_band_ratio,
+    periodicity,
+)
 from qualmon.sim.dialogue import load_fixture
 
 PTS_PER_PACKET = 960
@@ -212,3 +220,14 @@ def test_packet_path_follows_the_session_clock_as_it_drifts(fixture) -> None:  #
     for ref, seg in pairs:
         # Counting alone would be 0.3–0.45 s early by the end; re-anchored, within 30 ms.
         assert seg.start == pytest.approx(ref.start * 1.01, abs=0.03), (ref, seg)
+
+
+def test_voice_features_of_a_tone_and_of_noise() -> None:
+    """A 200 Hz tone: all its energy below 1 kHz and periodic; white noise: neither."""
+    t = np.arange(VAD_FRAME_SAMPLES) / VAD_RATE
+    tone = (8000 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    noise = np.random.default_rng(3).normal(0, 3000, VAD_FRAME_SAMPLES).astype(np.float32)
+    assert low_band_ratio(tone) > 0.95 and periodicity(tone) > 0.7
+    assert low_band_ratio(noise) < 0.2 and periodicity(noise) < 0.3
+    high = (8000 * np.sin(2 * np.pi * 2500 * t)).astype(np.float32)
+    assert low_band_ratio(high) < 0.05
