@@ -82,6 +82,11 @@ class Settings:
     memory_trim_seconds: float | None = 60.0
     "Return glibc's retained free memory to the OS this often (QUALMON_MEMORY_TRIM_SECONDS;"
     " 0: never). Without it RSS creeps up with every ended leg (see the README's soak)."
+    rtp_ports: tuple[int, int] = (40000, 40999)
+    "UDP ports for plain-RTP legs, first and last inclusive (QUALMON_RTP_PORTS `40000-40999`);"
+    " one per attached leg, bound only while it lives."
+    rtp_host: str = "127.0.0.1"
+    "The address plain-RTP ports are bound on and that senders are told (QUALMON_RTP_HOST)."
 
 
 _ON = ("on", "1", "true")
@@ -161,6 +166,30 @@ def ice_addresses(raw: str, label: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"{label}: {item[:40]!r} is not an IP address") from None
     return tuple(addresses)
+
+
+def rtp_ports(raw: str, label: str) -> tuple[int, int]:
+    """`first-last` (inclusive, 1..65535, first <= last) in ASCII digits; ConfigError else."""
+    first_text, dash, last_text = raw.strip().partition("-")
+    first = parse_ascii_int(first_text.strip(), max_digits=5)
+    last = parse_ascii_int(last_text.strip(), max_digits=5)
+    if not dash or first is None or last is None:
+        raise ConfigError(f"{label} must be a port range like 40000-40999, got {raw[:40]!r}")
+    if not 1 <= first <= last <= MAX_PORT:
+        raise ConfigError(f"{label} must be ports 1..{MAX_PORT} with first <= last, got {raw!r}")
+    return first, last
+
+
+def rtp_host(raw: str, label: str) -> str:
+    """One IP literal that senders can send to: a name would be resolved on every bind, and
+    0.0.0.0 or :: is no address to give a sender (plain RTP has no candidates to say more)."""
+    try:
+        address = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{label}: {raw[:40]!r} is not an IP address") from None
+    if address.is_unspecified:
+        raise ConfigError(f"{label} must be an address senders can reach, not {address}")
+    return str(address)
 
 
 def _check_overrides(overrides: Mapping[str, object]) -> None:
@@ -255,6 +284,10 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     addresses = env.get("QUALMON_ICE_ADDRESSES")
     if addresses:
         values["ice_addresses"] = ice_addresses(addresses, "QUALMON_ICE_ADDRESSES")
+    if env.get("QUALMON_RTP_PORTS", "").strip():
+        values["rtp_ports"] = rtp_ports(env["QUALMON_RTP_PORTS"], "QUALMON_RTP_PORTS")
+    if env.get("QUALMON_RTP_HOST", "").strip():
+        values["rtp_host"] = rtp_host(env["QUALMON_RTP_HOST"], "QUALMON_RTP_HOST")
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]

@@ -230,3 +230,38 @@ def test_ice_addresses_are_ip_literals_checked_at_start_up() -> None:
     args = build_parser().parse_args(["serve", "--ice-addresses", "127.0.0.1,host.local"])
     with pytest.raises(ConfigError, match=r"^--ice-addresses: 'host\.local' is not an IP address"):
         server_overrides(args)
+
+
+def test_plain_rtp_ports_and_host() -> None:
+    """A range `first-last` (spaces allowed around its parts) and an IP literal to send to."""
+    settings = settings_from_env({"QUALMON_SECRET": SECRET})
+    assert settings.rtp_ports == (40000, 40999) and settings.rtp_host == "127.0.0.1"
+    env = {
+        "QUALMON_SECRET": SECRET,
+        "QUALMON_RTP_PORTS": " 5004 - 5005 ",
+        "QUALMON_RTP_HOST": "::1",
+    }
+    settings = settings_from_env(env)
+    assert settings.rtp_ports == (5004, 5005) and settings.rtp_host == "::1"
+    single = {"QUALMON_SECRET": SECRET, "QUALMON_RTP_PORTS": "40000-40000"}
+    assert settings_from_env(single).rtp_ports == (40000, 40000)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("QUALMON_RTP_PORTS", "40000", "must be a port range like 40000-40999"),
+        ("QUALMON_RTP_PORTS", "40000:40999", "must be a port range like 40000-40999"),
+        ("QUALMON_RTP_PORTS", "4000٠-40999", "must be a port range like 40000-40999"),
+        ("QUALMON_RTP_PORTS", "-40999", "must be a port range like 40000-40999"),
+        ("QUALMON_RTP_PORTS", "40999-40000", "must be ports 1..65535 with first <= last"),
+        ("QUALMON_RTP_PORTS", "0-10", "must be ports 1..65535 with first <= last"),
+        ("QUALMON_RTP_PORTS", "65535-65536", "must be ports 1..65535 with first <= last"),
+        ("QUALMON_RTP_HOST", "localhost", "is not an IP address"),
+        ("QUALMON_RTP_HOST", "0.0.0.0", "must be an address senders can reach"),
+        ("QUALMON_RTP_HOST", "::", "must be an address senders can reach"),
+    ],
+)
+def test_bad_plain_rtp_settings_are_start_up_errors(name: str, value: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}.*{needle}"):
+        settings_from_env({"QUALMON_SECRET": SECRET, name: value})

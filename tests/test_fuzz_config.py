@@ -3,6 +3,8 @@ are accepted build an app and rules that tick."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+import qualmon.config
 from qualmon.config import ConfigError, Settings, settings_from_env
 from qualmon.core.warnings import (
     _FLOAT_FIELDS,
@@ -63,6 +66,10 @@ def values_for(name: str) -> st.SearchStrategy[str]:
         ),
         "QUALMON_WEBHOOK_SECRET": st.sampled_from(["h" * 32, "short", SECRET]),
         "QUALMON_DB": st.sampled_from([":memory:", "qualmon.db", "/nonexistent/dir/q.db"]),
+        "QUALMON_RTP_PORTS": st.sampled_from(
+            ["40000-40999", "5004-5004", "1-65535", "9-8", "0-1", "40000", "4-٣", " 1 - 2 ", "-"]
+        ),
+        "QUALMON_RTP_HOST": st.sampled_from(["127.0.0.1", "::1", "0.0.0.0", "::", "localhost"]),
     }.get(name, numbers())
     return st.one_of(plausible, nasty_text(max_size=30), numbers())
 
@@ -84,8 +91,17 @@ NAMES = (
     "QUALMON_WEBHOOK_SECRET",
     "QUALMON_WEBHOOK_TIMEOUT_SECONDS",
     "QUALMON_MEMORY_TRIM_SECONDS",
+    "QUALMON_RTP_PORTS",
+    "QUALMON_RTP_HOST",
 )
 "Every variable qualmon/config.py reads."
+
+
+def test_names_are_every_variable_config_reads() -> None:
+    """A variable added to qualmon/config.py is fuzzed too (names in its source, messages
+    included, are all variables it reads)."""
+    source = Path(qualmon.config.__file__).read_text(encoding="utf-8")
+    assert set(re.findall(r"QUALMON_[A-Z][A-Z_]*", source)) == set(NAMES)
 
 
 @st.composite

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 import traceback
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from aiohttp.abc import AbstractAccessLogger
 from ..config import Settings, check_webhook
 from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
-from . import api, contract, events, probe_ingest, report_routes, whip
+from . import api, contract, events, probe_ingest, report_routes, rtp_routes, whip
 from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
 from .memory_trim import trim_periodically
 from .metrics import QualmonMetrics, register_live_collector
@@ -26,13 +27,18 @@ from .webhook import WebhookSender
 log = logging.getLogger(__name__)
 
 
+_RTP_LEG_PATH = re.compile(r"(/v1/sessions/.+/rtp)/[^/]+")
+
+
 def loggable_path(request: web.BaseRequest) -> str:
     """The request path as logs may show it: no query (tokens travel in `?token=`), and
-    WHIP resource ids masked (they are capabilities: whoever knows one may end the leg)."""
+    WHIP resource and plain-RTP leg ids masked (capabilities: whoever knows one and holds a
+    token of its session may end the leg)."""
     path = request.rel_url.path
     if path.startswith("/whip/"):
         return "/whip/<resource>"
-    return path
+    rtp_leg = _RTP_LEG_PATH.fullmatch(path)
+    return rtp_leg[1] + "/<rtp_id>" if rtp_leg else path
 
 
 class PrivateAccessLogger(AbstractAccessLogger):
@@ -161,6 +167,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     events.setup(app)
     _setup_webhook(app)  # feeds on the warnings runtime that events.setup made
     probe_ingest.setup(app)
+    rtp_routes.setup(app)
     contract.setup(app)
     app.cleanup_ctx.append(_background)
     app.cleanup_ctx.append(host_addresses_while_running(settings.ice_addresses))

@@ -9,12 +9,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import Settings
+from ..media.rtp_ports import PortPool
 from ..reports.async_store import AsyncReportStore
 from ..reports.recorder import ReportRecorder
 from ..reports.warning_log import WarningTimeline
 from ..sessions.registry import SessionRegistry
 from ..warnings.runtime import WarningsRuntime
-from .metrics import ProbeMetrics, QualmonMetrics
+from .metrics import ProbeMetrics, QualmonMetrics, RtpIngestMetrics
 from .rate_limit import RateLimiter
 from .webhook import WebhookSender
 
@@ -28,3 +29,5 @@ timeline_key = web.AppKey("warning_timeline", WarningTimeline)
 webhook_key = web.AppKey("webhook", WebhookSender)
 limiter_key = web.AppKey("probe_rate_limiter", RateLimiter)
 probe_metrics_key = web.AppKey("probe_metrics", ProbeMetrics)
+rtp_ports_key = web.AppKey("rtp_ports", PortPool)
+rtp_metrics_key = web.AppKey("rtp_metrics", RtpIngestMetrics)

@@ -10,6 +10,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ..core.rtp_stats import Dropout
+from ..media.rtp_ports import PortPool
+from ..media.rtp_source import IGNORED_REASONS, IgnoredReason
 from ..reports.faults import STORE_OPS, StoreHealth
 from ..reports.pending import PENDING_KINDS
 from ..reports.recorder import ReportObserver
@@ -351,3 +353,38 @@ class ProbeMetrics:
             self.samples.labels(result=result)
         for role in ROLES:
             self.concealment.labels(role=role)
+
+
+class RtpIngestMetrics:
+    """qualmon_rtp_ignored_packets_total{reason}, and the plain-RTP port gauges read from the
+    pool on every scrape."""
+
+    def __init__(self, registry: CollectorRegistry, pool: PortPool) -> None:
+        ignored = Counter(
+            "qualmon_rtp_ignored_packets",
+            "Datagrams on plain-RTP ports not measured, by reason (foreign_source, rtcp, srtp, "
+            "malformed, payload_type).",
+            ["reason"],
+            registry=registry,
+        )
+        # Children looked up once: a flood of foreign datagrams is counted one by one.
+        self._ignored = {reason: ignored.labels(reason=reason) for reason in IGNORED_REASONS}
+        registry.register(_PortsCollector(pool))
+
+    def on_ignored(self, reason: IgnoredReason) -> None:
+        self._ignored[reason].inc()
+
+
+class _PortsCollector(Collector):
+    def __init__(self, pool: PortPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        in_use = GaugeMetricFamily("qualmon_rtp_ports_in_use", "Plain-RTP ports bound to legs.")
+        in_use.add_metric([], self._pool.in_use)
+        yield in_use
+        capacity = GaugeMetricFamily(
+            "qualmon_rtp_ports_capacity", "Ports in the plain-RTP range (QUALMON_RTP_PORTS)."
+        )
+        capacity.add_metric([], self._pool.capacity)
+        yield capacity

@@ -33,6 +33,8 @@ PRIVATE = "a=candidate:1 1 udp 1 192.0.2.7 9 typ host"
         ("/whip/abc?token=secret", "/whip/<resource>"),
         ("/whip", "/whip"),
         ("/v1/sessions/s1/report?token=secret", "/v1/sessions/s1/report"),
+        ("/v1/sessions/s1/rtp/Zm9vYmFyLWNhcGFiaWxpdHktaWQ", "/v1/sessions/s1/rtp/<rtp_id>"),
+        ("/v1/sessions/s1/rtp", "/v1/sessions/s1/rtp"),
     ],
 )
 def test_loggable_path_masks_capabilities_and_drops_the_query(url: str, shown: str) -> None:

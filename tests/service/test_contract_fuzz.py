@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from qualmon.service.auth import TokenError, issue_token
 from qualmon.service.openapi import build_document
 from qualmon.service.openapi.ingest import EXAMPLE_FRAGMENT, EXAMPLE_OFFER, EXAMPLE_SAMPLE
+from qualmon.service.openapi.rtp import EXAMPLE_ATTACH
 
 from ..conftest import SECRET, make_settings
 from ..test_cli import CHECKOUT, free_port
@@ -254,6 +255,27 @@ def test_a_whip_resource_lives_as_documented(served: Server) -> None:
     for case, status in steps:
         answer = case.call_and_validate(base_url=served.url, headers=_auth(CLIENT), checks=CHECKS)
         assert answer.status_code == status, (case.method, answer.text)
+
+
+def test_a_plain_rtp_leg_lives_as_documented(served: Server) -> None:
+    """POST (201, SRTP and plain), DELETE (204), DELETE again (404): each answer conforms."""
+    bodies: list[dict[str, Any]] = [EXAMPLE_ATTACH, {**EXAMPLE_ATTACH, "srtp": False}]
+    for body in bodies:
+        post = contract["/v1/sessions/{session_id}/rtp"]["POST"].Case(
+            path_parameters={"session_id": "rtp-life"}, body=body, media_type="application/json"
+        )
+        created = post.call_and_validate(base_url=served.url, headers=_auth(ADMIN), checks=CHECKS)
+        assert created.status_code == 201, created.text
+        assert ("srtp_key" in created.json()) is body["srtp"]
+        leg = {"session_id": "rtp-life", "rtp_id": created.json()["id"]}
+        for status in (204, 404):
+            delete = contract["/v1/sessions/{session_id}/rtp/{rtp_id}"]["DELETE"].Case(
+                path_parameters=leg
+            )
+            answer = delete.call_and_validate(
+                base_url=served.url, headers=_auth(ADMIN), checks=CHECKS
+            )
+            assert answer.status_code == status, answer.text
 
 
 def _call(

@@ -11,14 +11,16 @@ from ..events import WIDGET_CSP
 from .common import RESPONSES, SECURITY_SCHEMES
 from .ingest import probe_paths, whip_paths
 from .reads import ops_paths, report_paths, session_paths, stream_paths
+from .rtp import RTP_SCHEMAS, rtp_paths
 from .samples import STATS_SAMPLE
 from .schemas import SCHEMAS
 
 OPENAPI_VERSION = "3.1.0"
 DESCRIPTION = """\
-A session-quality monitor for online therapy: a receive-only WebRTC peer (WHIP, RFC 9725)
-that measures each participant's round-trip time, loss, jitter, dropouts, estimated MOS and
-talk turns, warns live, and keeps a report of each session.
+A session-quality monitor for online therapy: a receive-only WebRTC peer (WHIP, RFC 9725),
+or a UDP port an SFU forwards a participant's RTP to, that measures each participant's
+round-trip time, loss, jitter, dropouts, estimated MOS and talk turns, warns live, and keeps
+a report of each session.
 
 **Tokens.** JWT HS256 (`qualmon token`). Missing, invalid or expired → 401; a valid token of
 another scope, session or role → 403; an unknown session → 404, checked after the token so a
@@ -26,11 +28,15 @@ token cannot probe for other sessions. GET endpoints that a browser opens direct
 the token as `?token=`.
 
 **Errors.** Every 4xx answer is `text/plain`: a short reason (one line where qualmon writes
-it). A bug answers 500 with `{"error": "internal error"}`. The 503 of WHIP and of the stats
-ingest, and 429, say when to come back in `Retry-After` (seconds).
+it). A bug answers 500 with `{"error": "internal error"}`. The 503 of WHIP, of plain-RTP
+attaches and of the stats ingest, and 429, say when to come back in `Retry-After` (seconds).
 """
 TAGS = [
     {"name": "WHIP ingest", "description": "Publish each participant's audio (RFC 9725)."},
+    {
+        "name": "Plain-RTP ingest",
+        "description": "Take a participant's audio from an SFU or gateway as RTP or SRTP.",
+    },
     {"name": "Sessions", "description": "Live numbers per session and role."},
     {"name": "Live warnings", "description": "Server-Sent Events, WebSocket and the widget."},
     {"name": "Probes", "description": "What participants hear, from their own clients."},
@@ -43,6 +49,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
     """The contract of a service run with `settings` (limits such as the offer size)."""
     paths = {
         **whip_paths(settings),
+        **rtp_paths(),
         **session_paths(),
         **stream_paths(WIDGET_CSP),
         **probe_paths(settings),
@@ -62,7 +69,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
         "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, "StatsSample": STATS_SAMPLE},
+            "schemas": {**SCHEMAS, **RTP_SCHEMAS, "StatsSample": STATS_SAMPLE},
             "responses": RESPONSES,
             "securitySchemes": SECURITY_SCHEMES,
         },
