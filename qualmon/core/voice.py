@@ -123,6 +123,7 @@ class VoiceClassifier:
         self._floor_dbfs = NO_LEVEL_DBFS
         self._speech_dbfs: float | None = None
         self._since_refresh = 0
+        self._refreshes = 0
         # The current run of webrtcvad speech frames: frames not yet decided (since its start,
         # or since its last voiced frame) and whether a voiced frame was seen.
         self._pending: list[tuple[float, float, bool]] = []  # start, seconds, has sound
@@ -231,6 +232,12 @@ class VoiceClassifier:
         self._since_refresh += 1
         if self._since_refresh >= p.refresh_frames or len(self._levels) <= p.refresh_frames:
             self._since_refresh = 0
+            self._refreshes += 1
             self._floor_dbfs = percentile(self._levels, p.floor_quantile)
-            if len(self._speech_levels) >= p.min_speech_frames:
+            speech_known = len(self._speech_levels)
+            # The speech level moves slowly (10 s of speech): its sort of up to 500 levels is
+            # the classifier's largest cost, so it is redone every tenth refresh once known.
+            if speech_known >= p.min_speech_frames and (
+                self._speech_dbfs is None or self._refreshes % 10 == 0
+            ):
                 self._speech_dbfs = percentile(self._speech_levels, p.speech_quantile)
