@@ -163,6 +163,11 @@ def report(rounds: list[dict[str, ReceiverResult]]) -> dict[str, Any]:
     def ratios(mode: str) -> list[float]:
         return [r[mode].cpu_ms_per_leg_second / r["bare"].cpu_ms_per_leg_second for r in rounds]
 
+    speech_ratios = [
+        (r["qualmon"].cpu_ms_per_leg_second - r["network"].cpu_ms_per_leg_second)
+        / r["bare"].cpu_ms_per_leg_second
+        for r in rounds
+    ]
     full_cpu = statistics.median(r["qualmon"].cpu_ms_per_leg_second for r in rounds)
     lag_p99 = max(r["qualmon"].lag_p99_ms for r in rounds)
     ratio = statistics.median(ratios("qualmon"))
@@ -173,6 +178,8 @@ def report(rounds: list[dict[str, ReceiverResult]]) -> dict[str, Any]:
         "network_ratios": ratios("network"),
         "ratio": ratio,
         "network_ratio": statistics.median(ratios("network")),
+        "speech_ratios": speech_ratios,
+        "speech_ratio": statistics.median(speech_ratios),
         "legs_per_core": legs_per_core,
         "lag_p99_ms": lag_p99,
         "legs": rounds[0]["qualmon"].legs,
@@ -228,6 +235,11 @@ def print_table(result: dict[str, Any]) -> None:
             f"ratio {label:<15} median {statistics.median(values):.3f}  [{spread}]"
             f"  (goal <= {GOAL_RATIO})"
         )
+    speech = ", ".join(f"{r:.3f}" for r in result["speech_ratios"])
+    print(
+        f"speech path (full − network) / bare  median {result['speech_ratio']:.3f}  [{speech}]"
+        "  (goal <= 0.15)"
+    )
     print(
         f"legs per core at the full pipeline's median cost: {result['legs_per_core']:.0f}"
         f"  (goal >= {GOAL_LEGS_PER_CORE})"
