@@ -116,7 +116,8 @@ def _leg_for(request: web.Request) -> tuple[Leg, str]:
     leg = request.app[sessions_key].legs_by_resource.get(resource)
     if claims.scope != "admin":
         require(claims, scopes=("publish",))
-    if leg is None:
+    if leg is None or (leg.source is not None and leg.kind != "whip"):
+        # A plain-RTP leg shares the id space; it is ended by its own route, not this one.
         raise web.HTTPNotFound(text="no such WHIP resource\n")
     if claims.scope != "admin" and (claims.session != leg.session_id or claims.role != leg.role):
         raise web.HTTPForbidden(text="token is for another session or role\n")

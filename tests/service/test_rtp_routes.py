@@ -246,6 +246,17 @@ async def test_a_new_attach_for_a_role_replaces_its_leg(service: Service) -> Non
     assert (await detach(service, "S6", first["id"]))[0] == 404
 
 
+async def test_the_whip_routes_do_not_end_a_plain_rtp_leg(service: Service) -> None:
+    _, attached, _ = await attach(service, "S7", OPUS)
+    async with service.http.delete(
+        f"{service.url}/whip/{attached['id']}", headers=service.auth("admin")
+    ) as r:
+        assert r.status == 404
+    leg, _ = leg_of(service, attached["id"])
+    assert leg.state != "ended"
+    assert (await detach(service, "S7", attached["id"]))[0] == 204
+
+
 async def test_a_publish_token_attaches_its_own_role(service: Service) -> None:
     """A publish token's role is used; only that role's token (or admin) may end the leg."""
     therapist = service.auth("publish", "S7", "therapist")
