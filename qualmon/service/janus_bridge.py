@@ -228,6 +228,10 @@ class JanusBridge:
             attached = self.by_feed.get((room, publisher_id))
             if attached is None or attached.id not in self.attachments:
                 return
+            # Events arrive late and in batches: a `published` may be the publication our
+            # forwarder already serves.
+            if await self._forwarding(attached):
+                return
             old_ids = attached.stream_ids
             # Our own replacement ends the old leg: its watcher must not take that for the
             # end of the attachment.

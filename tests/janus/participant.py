@@ -126,7 +126,7 @@ class Participant:
         await _connected(pc)
         if impairment is not None:
             self.impairment = Impairment(impairment)
-            self.impairment.install(selected_pair(pc).protocol)
+            self.impairment.install(_pair(pc).protocol)
 
     async def unpublish(self) -> None:
         """Stop publishing but stay in the room (a camera/mic switched off, then on)."""
@@ -156,7 +156,7 @@ class Participant:
         await _connected(pc)
         if impairment is not None:
             self.subscriber_impairment = Impairment(impairment)
-            self.subscriber_impairment.install(selected_pair(pc).protocol)
+            self.subscriber_impairment.install(_pair(pc).protocol)
         # Read what arrives, so the receiver's reports (RTT for Janus) keep going.
         self._drains = [asyncio.create_task(_drain(t)) for t in received]
 
@@ -181,6 +181,13 @@ class Participant:
                 await self._poller
             self._poller = None
         self._events.clear()
+
+
+def _pair(pc: RTCPeerConnection) -> Any:
+    pair = selected_pair(pc)
+    if pair is None:
+        raise JanusFailure("connected without a selected ICE pair")
+    return pair
 
 
 async def _drain(track: MediaStreamTrack) -> None:

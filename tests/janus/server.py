@@ -93,7 +93,9 @@ def _write_config(folder: Path, values: dict[str, str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_janus(*, backend: str, events_secret: str) -> AsyncIterator[Janus]:
+async def running_janus(
+    *, backend: str, events_secret: str, http_port: int | None = None
+) -> AsyncIterator[Janus]:
     """Janus started on free ports, its events posted to `backend`; stopped (and waited
     for) on exit. Start the receiver of `backend` before this and keep it until after."""
     with tempfile.TemporaryDirectory(prefix="qualmon-janus-") as tmp:
@@ -101,7 +103,7 @@ async def running_janus(*, backend: str, events_secret: str) -> AsyncIterator[Ja
         shim = _build_shim(folder)
         conf = folder / "conf"
         conf.mkdir()
-        http_port = free_port()
+        http_port = http_port or free_port()
         first, last = free_udp_range(200)
         _write_config(
             conf,
