@@ -23,7 +23,7 @@ from ..media.rtp_ports import PortLease, PortPool
 from ..media.rtp_source import SRTP_KEY_BYTES, RtpAttachment, RtpParams, RtpSource
 from ..sessions.leg import Leg
 from ..sessions.snapshot import Role
-from .janus_client import JanusClient, JanusError
+from .janus_client import REQUEST_TIMEOUT_SECONDS, JanusClient, JanusError
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,8 @@ class JanusBridge:
                 await self.detach(attached, end_leg=False)
 
         attached.watcher = asyncio.create_task(until_ended(), name="qualmon-janus-watch")
+        self._tasks.add(attached.watcher)
+        attached.watcher.add_done_callback(self._tasks.discard)
 
     async def detach(self, attached: JanusAttachment, *, end_leg: bool = True) -> None:
         """Stop forwarding and forget the attachment; end its leg unless it ended."""
@@ -309,11 +311,14 @@ class JanusBridge:
                 log.exception("Janus check failed")
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        """Stop every forwarder, let stops under way finish, then end our Janus session."""
         for attached in list(self.attachments.values()):
             with contextlib.suppress(Exception):
                 await self.detach(attached, end_leg=False)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=2 * REQUEST_TIMEOUT_SECONDS)
+            for task in pending:
+                task.cancel()
         await self.client.close()
 
 
