@@ -47,7 +47,7 @@ class Participant:
         "On the subscriber connection (delay both ways: the RTT Janus measures)."
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        body = {**body, "transaction": secrets.token_hex(6)}
+        body = {"transaction": secrets.token_hex(6), **body}
         async with self._http.post(self._url + path, json=body) as r:
             doc: dict[str, Any] = await r.json(content_type=None)
         if doc.get("janus") == "error":
@@ -70,22 +70,24 @@ class Participant:
                 if sender is not None:
                     self._events[sender].put_nowait(event)
 
-    async def _event(self, handle: int, timeout: float = 20.0) -> dict[str, Any]:
-        """The next plugin event with data (acks, media and webrtcup events skipped)."""
+    async def _event(self, handle: int, transaction: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The plugin's answer to our request `transaction` (notifications about other
+        participants, media and webrtcup events skipped)."""
         async with asyncio.timeout(timeout):
             while True:
                 event = await self._events[handle].get()
-                if event.get("janus") == "event":
+                if event.get("janus") == "event" and event.get("transaction") == transaction:
                     return event
 
     async def _message(
         self, handle: int, body: dict[str, Any], jsep: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        request: dict[str, Any] = {"janus": "message", "body": body}
+        transaction = secrets.token_hex(6)
+        request: dict[str, Any] = {"janus": "message", "body": body, "transaction": transaction}
         if jsep is not None:
             request["jsep"] = jsep
         await self._post(f"/{self.session}/{handle}", request)
-        event = await self._event(handle)
+        event = await self._event(handle, transaction)
         data = event["plugindata"]["data"]
         if "error" in data:
             raise JanusFailure(data["error"])
