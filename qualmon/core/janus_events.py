@@ -48,7 +48,7 @@ class MediaStats:
     in_media_link_quality: int | None
     "0..100: the same from loss alone."
     jitter_seconds: float | None
-    "Janus' interarrival jitter of what it received (`jitter-local`), if it says."
+    "Janus' interarrival jitter of what it received (`jitter-local`, whole ms), if it says."
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def _media(
         packets_received=_count(body.get("packets-received")),
         in_link_quality=_quality(body.get("in-link-quality")),
         in_media_link_quality=_quality(body.get("in-media-link-quality")),
-        jitter_seconds=_jitter(body.get("jitter-local"), body.get("base")),
+        jitter_seconds=_jitter(body.get("jitter-local")),
     )
 
 
@@ -175,11 +175,11 @@ def _quality(value: object) -> int | None:
     return value if type(value) is int and 0 <= value <= 100 else None
 
 
-def _jitter(value: object, base: object) -> float | None:
-    """Janus reports jitter in RTP timestamp units of the stream's clock (`base`)."""
-    if type(value) is not int or value < 0 or type(base) is not int or base <= 0:
+def _jitter(value: object) -> float | None:
+    """Janus reports jitter in whole milliseconds (rtcp.c: jitter × 1000 / clock rate)."""
+    if type(value) is not int or not 0 <= value < 10_000_000:
         return None
-    return value / base
+    return value / 1000.0
 
 
 def _room(

@@ -36,8 +36,8 @@ def room(kind: str, **data: Any) -> dict[str, Any]:
 
 
 def test_media_statistics_are_typed() -> None:
-    """rtt in whole ms becomes seconds; 0 (not measured) is None; jitter in clock units."""
-    event = parse_event(media(rtt=100, lost=7, **{"in-link-quality": 93, "jitter-local": 480}))
+    """rtt and jitter in whole ms become seconds; an rtt of 0 (not measured) is None."""
+    event = parse_event(media(rtt=100, lost=7, **{"in-link-quality": 93, "jitter-local": 10}))
     assert event == MediaStats(11, 21, "app-1", "audio", 0.1, 7, 50, 93, None, 0.01)
     assert isinstance(parse_event(media()), MediaStats)
     assert parse_event(media()).rtt_seconds is None  # type: ignore[union-attr]
