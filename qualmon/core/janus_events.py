@@ -56,8 +56,9 @@ class RoomEvent:
     """A VideoRoom event: a handle joined as a publisher, published, subscribed, left."""
 
     kind: RoomEventKind
-    session_id: int
-    handle_id: int
+    session_id: int | None
+    "None for `leaving` and `unpublished`, which Janus sends from no handle."
+    handle_id: int | None
     opaque_id: str | None
     room: int
     participant_id: int | None
@@ -140,13 +141,14 @@ def parse_event(entry: object) -> JanusEvent | None:
         return None
     if not isinstance(body, dict):
         raise EventsError("event without a body")
+    # `leaving` and `unpublished` (and the plugin's own `rtp_forward`) come from no handle.
     session_id, handle_id = _ident(entry.get("session_id")), _ident(entry.get("handle_id"))
-    if session_id is None or handle_id is None:
-        raise EventsError("event without session and handle ids")
     opaque_id = _text(entry.get("opaque_id"))
-    if kind == MEDIA_TYPE:
-        return _media(body, session_id, handle_id, opaque_id)
-    return _room(body, session_id, handle_id, opaque_id)
+    if kind == PLUGIN_TYPE:
+        return _room(body, session_id, handle_id, opaque_id)
+    if session_id is None or handle_id is None:
+        raise EventsError("media event without session and handle ids")
+    return _media(body, session_id, handle_id, opaque_id)
 
 
 def _media(
@@ -183,7 +185,7 @@ def _jitter(value: object) -> float | None:
 
 
 def _room(
-    body: dict[str, Any], session_id: int, handle_id: int, opaque_id: str | None
+    body: dict[str, Any], session_id: int | None, handle_id: int | None, opaque_id: str | None
 ) -> RoomEvent | None:
     if body.get("plugin") != VIDEOROOM:
         return None
@@ -196,6 +198,8 @@ def _room(
     room = _ident(data.get("room"))
     if room is None:
         raise EventsError("VideoRoom event without a room")
+    if kind in ("joined", "published", "subscribing") and (session_id is None or handle_id is None):
+        raise EventsError(f"VideoRoom {kind} event without session and handle ids")
     participant = _ident(data.get("id"))
     feeds: tuple[int, ...] = ()
     if kind == "subscribing":

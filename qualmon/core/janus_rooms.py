@@ -57,6 +57,15 @@ class RoomDirectory:
 
     def on_room_event(self, event: RoomEvent, now: float) -> None:
         self.expire(now)
+        if event.kind == "leaving" and event.participant_id is not None:
+            handle = self._publishers.pop((event.room, event.participant_id), None)
+            if handle is not None:
+                self._handles.pop(handle, None)
+            return
+        if event.kind == "unpublished" and event.handle_id is None:
+            return  # the participant is still in the room; its handle stays known
+        if event.session_id is None or event.handle_id is None:
+            return  # the parser insists on both for the kinds below
         if event.kind == "subscribing":
             self._remember(
                 event.handle_id,
@@ -66,11 +75,6 @@ class RoomDirectory:
         if event.participant_id is None:
             return
         key = (event.room, event.participant_id)
-        if event.kind == "leaving":
-            handle = self._publishers.pop(key, None)
-            if handle is not None:
-                self._handles.pop(handle, None)
-            return
         if event.kind == "joined" or event.handle_id in self._handles:
             # `published`/`unpublished` come on the publisher's own handle.
             self._remember(

@@ -49,7 +49,10 @@ def test_videoroom_events_are_typed() -> None:
     )
     subscribing = parse_event(room("subscribing", streams=[{"feed_id": 5552, "mid": "0"}]))
     assert subscribing == RoomEvent("subscribing", 11, 21, "app-1", 1234, None, (5552,))
-    assert parse_event(room("leaving", id=5551)).kind == "leaving"  # type: ignore[union-attr]
+    # Janus sends these from no handle: room and id only.
+    data = {"event": "leaving", "room": 1234, "id": 5551}
+    leaving = {"type": 64, "event": {"plugin": "janus.plugin.videoroom", "data": data}}
+    assert parse_event(leaving) == RoomEvent("leaving", None, None, None, 1234, 5551)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +79,7 @@ def test_events_qualmon_does_not_use_are_none(entry: dict[str, Any]) -> None:
         {"type": True},
         {**media(), "session_id": "11"},
         {**media(), "handle_id": -1},
+        {k: v for k, v in room("joined", id=1).items() if k != "session_id"},
         {**media(), "event": []},
         room("joined"),
         room("joined", id=True),

@@ -34,7 +34,9 @@ def test_publisher_and_subscriber_connections_map_to_their_participant() -> None
 def test_leaving_forgets_the_participant() -> None:
     rooms = RoomDirectory()
     rooms.on_room_event(joined(1, 10, 5551), 0.0)
-    rooms.on_room_event(RoomEvent("leaving", 1, 10, None, 1234, 5551), 1.0)
+    rooms.on_room_event(RoomEvent("unpublished", None, None, None, 1234, 5551), 1.0)
+    assert rooms.feed_of(stats(1, 10), 1.0) is not None  # still in the room
+    rooms.on_room_event(RoomEvent("leaving", None, None, None, 1234, 5551), 1.0)
     assert rooms.feed_of(stats(1, 10), 1.0) is None
 
 
