@@ -107,9 +107,11 @@ def attachment_json(attached: JanusAttachment) -> dict[str, Any]:
 
 
 def _bridge(request: web.Request) -> JanusBridge:
+    """The bridge; 404 when Janus attach is off (a 4xx: the caller's deployment lacks it,
+    nothing is wrong with qualmon, and "never a 5xx for a request" stays true)."""
     bridge = request.app.get(janus_key)
     if bridge is None:
-        raise web.HTTPNotImplemented(text="Janus attach is off: QUALMON_JANUS_URL is not set\n")
+        raise web.HTTPNotFound(text="Janus attach is off: QUALMON_JANUS_URL is not set\n")
     return bridge
 
 
@@ -179,7 +181,7 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Call after rtp_routes.setup (the port pool). Routes always exist; without
-    QUALMON_JANUS_URL they answer 501."""
+    QUALMON_JANUS_URL they answer 404."""
     settings = app[settings_key]
     if settings.janus_url is not None:
         bridge = JanusBridge(

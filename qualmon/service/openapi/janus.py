@@ -91,7 +91,7 @@ JANUS_ATTACH_ID: Schema = {
     "description": "The `id` an attach returned.",
     "schema": {"type": "string", "minLength": 1},
 }
-OFF = reason("Janus attach is off: QUALMON_JANUS_URL is not set.")
+OFF = "Janus attach is off (QUALMON_JANUS_URL is not set)"
 
 
 def janus_paths() -> dict[str, dict[str, Operation]]:
@@ -129,7 +129,7 @@ def janus_paths() -> dict[str, dict[str, Operation]]:
             "409": reason("That publisher is attached already; DELETE that attachment first."),
             "413": reason(f"Body over {janus_attach.MAX_BODY_BYTES} bytes."),
             "415": reason("Content-Type is not application/json."),
-            "501": OFF,
+            "404": reason(f"{OFF}."),
             "502": reason(
                 "Janus refused (no such room or publisher, wrong secret or admin key) or could "
                 "not be reached; Janus' reason follows `Janus:`. Nothing was allocated."
@@ -149,8 +149,9 @@ def janus_paths() -> dict[str, dict[str, Operation]]:
         parameters=[SESSION_ID, JANUS_ATTACH_ID],
         responses={
             "204": answer("Stopped."),
-            "404": reason("No such attachment in this session (or it ended)."),
-            "501": OFF,
+            "404": reason(
+                f"No such attachment in this session (or it ended), or {OFF[0].lower()}{OFF[1:]}."
+            ),
         },
     )
     events = operation(
