@@ -66,6 +66,8 @@ class Participant:
                 await asyncio.sleep(0.2)
                 continue
             for event in got if isinstance(got, list) else [got]:
+                if not isinstance(event, dict):
+                    continue  # a destroyed session's poll answers null
                 sender = event.get("sender")
                 if sender is not None:
                     self._events[sender].put_nowait(event)
@@ -173,15 +175,15 @@ class Participant:
             if pc is not None:
                 await pc.close()
         self.publisher_pc = self.subscriber_pc = None
-        if self.session is not None:
-            with contextlib.suppress(aiohttp.ClientError, JanusFailure):
-                await self._post(f"/{self.session}", {"janus": "destroy"})
-        self.session = self.publisher_handle = self.subscriber_handle = None
-        if self._poller is not None:
+        if self._poller is not None:  # first: a poll of a destroyed session answers junk
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
+        if self.session is not None:
+            with contextlib.suppress(aiohttp.ClientError, JanusFailure):
+                await self._post(f"/{self.session}", {"janus": "destroy"})
+        self.session = self.publisher_handle = self.subscriber_handle = None
         self._events.clear()
 
 
