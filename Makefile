@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the suite uses: a real Prometheus/promtool and headless Chromium.
-DEBS := prometheus chromium
+# Debian packages the suite uses: a real Prometheus/promtool, headless Chromium and Janus (SFU attach).
+DEBS := prometheus chromium janus
 
 .PHONY: demo test test-fast fuzz setup system-deps lint bench corpus clean
 

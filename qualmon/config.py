@@ -87,6 +87,14 @@ class Settings:
     " one per attached leg, bound only while it lives."
     rtp_host: str = "127.0.0.1"
     "The address plain-RTP ports are bound on and that senders are told (QUALMON_RTP_HOST)."
+    janus_url: str | None = None
+    "Janus' HTTP API (QUALMON_JANUS_URL, e.g. http://janus:8088/janus); None: no Janus attach."
+    janus_admin_key: str | None = field(default=None, repr=False)
+    "The VideoRoom `admin_key`, sent with rtp_forward where `lock_rtp_forward` is on"
+    " (QUALMON_JANUS_ADMIN_KEY)."
+    janus_events_secret: str | None = field(default=None, repr=False)
+    "Basic-auth password of Janus' event handler posts (QUALMON_JANUS_EVENTS_SECRET); None:"
+    " the events endpoint refuses every post."
 
 
 _ON = ("on", "1", "true")
@@ -192,6 +200,31 @@ def rtp_host(raw: str, label: str) -> str:
     return str(address)
 
 
+def janus_url(raw: str, label: str) -> str:
+    """An http(s) URL with a host: the Janus HTTP API's base (its `/janus` path included)."""
+    try:
+        parts = urlsplit(raw.strip())
+        parts.port  # noqa: B018 - parsing the port is what raises on garbage
+    except ValueError as exc:
+        raise ConfigError(f"{label} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{label} must be an http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{label} must have no query or fragment (it is a base path)")
+    return raw.strip().rstrip("/")
+
+
+def _janus_secret(env: Mapping[str, str], name: str) -> str | None:
+    """A shared secret of the Janus integration: unset, or 16 or more printable ASCII
+    characters (it travels in JSON and HTTP basic auth)."""
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isprintable()) or len(raw) < 16:
+        raise ConfigError(f"{name} must be at least 16 printable ASCII characters")
+    return raw
+
+
 def _check_overrides(overrides: Mapping[str, object]) -> None:
     """Flags get the checks their variables get (`--max-legs 0` is as wrong as the variable)."""
     port = overrides.get("port")
@@ -288,6 +321,10 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         values["rtp_ports"] = rtp_ports(env["QUALMON_RTP_PORTS"], "QUALMON_RTP_PORTS")
     if env.get("QUALMON_RTP_HOST", "").strip():
         values["rtp_host"] = rtp_host(env["QUALMON_RTP_HOST"], "QUALMON_RTP_HOST")
+    if env.get("QUALMON_JANUS_URL", "").strip():
+        values["janus_url"] = janus_url(env["QUALMON_JANUS_URL"], "QUALMON_JANUS_URL")
+    values["janus_admin_key"] = _janus_secret(env, "QUALMON_JANUS_ADMIN_KEY")
+    values["janus_events_secret"] = _janus_secret(env, "QUALMON_JANUS_EVENTS_SECRET")
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]

@@ -70,6 +70,11 @@ def values_for(name: str) -> st.SearchStrategy[str]:
             ["40000-40999", "5004-5004", "1-65535", "9-8", "0-1", "40000", "4-٣", " 1 - 2 ", "-"]
         ),
         "QUALMON_RTP_HOST": st.sampled_from(["127.0.0.1", "::1", "0.0.0.0", "::", "localhost"]),
+        "QUALMON_JANUS_URL": st.sampled_from(
+            ["http://janus:8088/janus", "https://[::1]:8089/janus/", "ftp://x", "http://", "x"]
+        ),
+        "QUALMON_JANUS_ADMIN_KEY": st.sampled_from(["k" * 16, "short", "k" * 15 + "\n"]),
+        "QUALMON_JANUS_EVENTS_SECRET": st.sampled_from(["e" * 32, "", "é" * 20]),
     }.get(name, numbers())
     return st.one_of(plausible, nasty_text(max_size=30), numbers())
 
@@ -93,6 +98,9 @@ NAMES = (
     "QUALMON_MEMORY_TRIM_SECONDS",
     "QUALMON_RTP_PORTS",
     "QUALMON_RTP_HOST",
+    "QUALMON_JANUS_URL",
+    "QUALMON_JANUS_ADMIN_KEY",
+    "QUALMON_JANUS_EVENTS_SECRET",
 )
 "Every variable qualmon/config.py reads."
 

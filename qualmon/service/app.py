@@ -18,7 +18,17 @@ from aiohttp.abc import AbstractAccessLogger
 from ..config import Settings, check_webhook
 from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
-from . import api, contract, events, probe_ingest, report_routes, rtp_routes, whip
+from . import (
+    api,
+    contract,
+    events,
+    janus_attach,
+    janus_events,
+    probe_ingest,
+    report_routes,
+    rtp_routes,
+    whip,
+)
 from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
 from .memory_trim import trim_periodically
 from .metrics import QualmonMetrics, register_live_collector
@@ -27,7 +37,7 @@ from .webhook import WebhookSender
 log = logging.getLogger(__name__)
 
 
-_RTP_LEG_PATH = re.compile(r"(/v1/sessions/.+/rtp)/[^/]+")
+_RTP_LEG_PATH = re.compile(r"(/v1/sessions/.+/(?:rtp|janus))/[^/]+")
 
 
 def loggable_path(request: web.BaseRequest) -> str:
@@ -38,7 +48,9 @@ def loggable_path(request: web.BaseRequest) -> str:
     if path.startswith("/whip/"):
         return "/whip/<resource>"
     rtp_leg = _RTP_LEG_PATH.fullmatch(path)
-    return rtp_leg[1] + "/<rtp_id>" if rtp_leg else path
+    if rtp_leg is None:
+        return path
+    return rtp_leg[1] + ("/<rtp_id>" if rtp_leg[1].endswith("/rtp") else "/<janus_id>")
 
 
 class PrivateAccessLogger(AbstractAccessLogger):
@@ -168,6 +180,8 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     _setup_webhook(app)  # feeds on the warnings runtime that events.setup made
     probe_ingest.setup(app)
     rtp_routes.setup(app)
+    janus_attach.setup(app)
+    janus_events.setup(app)
     contract.setup(app)
     app.cleanup_ctx.append(_background)
     app.cleanup_ctx.append(host_addresses_while_running(settings.ice_addresses))

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ..media.rtp_ports import PortPool, PortsExhausted
+from ..media.rtp_ports import PortLease, PortPool, PortsExhausted
 from ..media.rtp_source import (
     OPUS_CLOCK_RATE,
     RTCP_TYPES,
@@ -136,15 +136,21 @@ def attachment_json(rtp_id: str, attachment: RtpAttachment) -> dict[str, Any]:
 
 
 async def attach_rtp(
-    app: web.Application, session_id: str, role: Role, params: RtpParams
+    app: web.Application,
+    session_id: str,
+    role: Role,
+    params: RtpParams,
+    lease: PortLease | None = None,
 ) -> tuple[Leg, RtpAttachment]:
     """A plain-RTP leg for (session, role) on a port of the pool: the first attach of a
     session creates it, one for a live role replaces that role's leg (a reconnect).
 
-    Raises PortsExhausted or CapacityError with nothing left allocated. An SFU attach (a
-    Janus forwarder) calls this too, then feeds RTT through `RtpSource.report_rtt`.
+    Raises PortsExhausted or CapacityError with nothing left allocated (`lease`, a port the
+    caller took first, is given back too). An SFU attach (a Janus forwarder) calls this with
+    the port it has already told the SFU, then feeds RTT through `RtpSource.report_rtt`.
     """
-    lease = app[rtp_ports_key].acquire()
+    if lease is None:
+        lease = app[rtp_ports_key].acquire()
     settings = app[settings_key]
     metrics = app[rtp_metrics_key]
     try:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.heard import HeardSnapshot, HeardTracker
+from ..core.sfu import SfuSnapshot
 from ..core.speech import SpeechParams, SpeechSegmenter
 from ..core.turns import TurnParams, TurnStats, compute_turns
 from ..core.voice import EchoReference, VoiceClassifier, VoiceParams
@@ -40,6 +41,8 @@ class RoleSlot:
     reconnects: int = 0
     heard: HeardTracker | None = None
     "What this role hears, from its probe (browser or Python); None without one."
+    sfu: SfuSnapshot | None = None
+    "What the SFU measured of this role's path into it (Janus events); None without."
 
 
 class Session:
@@ -159,6 +162,7 @@ class Session:
             speech_seconds=speech_seconds,
             mic_silent=current.state in ("live", "stalled") and slot.segmenter.mic_silent(),
             heard=heard,
+            sfu=slot.sfu,
         )
 
     def snapshot(self, now: float) -> SessionSnapshot:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..core.heard import HeardSnapshot
+from ..core.sfu import SfuSnapshot
 from ..core.turns import TurnStats
 from .leg import EndReason, LegState
 
@@ -43,6 +44,8 @@ class RoleSnapshot:
     mic_silent: bool
     heard: HeardSnapshot | None
     "From the role's probe (browser or Python); None without one."
+    sfu: SfuSnapshot | None = None
+    "From the SFU's events (Janus): its view of the role's path into it; None without."
 
 
 @dataclass(frozen=True)

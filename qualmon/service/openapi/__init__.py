@@ -10,6 +10,7 @@ from ...reports.html import CONTENT_SECURITY_POLICY as REPORT_CSP
 from ..events import WIDGET_CSP
 from .common import RESPONSES, SECURITY_SCHEMES
 from .ingest import probe_paths, whip_paths
+from .janus import EVENTS_SECURITY, JANUS_SCHEMAS, janus_paths
 from .reads import ops_paths, report_paths, session_paths, stream_paths
 from .rtp import RTP_SCHEMAS, rtp_paths
 from .samples import STATS_SAMPLE
@@ -35,7 +36,8 @@ TAGS = [
     {"name": "WHIP ingest", "description": "Publish each participant's audio (RFC 9725)."},
     {
         "name": "Plain-RTP ingest",
-        "description": "Take a participant's audio from an SFU or gateway as RTP or SRTP.",
+        "description": "Take a participant's audio from an SFU or gateway as RTP or SRTP "
+        "(any sender, or a Janus VideoRoom that qualmon drives).",
     },
     {"name": "Sessions", "description": "Live numbers per session and role."},
     {"name": "Live warnings", "description": "Server-Sent Events, WebSocket and the widget."},
@@ -50,6 +52,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
     paths = {
         **whip_paths(settings),
         **rtp_paths(),
+        **janus_paths(),
         **session_paths(),
         **stream_paths(WIDGET_CSP),
         **probe_paths(settings),
@@ -69,8 +72,8 @@ def build_document(settings: Settings) -> dict[str, Any]:
         "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **RTP_SCHEMAS, "StatsSample": STATS_SAMPLE},
+            "schemas": {**SCHEMAS, **RTP_SCHEMAS, **JANUS_SCHEMAS, "StatsSample": STATS_SAMPLE},
             "responses": RESPONSES,
-            "securitySchemes": SECURITY_SCHEMES,
+            "securitySchemes": {**SECURITY_SCHEMES, "janusEvents": EVENTS_SECURITY},
         },
     }

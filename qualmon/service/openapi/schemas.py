@@ -120,6 +120,9 @@ ROLE_SNAPSHOT_PROPERTIES: dict[str, Schema] = {
     "speech_seconds": VOICED_SECONDS,
     "mic_silent": {"type": "boolean"},
     "heard": described(maybe(ref("Heard")), "From the role's probe; null without one."),
+    "sfu": described(
+        maybe(ref("Sfu")), "From the SFU's events (Janus): its view of the role's path into it."
+    ),
 }
 
 _GAP = closed({"median": {"type": "number"}, "p90": {"type": "number"}, "count": COUNT})
