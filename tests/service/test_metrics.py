@@ -27,6 +27,7 @@ ALLOWED_LABELS = {
     "result",
     "op",
     "released",
+    "outcome",
 }
 
 
