@@ -33,7 +33,7 @@ class Settings:
     max_legs: int = 100
     "Live WHIP legs allowed at once (QUALMON_MAX_LEGS); more get 503."
     db_path: str = "qualmon.db"
-    "SQLite store (QUALMON_DB)."
+    "Report store (QUALMON_DB): a SQLite path, or a postgresql:// URL (holds a password)."
     retention_days: float = 30.0
     "Stored reports of sessions that ended longer ago are purged (QUALMON_RETENTION_DAYS)."
     report_checkpoint_seconds: float = 10.0

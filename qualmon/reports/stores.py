@@ -1,0 +1,19 @@
+"""Which store `QUALMON_DB` names: a PostgreSQL URL, or else a SQLite path."""
+
+from __future__ import annotations
+
+from .pg_store import PgReportStore, is_postgresql, pg_label
+from .sql_store import BaseReportStore
+from .store import ReportStore
+
+
+def open_store(target: str, *, prepare: bool = True) -> BaseReportStore:
+    """The store `target` names; see ReportStore and PgReportStore for `prepare`."""
+    if is_postgresql(target):
+        return PgReportStore(target, prepare=prepare)
+    return ReportStore(target, prepare=prepare)
+
+
+def store_label(target: str) -> str:
+    """What logs and errors may name: the SQLite path, or the PostgreSQL host only."""
+    return pg_label(target) if is_postgresql(target) else target
