@@ -29,7 +29,7 @@ class Backend:
             with contextlib.closing(sqlite3.connect(self.target)) as db:
                 return db.execute(sql).fetchall()
         with psycopg.connect(self.target, autocommit=True) as conn:
-            return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql).fetchall()
 
     def tables(self) -> set[str]:
         if self.name == "sqlite":
