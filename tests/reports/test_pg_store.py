@@ -193,6 +193,12 @@ async def test_a_database_down_at_start_delays_only_the_writes(
     assert secret not in caplog.text
 
 
+def test_settings_do_not_show_the_url() -> None:
+    """Settings printed in a traceback or a debugger keep the URL's password to themselves."""
+    settings = make_settings(db_path="postgresql://qualmon:hunter2-secret@db.internal/reports")
+    assert "hunter2-secret" not in repr(settings)
+
+
 def test_postgresql_errors_are_named_for_readyz(pg_dsn: str) -> None:
     """Real psycopg errors of the faults a PostgreSQL store meets, in /readyz's words."""
     with pytest.raises(psycopg.Error) as refused:
