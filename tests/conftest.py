@@ -31,7 +31,7 @@ from qualmon.sim.speech_sources import SourcesUnavailable, fetch_speech_sources
 
 from .backends import Backend
 from .fakes import FakeClock, RecordingObserver, RecordingWarningObserver
-from .pg import Cluster, make_cluster
+from .pg import Cluster, cluster_or_skip
 from .refusals import REFUSAL_BUDGET_SECONDS, REFUSAL_SECONDS
 
 SECRET = "test-secret-" + "x" * 24
@@ -305,13 +305,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """One throwaway PostgreSQL cluster for the whole run, made on first use."""
-    cluster = make_cluster()
-    if isinstance(cluster, str):
-        pytest.skip(cluster)
-    try:
+    with cluster_or_skip() as cluster:
         yield cluster
-    finally:
-        cluster.remove()
 
 
 _databases = itertools.count()

@@ -10,10 +10,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 "Debian's `postgresql` (15); the Makefile installs it as root."
@@ -116,3 +119,16 @@ def make_cluster() -> Cluster | str:
         cluster.remove()
         return f"cannot run a PostgreSQL cluster here: {exc}"
     return cluster
+
+
+@contextmanager
+def cluster_or_skip() -> Iterator[Cluster]:
+    """A running cluster for a fixture, removed after; the test skipped (with the reason)
+    where PostgreSQL cannot be installed or run."""
+    cluster = make_cluster()
+    if isinstance(cluster, str):
+        pytest.skip(cluster)
+    try:
+        yield cluster
+    finally:
+        cluster.remove()

@@ -16,7 +16,7 @@ from qualmon.reports.pg_store import PgReportStore
 from qualmon.service.keys import limiter_key
 
 from ..conftest import Service, make_settings, run_service, wait_for
-from ..pg import Cluster, make_cluster
+from ..pg import Cluster, cluster_or_skip
 from ..reportdata import checkpoint
 from ..service.serving import free_port
 from ..service.test_probe_ingest import post as post_sample
@@ -92,13 +92,8 @@ async def test_a_session_report_written_and_read_back(
 @pytest.fixture
 def own_cluster() -> Iterator[Cluster]:
     """A cluster of its own, so stopping it disturbs no other test."""
-    cluster = make_cluster()
-    if isinstance(cluster, str):
-        pytest.skip(cluster)
-    try:
+    with cluster_or_skip() as cluster:
         yield cluster
-    finally:
-        cluster.remove()
 
 
 async def test_database_down_mid_session(

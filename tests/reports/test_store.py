@@ -157,6 +157,17 @@ def test_open_sessions_are_marked_interrupted(store: Store) -> None:
     assert store.mark_interrupted() == 0
 
 
+def test_a_checkpoint_after_interrupted_reopens_the_report(store: Store) -> None:
+    """Another instance starting on a shared store marks a live report interrupted; that
+    session's next checkpoint makes it live again (the README's promise)."""
+    live = checkpoint("live")
+    store.save(live)
+    assert store.mark_interrupted() == 1
+    store.save(replace(live, checkpoint_at=live.checkpoint_at + 10))
+    report = store.load("live")
+    assert report is not None and report.ended_at is None and report.end_reason is None
+
+
 def test_purge_removes_exactly_the_old_reports(store: Store, backend: Backend) -> None:
     """Reports of sessions ended before the cut are gone with all their rows; others stay."""
     now = 1_800_000_000.0
