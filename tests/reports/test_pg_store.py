@@ -13,7 +13,7 @@ import pytest
 
 from qualmon.reports.faults import fault_reason
 from qualmon.reports.pg_store import PgReportStore
-from qualmon.service.keys import limiter_key
+from qualmon.service.keys import limiter_key, store_key
 
 from ..conftest import Service, make_settings, run_service, wait_for
 from ..pg import Cluster, cluster_or_skip
@@ -96,80 +96,130 @@ def own_cluster() -> Iterator[Cluster]:
         yield cluster
 
 
+NOT_SAVED = "report not saved yet: report store not writable (database unreachable)\n"
+DEGRADED = (200, "degraded: report store not writable (database unreachable)\n", None)
+
+
+def pending_finals(service: Service) -> float | None:
+    return service.metrics.registry.get_sample_value(
+        "qualmon_store_pending_reports", {"kind": "final"}
+    )
+
+
+async def goes_degraded(service: Service, session_id: str) -> None:
+    """After the database stopped: asking for the report writes a fresh checkpoint (at most
+    one a second), which fails, and the answer is 503 + Retry-After (a read meanwhile may
+    fail too: 503 either way, never a 500); /readyz degraded; the failure counted."""
+
+    async def refused() -> str | None:
+        status, text, retry_after = await get(service, f"/v1/sessions/{session_id}/report")
+        assert status == 503 and text in (
+            NOT_SAVED,
+            "report store cannot be read (database unreachable)\n",
+        ), (status, text)
+        return retry_after if text == NOT_SAVED else None
+
+    retry_after = await wait_for(refused, what="the report refused as not saved yet")
+    assert int(retry_after) >= 1
+    assert await get(service, "/readyz") == DEGRADED
+    registry = service.metrics.registry
+    assert registry.get_sample_value("qualmon_store_writable") == 0
+    errors = registry.get_sample_value("qualmon_store_errors_total", {"op": "checkpoint"})
+    assert errors is not None and errors >= 1
+
+
+async def final_waits(service: Service, session_id: str) -> None:
+    """The session ended while the database is down: its final report waits in memory."""
+    await wait_for(ended(service, session_id), timeout=15.0, what="the session ended")
+    await wait_for(lambda: pending_finals(service) == 1, timeout=15.0, what="the final waiting")
+    assert (await get(service, "/v1/reports"))[:2] == (503, NOT_SAVED)
+
+
+async def lands_when_back(service: Service, cluster: Cluster, session_id: str) -> Any:
+    """Start the database again: /readyz ready once a retry succeeds; the final report
+    that waited is served; nothing dropped. The report."""
+    cluster.start()
+
+    async def ready() -> bool:
+        return await get(service, "/readyz") == (200, "ready\n", None)
+
+    # Retries back off 1, 2, 4 … 30 s: one comes within 40 s of the restart.
+    await wait_for(ready, timeout=40.0, what="/readyz ready again")
+    status, report, _ = await get(service, f"/v1/sessions/{session_id}/report")
+    assert status == 200, report
+    assert report["state"] == "ended" and report["end_reason"] is not None
+    assert pending_finals(service) == 0
+    dropped = service.metrics.registry.get_sample_value(
+        "qualmon_store_reports_dropped_total", {"kind": "final"}
+    )
+    assert dropped == 0
+    return report
+
+
+def told_once(caplog: pytest.LogCaptureFixture, cluster: Cluster) -> None:
+    """One line when writes began failing, one when they succeeded again; no password."""
+    lines = [r.getMessage() for r in caplog.records if r.name == "qualmon.reports.async_store"]
+    assert sum("report store not writable (database unreachable)" in x for x in lines) == 1
+    assert sum("report store writable again" in x for x in lines) == 1
+    assert cluster.password not in caplog.text
+
+
 async def test_database_down_mid_session(
     own_cluster: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The database stops while a session runs: measuring goes on, /readyz is degraded,
-    report reads answer 503 with Retry-After, errors are counted; once it is back the
-    waiting final report lands complete and /readyz is ready."""
+    """The database stops while a probe-fed session runs: samples are still measured,
+    /readyz is degraded, report reads answer 503 with Retry-After, errors are counted; once
+    it is back the waiting final report lands and /readyz is ready."""
     caplog.set_level(logging.INFO)
     dsn = own_cluster.create_database("reports")
     settings = make_settings(db_path=dsn, lost_after_seconds=3.0)
     async with run_service(settings) as service:
         service.app[limiter_key].min_interval_seconds = 0.0
-        registry = service.metrics.registry
         await probe(service, "down", 0, 3)
-        status, _, _ = await get(service, "/v1/sessions/down/report")
-        assert status == 200
+        assert (await get(service, "/v1/sessions/down/report"))[0] == 200
         assert await get(service, "/readyz") == (200, "ready\n", None)
-
         own_cluster.stop()
-        # Asking for the report writes a fresh checkpoint (at most one a second), which
-        # fails; a read meanwhile may fail too: 503 either way, never a 500.
-        not_saved = "report not saved yet: report store not writable (database unreachable)\n"
-
-        async def refused() -> str | None:
-            status, text, retry_after = await get(service, "/v1/sessions/down/report")
-            assert status == 503 and text in (
-                not_saved,
-                "report store cannot be read (database unreachable)\n",
-            ), (status, text)
-            return retry_after if text == not_saved else None
-
-        retry_after = await wait_for(refused, what="the report refused as not saved yet")
-        assert retry_after is not None and int(retry_after) >= 1
-        assert await get(service, "/readyz") == (
-            200,
-            "degraded: report store not writable (database unreachable)\n",
-            None,
-        )
-        assert registry.get_sample_value("qualmon_store_writable") == 0
-        errors = registry.get_sample_value("qualmon_store_errors_total", {"op": "checkpoint"})
-        assert errors is not None and errors >= 1
-        # Measuring goes on.
+        await goes_degraded(service, "down")
         before = await samples_measured(service, "down")
         await probe(service, "down", 3, 3)
         assert await samples_measured(service, "down") == before + 3
+        await final_waits(service, "down")
+        await lands_when_back(service, own_cluster, "down")
+    told_once(caplog, own_cluster)
 
-        await wait_for(ended(service, "down"), timeout=10.0, what="the session ended")
 
-        def final_waits() -> bool:
-            pending = registry.get_sample_value("qualmon_store_pending_reports", {"kind": "final"})
-            return pending == 1
+@pytest.mark.realtime
+async def test_database_down_under_a_whip_leg(
+    own_cluster: Cluster, publishers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real WHIP leg while the database is down: its packets are still measured; after
+    the database is back its final report holds every packet the live API counted."""
+    caplog.set_level(logging.INFO)
+    dsn = own_cluster.create_database("reports")
+    async with run_service(make_settings(db_path=dsn)) as service:
+        publisher = await publishers(service, "whip", "client")
 
-        await wait_for(final_waits, timeout=10.0, what="its final report waiting")
-        status, _, _ = await get(service, "/v1/reports")
-        assert status == 503
+        async def packets() -> int:
+            doc = await service.session_json("whip")
+            return int(doc["legs"]["client"]["packets_received"])
 
-        own_cluster.start()
+        await wait_for(lambda: service.app[store_key].health().writable, what="writable")
+        first: int = await wait_for(packets, what="media")
+        own_cluster.stop()
+        await goes_degraded(service, "whip")
 
-        async def ready() -> bool:
-            return await get(service, "/readyz") == (200, "ready\n", None)
+        async def rising() -> bool:
+            return await packets() > first + 100
 
-        # Retries back off 1, 2, 4 … 30 s: one comes within 40 s of the restart.
-        await wait_for(ready, timeout=40.0, what="/readyz ready again")
-        status, report, _ = await get(service, "/v1/sessions/down/report")
-        assert status == 200, report
-        assert report["state"] == "ended" and report["end_reason"] is not None
-        assert registry.get_sample_value("qualmon_store_pending_reports", {"kind": "final"}) == 0
-        dropped = registry.get_sample_value(
-            "qualmon_store_reports_dropped_total", {"kind": "final"}
-        )
-        assert dropped == 0
-    lines = [r.getMessage() for r in caplog.records if r.name == "qualmon.reports.async_store"]
-    assert any("report store not writable (database unreachable)" in line for line in lines)
-    assert any("report store writable again" in line for line in lines)
-    assert own_cluster.password not in caplog.text
+        await wait_for(rising, timeout=10.0, what="more packets measured")
+        await publisher.stop()
+        await final_waits(service, "whip")
+        counted = await packets()
+        report = await lands_when_back(service, own_cluster, "whip")
+        assert report["end_reason"] == "ended"
+        assert report["legs"]["client"]["packets_received"] == counted
+        assert report["legs"]["client"]["end_reason"] == "closed"
+    told_once(caplog, own_cluster)
 
 
 async def test_a_database_down_at_start_delays_only_the_writes(
