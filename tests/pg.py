@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -62,6 +63,24 @@ class Cluster:
     def stop(self) -> None:
         """Down at once, as a crashed or unreachable server would be."""
         self._ctl("-m", "immediate", "-w", "stop")
+
+    def _pids(self) -> list[int]:
+        """The postmaster (from its pid file) and its children."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(main)], capture_output=True, text=True, timeout=10
+        ).stdout.split()
+        return [main, *map(int, children)]
+
+    def freeze(self) -> None:
+        """SIGSTOP every process of the cluster: its host still answers TCP, the server
+        answers nothing (a hung disk, a swapping machine)."""
+        for pid in self._pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._pids():
+            os.kill(pid, signal.SIGCONT)
 
     def create_database(self, name: str) -> str:
         """A fresh database; its URL."""

@@ -34,8 +34,14 @@ READ_RETRY_AFTER_SECONDS = 10
 "What a failed read tells clients (reads are not retried on a timer)."
 
 
+STALL_SECONDS = 2.0
+"A PostgreSQL call still running this long after its lock wait could have ended is cut: "
+"a frozen server then degrades the store like a stopped one, and a shutdown still ends "
+"within its 10 s."
+
+
 def _open_unprepared(target: str) -> BaseReportStore:
-    return open_store(target, prepare=False)
+    return open_store(target, prepare=False, stall_seconds=STALL_SECONDS)
 
 
 class AsyncReportStore:

@@ -4,6 +4,9 @@ connection on the store's thread; what it shares with SQLite's is in `sql_store`
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -12,12 +15,18 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from .sql_db import Db, Rows
-from .sql_store import BUSY_TIMEOUT_SECONDS, BaseReportStore
+from .sql_store import BaseReportStore
 
 SCHEMES = ("postgresql://", "postgres://")
 MIGRATION_LOCK = 0x716D6F6E  # "qmon": the advisory lock migrations hold
-CONNECT_TIMEOUT_SECONDS = BUSY_TIMEOUT_SECONDS
-"A host that drops packets must not hold the store's thread longer than a lock would."
+CONNECT_TIMEOUT_SECONDS = 3
+"A host that drops packets must not hold the store's thread for long (libpq's least is 2)."
+MAX_LOCK_WAIT_SECONDS = 2.0
+"A write waits at most this long for another session's lock, whatever the writer asks "
+"(SQLite waits 5 s for a whole-file lock; here a purge locks only the rows it deletes), "
+"so that a frozen server costs a shutdown at most this, the stall allowance and a connect."
+DEAD_PEER_SECONDS = 10
+"Sent data unacknowledged this long: the connection is dead (TCP_USER_TIMEOUT)."
 
 
 def is_postgresql(target: str) -> bool:
@@ -34,16 +43,50 @@ def pg_label(dsn: str) -> str:
     return f"PostgreSQL at {host}" if host else "PostgreSQL"
 
 
+def _cut(conn: psycopg.Connection[Any]) -> None:
+    """Shut the connection's socket down from another thread: the call blocked on it
+    returns at once with an OperationalError (the connection is then `broken`)."""
+    with contextlib.suppress(OSError, psycopg.Error):
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def _deadline(conn: psycopg.Connection[Any], seconds: float | None) -> Iterator[None]:
+    """Cut `conn` if the block takes longer than `seconds` (None: never).
+
+    A server that is frozen (stopped, swapping, a hung disk) but whose host still answers
+    TCP never times out on its own: statement_timeout needs the server to run, keepalives
+    a dead host. Without this a call would hold the store's thread, and with it every
+    read and the writes at shutdown, for as long as the server stays frozen.
+    """
+    if seconds is None:
+        yield
+        return
+    timer = threading.Timer(seconds, _cut, (conn,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        # Should the timer fire between the block's end and here, the next call finds the
+        # connection broken and reconnects: one failed attempt, retried like any other.
+        timer.cancel()
+
+
 class _QmarkDb:
     """psycopg with the shared SQL's `?` placeholders (psycopg wants `%s`). The shared SQL
-    has no literal `?` or `%`, so a plain replace is exact."""
+    has no literal `?` or `%`, so a plain replace is exact. With `deadline`, each statement
+    is cut after that long (reads; a transaction's deadline covers all of it)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], deadline: float | None = None) -> None:
         self._conn = conn
+        self._deadline = deadline
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         # No parameters, no placeholders: a migration script may hold any text.
-        return self._conn.execute(sql.replace("?", "%s"), parameters or None)
+        with _deadline(self._conn, self._deadline):
+            return self._conn.execute(sql.replace("?", "%s"), parameters or None)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> Rows:
         cursor = self._conn.cursor()
@@ -65,7 +108,13 @@ class PgReportStore(BaseReportStore):
         "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
     )
 
-    def __init__(self, dsn: str, *, prepare: bool = True) -> None:
+    def __init__(
+        self, dsn: str, *, prepare: bool = True, stall_seconds: float | None = None
+    ) -> None:
+        """With `stall_seconds` (the service's), a call that has not finished that long
+        after its lock wait could have ended is cut and fails as `database unreachable`;
+        without (the CLI: a first purge of a big backlog may take minutes), calls wait."""
+        self._stall_seconds = stall_seconds
         try:
             conninfo_to_dict(dsn)
         except psycopg.Error:
@@ -73,7 +122,7 @@ class PgReportStore(BaseReportStore):
             raise psycopg.ProgrammingError("QUALMON_DB is not a valid PostgreSQL URL") from None
         self._dsn = dsn
         self.label = pg_label(dsn)
-        self._lock_timeout = float(BUSY_TIMEOUT_SECONDS)
+        self._lock_timeout = MAX_LOCK_WAIT_SECONDS
         self._conn: psycopg.Connection[Any] | None = None
         if prepare:
             self.prepare()
@@ -91,6 +140,13 @@ class PgReportStore(BaseReportStore):
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 application_name="qualmon",
+                # A host that vanishes (power, network) sends no reset: without these a
+                # write would wait on it for the kernel's ~15 minutes, holding the thread.
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=2,
+                tcp_user_timeout=DEAD_PEER_SECONDS * 1000,
             )
             self._conn = conn
             self.set_busy_timeout(self._lock_timeout)
@@ -110,18 +166,22 @@ class PgReportStore(BaseReportStore):
             old.close()
 
     def set_busy_timeout(self, seconds: float) -> None:
-        self._lock_timeout = seconds
+        self._lock_timeout = seconds = min(seconds, MAX_LOCK_WAIT_SECONDS)
         # SET takes no parameters; the value is our own number.
-        self._connection().execute(f"SET lock_timeout = {round(seconds * 1000)}")
+        self._reader().execute(f"SET lock_timeout = {round(seconds * 1000)}")
+
+    def _call_deadline(self) -> float | None:
+        stall = self._stall_seconds
+        return None if stall is None else self._lock_timeout + stall
 
     @contextmanager
     def _transaction(self) -> Iterator[Db]:
         conn = self._connection()
-        with conn.transaction():
+        with _deadline(conn, self._call_deadline()), conn.transaction():
             yield _QmarkDb(conn)
 
     def _reader(self) -> Db:
-        return _QmarkDb(self._connection())
+        return _QmarkDb(self._connection(), self._call_deadline())
 
     def _lock_schema(self, db: Db) -> None:
         # CREATE TABLE IF NOT EXISTS races between sessions in PostgreSQL: lock first.

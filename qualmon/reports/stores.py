@@ -7,10 +7,13 @@ from .sql_store import BaseReportStore
 from .store import ReportStore
 
 
-def open_store(target: str, *, prepare: bool = True) -> BaseReportStore:
-    """The store `target` names; see ReportStore and PgReportStore for `prepare`."""
+def open_store(
+    target: str, *, prepare: bool = True, stall_seconds: float | None = None
+) -> BaseReportStore:
+    """The store `target` names; see ReportStore and PgReportStore for `prepare` and
+    `stall_seconds` (PostgreSQL only: SQLite's waits are bounded by its busy timeout)."""
     if is_postgresql(target):
-        return PgReportStore(target, prepare=prepare)
+        return PgReportStore(target, prepare=prepare, stall_seconds=stall_seconds)
     return ReportStore(target, prepare=prepare)
 
 
