@@ -4,9 +4,10 @@ password of its URL in no log line."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -168,6 +169,18 @@ def told_once(caplog: pytest.LogCaptureFixture, cluster: Cluster) -> None:
     assert cluster.password not in caplog.text
 
 
+@contextlib.asynccontextmanager
+async def probed_service(cluster: Cluster, session_id: str) -> AsyncIterator[Service]:
+    """A service on a fresh database of `cluster`, with a probe-fed session whose report
+    has been written (sessions end 3 s after their last sample)."""
+    dsn = cluster.create_database("reports")
+    async with run_service(make_settings(db_path=dsn, lost_after_seconds=3.0)) as service:
+        service.app[limiter_key].min_interval_seconds = 0.0
+        await probe(service, session_id, 0, 3)
+        assert (await get(service, f"/v1/sessions/{session_id}/report"))[0] == 200
+        yield service
+
+
 async def test_database_down_mid_session(
     own_cluster: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -175,12 +188,7 @@ async def test_database_down_mid_session(
     /readyz is degraded, report reads answer 503 with Retry-After, errors are counted; once
     it is back the waiting final report lands and /readyz is ready."""
     caplog.set_level(logging.INFO)
-    dsn = own_cluster.create_database("reports")
-    settings = make_settings(db_path=dsn, lost_after_seconds=3.0)
-    async with run_service(settings) as service:
-        service.app[limiter_key].min_interval_seconds = 0.0
-        await probe(service, "down", 0, 3)
-        assert (await get(service, "/v1/sessions/down/report"))[0] == 200
+    async with probed_service(own_cluster, "down") as service:
         assert await get(service, "/readyz") == (200, "ready\n", None)
         own_cluster.stop()
         await goes_degraded(service, "down")
@@ -233,12 +241,7 @@ async def test_a_frozen_database(own_cluster: Cluster, caplog: pytest.LogCapture
     their deadline, so the store degrades as if the server were down, reads answer 503
     instead of hanging, and the report lands once the server runs again."""
     caplog.set_level(logging.INFO)
-    dsn = own_cluster.create_database("reports")
-    settings = make_settings(db_path=dsn, lost_after_seconds=3.0)
-    async with run_service(settings) as service:
-        service.app[limiter_key].min_interval_seconds = 0.0
-        await probe(service, "frozen", 0, 3)
-        assert (await get(service, "/v1/sessions/frozen/report"))[0] == 200
+    async with probed_service(own_cluster, "frozen") as service:
         own_cluster.freeze()
         try:
             await goes_degraded(service, "frozen")
@@ -253,11 +256,7 @@ async def test_a_frozen_database(own_cluster: Cluster, caplog: pytest.LogCapture
 async def test_shutdown_on_a_frozen_database_ends_in_time(own_cluster: Cluster) -> None:
     """Frozen while the service stops: the last write attempt is cut, the app closes
     within the 10 s SIGTERM budget."""
-    dsn = own_cluster.create_database("reports")
-    async with run_service(make_settings(db_path=dsn)) as service:
-        service.app[limiter_key].min_interval_seconds = 0.0
-        await probe(service, "late", 0, 2)
-        assert (await get(service, "/v1/sessions/late/report"))[0] == 200
+    async with probed_service(own_cluster, "late"):
         own_cluster.freeze()
         stopping = time.monotonic()
     try:
