@@ -23,13 +23,13 @@ class Backend:
     def open(self, *, prepare: bool = True) -> BaseReportStore:
         return open_store(self.target, prepare=prepare)
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        """A query as another process would run it, outside the store."""
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A query (`?` placeholders) as another process would run it, outside the store."""
         if self.name == "sqlite":
             with contextlib.closing(sqlite3.connect(self.target)) as db:
-                return db.execute(sql).fetchall()
+                return db.execute(sql, params).fetchall()
         with psycopg.connect(self.target, autocommit=True) as conn:
-            return conn.execute(sql).fetchall()
+            return conn.execute(sql.replace("?", "%s"), params or None).fetchall()
 
     def tables(self) -> set[str]:
         if self.name == "sqlite":
