@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the suite uses: a real Prometheus/promtool, headless Chromium and Janus (SFU attach).
-DEBS := prometheus chromium janus
+# Debian packages the suite uses: a real Prometheus/promtool, headless Chromium, Janus (SFU
+# attach) and PostgreSQL (the tests make a throwaway cluster of their own; none is started
+# system-wide).
+DEBS := prometheus chromium janus postgresql
 
 .PHONY: demo test test-fast fuzz setup system-deps lint bench corpus clean
 

@@ -45,7 +45,9 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-legs", type=_integer, help="live WHIP leg cap (QUALMON_MAX_LEGS, default 100)"
     )
-    p.add_argument("--db", dest="db_path", help="SQLite store path (QUALMON_DB)")
+    p.add_argument(
+        "--db", dest="db_path", help="SQLite store path or postgresql:// URL (QUALMON_DB)"
+    )
     p.add_argument(
         "--ice-addresses",
         help="comma-separated host-candidate addresses (QUALMON_ICE_ADDRESSES), e.g. 127.0.0.1",

@@ -32,8 +32,8 @@ class Settings:
     port: int = 8080
     max_legs: int = 100
     "Live WHIP legs allowed at once (QUALMON_MAX_LEGS); more get 503."
-    db_path: str = "qualmon.db"
-    "SQLite store (QUALMON_DB)."
+    db_path: str = field(default="qualmon.db", repr=False)
+    "Report store (QUALMON_DB): a SQLite path, or a postgresql:// URL (holds a password)."
     retention_days: float = 30.0
     "Stored reports of sessions that ended longer ago are purged (QUALMON_RETENTION_DAYS)."
     report_checkpoint_seconds: float = 10.0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +29,9 @@ from qualmon.sessions.registry import SessionRegistry
 from qualmon.sim.corpus_fixtures import Corpus
 from qualmon.sim.speech_sources import SourcesUnavailable, fetch_speech_sources
 
+from .backends import Backend
 from .fakes import FakeClock, RecordingObserver, RecordingWarningObserver
+from .pg import Cluster, cluster_or_skip
 from .refusals import REFUSAL_BUDGET_SECONDS, REFUSAL_SECONDS
 
 SECRET = "test-secret-" + "x" * 24
@@ -297,3 +300,27 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     )
     for route, values in sorted(REFUSAL_SECONDS.items()):
         terminalreporter.write_line("  " + line(route, values))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole run, made on first use."""
+    with cluster_or_skip() as cluster:
+        yield cluster
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: Cluster) -> str:
+    """A fresh, empty database in the test cluster: its URL (with a password)."""
+    return pg_cluster.create_database(f"t{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A report store of each kind, empty: a SQLite file, a PostgreSQL database."""
+    if request.param == "postgresql":
+        return Backend("postgresql", request.getfixturevalue("pg_dsn"))
+    return Backend("sqlite", str(tmp_path / "reports.db"))

@@ -21,9 +21,10 @@ from .faults import (
 )
 from .model import Checkpoint, WarningRecord
 from .pending import MIN_PENDING_REPORTS, PendingReports
-from .store import ReportStore
+from .sql_store import BaseReportStore
 from .store_thread import StoreThread
 from .store_writer import StoreWriter, prepare_store, tell_interrupted
+from .stores import open_store, store_label
 
 log = logging.getLogger(STORE_LOGGER)
 
@@ -33,8 +34,14 @@ READ_RETRY_AFTER_SECONDS = 10
 "What a failed read tells clients (reads are not retried on a timer)."
 
 
-def _open_unprepared(path: str) -> ReportStore:
-    return ReportStore(path, prepare=False)
+STALL_SECONDS = 2.0
+"A PostgreSQL call still running this long after its lock wait could have ended is cut: "
+"a frozen server then degrades the store like a stopped one, and a shutdown still ends "
+"within its 10 s."
+
+
+def _open_unprepared(target: str) -> BaseReportStore:
+    return open_store(target, prepare=False, stall_seconds=STALL_SECONDS)
 
 
 class AsyncReportStore:
@@ -53,9 +60,12 @@ class AsyncReportStore:
         max_pending: int = MIN_PENDING_REPORTS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        opener: Callable[[str], ReportStore] = _open_unprepared,
+        opener: Callable[[str], BaseReportStore] = _open_unprepared,
     ) -> None:
         self.path = path
+        "A SQLite path or a PostgreSQL URL (`QUALMON_DB`): holds a password, never log it."
+        self.label = store_label(path)
+        "What logs and errors name instead: the path, or the PostgreSQL host."
         self._clock = clock
         self._thread = StoreThread(path, opener)
         self._pending = PendingReports(max_pending)
@@ -183,7 +193,7 @@ class AsyncReportStore:
 
     # -- reads -----------------------------------------------------------------
 
-    async def run(self, work: Callable[[ReportStore], T], *, op: StoreOp = "read") -> T:
+    async def run(self, work: Callable[[BaseReportStore], T], *, op: StoreOp = "read") -> T:
         """Run `work` on the store's thread, after everything queued there before it.
 
         Raises StoreUnavailable (counted; logged once a minute at most, and not at all

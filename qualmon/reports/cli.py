@@ -8,25 +8,38 @@ import os
 import sys
 
 from ..core.instants import iso, parse_instant
+from .faults import STORE_ERRORS, describe
 from .model import SessionReport, clinician_summary, report_json
-from .store import ReportStore
+from .pg_store import is_postgresql
+from .sql_store import BaseReportStore
+from .stores import open_store, store_label
 
 DEFAULT_DB = "qualmon.db"
 
 
 def add_store_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--db", dest="db_path", help=f"SQLite store path (QUALMON_DB, default {DEFAULT_DB})"
+        "--db",
+        dest="db_path",
+        help=f"SQLite store path or postgresql:// URL (QUALMON_DB, default {DEFAULT_DB})",
     )
 
 
-def _open(args: argparse.Namespace) -> ReportStore | None:
+def _open(args: argparse.Namespace) -> BaseReportStore | None:
     path = args.db_path or os.environ.get("QUALMON_DB") or DEFAULT_DB
-    if not os.path.exists(path):
+    if not is_postgresql(path) and not os.path.exists(path):
         # Opening would create an empty store; a wrong path deserves a clear word instead.
         print(f"qualmon: no report store at {path} (set QUALMON_DB or --db)", file=sys.stderr)
         return None
-    return ReportStore(path)
+    try:
+        return open_store(path)
+    except STORE_ERRORS as exc:
+        # The label, not the path: a PostgreSQL URL holds a password.
+        print(
+            f"qualmon: cannot open the report store {store_label(path)}: {describe(exc)}",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _ms(value: float | None, digits: int = 0) -> str:

@@ -17,6 +17,7 @@ from .faults import (
     out_of_space,
 )
 from .pending import PendingReports
+from .pg_store import is_postgresql
 
 log = logging.getLogger(STORE_LOGGER)
 
@@ -30,6 +31,7 @@ class FaultState:
 
     def __init__(self, path: str, pending: PendingReports, *, clock: Callable[[], float]) -> None:
         self.path = path
+        "The store's target (a SQLite path, or a PostgreSQL URL: never logged)."
         self._pending = pending
         self._clock = clock
         self._reason: str | None = None
@@ -50,7 +52,9 @@ class FaultState:
         return self._failures
 
     def reason_of(self, exc: BaseException) -> str:
-        return fault_reason(exc, out_of_space=lambda: out_of_space(self.path))
+        # A PostgreSQL server's disk is not ours to look at: it says 53100 itself.
+        local = not is_postgresql(self.path)
+        return fault_reason(exc, out_of_space=lambda: local and out_of_space(self.path))
 
     def health(self) -> StoreHealth:
         return StoreHealth(

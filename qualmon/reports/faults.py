@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import psycopg
+
 from .pending import PendingKind
 
 StoreOp = Literal["open", "checkpoint", "final", "warning", "purge", "read"]
@@ -17,13 +19,17 @@ STORE_OPS: tuple[StoreOp, ...] = ("open", "checkpoint", "final", "warning", "pur
 "What the store was doing when it failed: preparing at start, writing a live session's "
 "checkpoint, a final report, a warning, purging, or reading."
 
-STORE_ERRORS = (sqlite3.Error, OSError)
+STORE_ERRORS = (sqlite3.Error, psycopg.Error, OSError)
 "Everything a store call raises when the disk or the database refuses."
 REJECTED_ERRORS = (
     sqlite3.IntegrityError,
     sqlite3.ProgrammingError,
     sqlite3.InterfaceError,
     sqlite3.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+    psycopg.DataError,
+    psycopg.NotSupportedError,
 )
 "Errors that retrying the same write cannot cure: the write itself is refused."
 
@@ -33,6 +39,7 @@ STORAGE_FAULTS = (
     "disk full",
     "cannot open its files",
     "I/O error",
+    "database unreachable",
 )
 "Reasons that pass when the disk or another process lets go: worth waiting out (any other "
 "at start means the file is not a usable store)."
@@ -80,9 +87,36 @@ def retry_delay(failures: int) -> float:
 
 
 def describe(exc: BaseException) -> str:
-    """The error's code and message: SQLite's carry no session data."""
+    """The error's code and first line: SQLite's and PostgreSQL's primary messages carry
+    no session data (PostgreSQL's DETAIL may, and is left out); psycopg's connection errors
+    name the host and port, never the password."""
     name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
-    return f"{name}: {exc}"
+    sqlstate = getattr(exc, "sqlstate", None)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{name}{f' ({sqlstate})' if sqlstate else ''}: {first}"
+
+
+PG_REASONS = (
+    ("08", "database unreachable"),
+    ("57P", "database unreachable"),
+    ("53100", "disk full"),
+    ("25006", "read-only"),
+    ("55P03", "locked by another process"),
+    ("40", "locked by another process"),
+)
+"PostgreSQL SQLSTATE prefixes and what they mean here: connection lost, the server shutting "
+"down or starting, its disk full, a read-only standby, a lock wait timed out, a deadlock."
+
+
+def _pg_reason(exc: psycopg.Error) -> str:
+    sqlstate = exc.sqlstate
+    if sqlstate is None:
+        # libpq's own errors (refused, timed out, closed) have no SQLSTATE.
+        return "database unreachable" if isinstance(exc, psycopg.OperationalError) else "error"
+    for prefix, reason in PG_REASONS:
+        if sqlstate.startswith(prefix):
+            return reason
+    return "error"
 
 
 def fault_reason(exc: BaseException, *, out_of_space: Callable[[], bool]) -> str:
@@ -91,6 +125,8 @@ def fault_reason(exc: BaseException, *, out_of_space: Callable[[], bool]) -> str
     code = exc.errno if isinstance(exc, OSError) else None
     if isinstance(exc, REJECTED_ERRORS):
         return "write refused"
+    if isinstance(exc, psycopg.Error):
+        return _pg_reason(exc)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return "locked by another process"
     if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")) or code in (

@@ -1,33 +1,17 @@
-"""The SQLite report store: its connection, migrations and transactions, with the SQL of
-writes and reads in `sqlite_writes` and `sqlite_reads`."""
+"""The SQLite report store (the embedded default): its file, connection and transactions;
+what it shares with PostgreSQL's is in `sql_store`."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 
-from ..core.ascii_digits import parse_ascii_int
-from . import sqlite_reads, sqlite_writes
-from .model import Checkpoint, ReportListing, SessionReport, WarningRecord
+from .sql_db import Db
+from .sql_store import BUSY_TIMEOUT_SECONDS, BaseReportStore, migrations
 
-BUSY_TIMEOUT_SECONDS = 5
-"How long a write waits for another process's write lock (a `qualmon purge`, a backup)."
-
-
-def migrations() -> list[tuple[int, str]]:
-    """(version, SQL) of every file in qualmon/reports/migrations, oldest first."""
-    folder = resources.files("qualmon.reports") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        version = parse_ascii_int(name[:4], max_digits=4)
-        if name.endswith(".sql") and version is not None:
-            found.append((version, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+__all__ = ["BUSY_TIMEOUT_SECONDS", "ReportStore", "migrations"]
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -41,8 +25,13 @@ def _statements(script: str) -> Iterator[str]:
             buffer = ""
 
 
-class ReportStore:
-    """Blocking access to the store; one instance per thread (the service runs it in one)."""
+class ReportStore(BaseReportStore):
+    """The SQLite store: one file, WAL mode, owner-only."""
+
+    SCHEMA_VERSION_TABLE = (
+        "CREATE TABLE IF NOT EXISTS schema_version "
+        "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
 
     def __init__(self, path: str, *, prepare: bool = True) -> None:
         """Open the store; with `prepare` (the default) also switch on WAL and migrate.
@@ -50,7 +39,7 @@ class ReportStore:
         The service opens with `prepare=False` and prepares on its writer, so that a store
         that cannot be written at start (read-only, full, locked) delays only the writes.
         """
-        self.path = path
+        self.path = self.label = path
         if path != ":memory:" and not os.path.exists(path):
             # Health data: readable by the service's user only (WAL/SHM files inherit this).
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -92,11 +81,10 @@ class ReportStore:
         self._db = fresh
 
     def set_busy_timeout(self, seconds: float) -> None:
-        """How long a write waits for another process's lock before failing with BUSY."""
         self._db.execute(f"PRAGMA busy_timeout={round(seconds * 1000)}")
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Db]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -108,92 +96,15 @@ class ReportStore:
             raise
         self._db.execute("COMMIT")
 
-    def schema_version(self) -> int:
-        row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
+    def _reader(self) -> Db:
+        return self._db
 
-    def migrate(self) -> int:
-        """Apply pending migrations, each in one transaction; returns how many ran."""
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version "
-            "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-        )
-        applied = 0
-        for version, script in migrations():
-            with self._transaction() as db:
-                # Checked inside the write lock: two processes starting together apply once.
-                if version <= self.schema_version():
-                    continue
-                for statement in _statements(script):
-                    db.execute(statement)
-                db.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
-                applied += 1
-        return applied
+    def _lock_schema(self, db: Db) -> None:
+        """BEGIN IMMEDIATE already holds the database's one write lock."""
+
+    def _run_script(self, db: Db, script: str) -> None:
+        for statement in _statements(script):
+            db.execute(statement)
 
     def close(self) -> None:
         self._db.close()
-
-    # -- writing ---------------------------------------------------------------
-
-    def save(self, cp: Checkpoint) -> int:
-        """Write a checkpoint (or the final state) of one session; returns its report id."""
-        with self._transaction() as db:
-            return sqlite_writes.save_checkpoint(db, cp)
-
-    def record_warning(
-        self, session_id: str, session_started_at: float, warning: WarningRecord
-    ) -> None:
-        """Insert a warning, or update it (same kind, role and raised_at) when it clears."""
-        with self._transaction() as db:
-            sqlite_writes.record_warning(db, session_id, session_started_at, warning)
-
-    def write_session(
-        self,
-        session_id: str,
-        started_at: float,
-        *,
-        checkpoint: Checkpoint | None,
-        warnings: Iterable[WarningRecord],
-        final: bool,
-    ) -> float | None:
-        """A checkpoint and warnings of one session in one transaction (the service's writer);
-        for a final report, returns the share of the session with a warning active."""
-        with self._transaction() as db:
-            if checkpoint is not None:
-                sqlite_writes.save_checkpoint(db, checkpoint)
-            for warning in warnings:
-                sqlite_writes.record_warning(db, session_id, started_at, warning)
-        return self.degraded_ratio(session_id, started_at) if final else None
-
-    def mark_interrupted(self) -> int:
-        """Reports left open by a process that died: end them at their last checkpoint."""
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE reports SET end_reason = 'interrupted', ended_at = checkpoint_at"
-                " WHERE ended_at IS NULL"
-            )
-            return cursor.rowcount
-
-    def purge(self, before: float) -> int:
-        """Delete reports of sessions that ended before `before` (epoch seconds)."""
-        with self._transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM reports WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
-            )
-            return cursor.rowcount
-
-    # -- reading ---------------------------------------------------------------
-
-    def load(self, session_id: str, started_at: float | None = None) -> SessionReport | None:
-        """The newest report of `session_id` (or the one that started at `started_at`)."""
-        return sqlite_reads.load_report(self._db, session_id, started_at)
-
-    def degraded_ratio(self, session_id: str, started_at: float) -> float:
-        """Share of the session with a warning active, from the warning table."""
-        return sqlite_reads.report_degraded_ratio(self._db, session_id, started_at)
-
-    def list_reports(
-        self, *, since: float | None = None, until: float | None = None, limit: int = 100
-    ) -> list[ReportListing]:
-        """Reports whose session started in [since, until), newest first."""
-        return sqlite_reads.list_reports(self._db, since=since, until=until, limit=limit)

@@ -9,19 +9,20 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .faults import STORE_ERRORS, StoreUnavailable
-from .store import ReportStore
+from .sql_store import BaseReportStore
 
 T = TypeVar("T")
 
 
 class StoreThread:
-    """A ReportStore opened on, and only ever used from, one worker thread."""
+    """A BaseReportStore opened on, and only ever used from, one worker thread."""
 
-    def __init__(self, path: str, opener: Callable[[str], ReportStore]) -> None:
+    def __init__(self, path: str, opener: Callable[[str], BaseReportStore]) -> None:
         self.path = path
+        "A SQLite path or a PostgreSQL URL (holds a password: never logged)."
         self._opener = opener
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._store: ReportStore | None = None
+        self._store: BaseReportStore | None = None
 
     @property
     def is_open(self) -> bool:
@@ -41,7 +42,7 @@ class StoreThread:
             self._executor = None
             raise
 
-    async def run(self, work: Callable[[ReportStore], T]) -> T:
+    async def run(self, work: Callable[[BaseReportStore], T]) -> T:
         """Run `work` on the thread, after everything queued there before it; raises
         StoreUnavailable('closed') once the store is closed."""
         executor, store = self._executor, self._store

@@ -12,7 +12,7 @@ from typing import TypeVar
 from .fault_state import FaultState
 from .faults import REJECTED_ERRORS, STORE_ERRORS, STORE_LOGGER, StoreOp, retry_delay
 from .pending import Pending, PendingReports
-from .store import BUSY_TIMEOUT_SECONDS, ReportStore
+from .sql_store import BUSY_TIMEOUT_SECONDS, BaseReportStore
 from .store_thread import StoreThread
 
 log = logging.getLogger(STORE_LOGGER)
@@ -26,7 +26,7 @@ REOPEN_REASONS = ("read-only", "cannot open its files")
 "A connection opened while the file was read-only stays read-only: reopen before retrying."
 
 
-def prepare_store(store: ReportStore) -> int:
+def prepare_store(store: BaseReportStore) -> int:
     """WAL, migrations, then the reports an earlier run left open: how many were."""
     store.prepare()
     return store.mark_interrupted()
@@ -136,7 +136,7 @@ class StoreWriter:
         op: StoreOp = entry.kind if entry.checkpoint is not None else "warning"
         warnings = tuple(entry.warnings.values())
 
-        def write(store: ReportStore) -> float | None:
+        def write(store: BaseReportStore) -> float | None:
             return store.write_session(
                 entry.session_id,
                 entry.started_at,
@@ -162,13 +162,13 @@ class StoreWriter:
             except Exception as exc:  # an observer's bug must not stop the writer
                 log.error("after a final report was saved: %s", type(exc).__name__)
 
-    async def _attempt(self, op: StoreOp, work: Callable[[ReportStore], T]) -> T:
+    async def _attempt(self, op: StoreOp, work: Callable[[BaseReportStore], T]) -> T:
         """Run a write. Raises _Failed (storage fault recorded: retry later) or _Refused
         (this write cannot succeed; the store is not to blame)."""
         retrying = self._faults.reason is not None
         reopen = self._faults.reason in REOPEN_REASONS
 
-        def run(store: ReportStore) -> T:
+        def run(store: BaseReportStore) -> T:
             if not retrying:
                 return work(store)
             if reopen:

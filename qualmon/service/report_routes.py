@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
@@ -18,12 +17,12 @@ from ..config import ConfigError
 from ..core.ascii_digits import parse_ascii_int
 from ..core.instants import iso, parse_instant
 from ..reports.async_store import AsyncReportStore
-from ..reports.faults import StoreUnavailable
+from ..reports.faults import STORE_ERRORS, StoreUnavailable, describe
 from ..reports.html import CONTENT_SECURITY_POLICY, render_report_html
 from ..reports.model import SessionReport, report_json
 from ..reports.pending import pending_bound
 from ..reports.recorder import ReportRecorder
-from ..reports.store import ReportStore
+from ..reports.sql_store import BaseReportStore
 from ..reports.warning_log import WarningTimeline
 from .auth import authenticate, authorize_session, require
 from .http import unavailable
@@ -90,7 +89,7 @@ def _not_saved_yet(store: AsyncReportStore) -> web.HTTPServiceUnavailable:
     )
 
 
-async def _read(store: AsyncReportStore, work: Callable[[ReportStore], T]) -> T:
+async def _read(store: AsyncReportStore, work: Callable[[BaseReportStore], T]) -> T:
     """A read of the store, or 503 + Retry-After when it cannot be read."""
     try:
         return await store.run(work)
@@ -160,21 +159,26 @@ async def list_reports(request: web.Request) -> web.Response:
 
 async def _purge_periodically(store: AsyncReportStore, retention_days: float) -> None:
     while True:
-        purge = functools.partial(ReportStore.purge, before=time.time() - retention_days * 86400)
+        before = time.time() - retention_days * 86400
         with contextlib.suppress(StoreUnavailable):  # counted and logged by the store
-            removed = await store.run(purge, op="purge")
+            removed = await store.run(functools.partial(_purge, before=before), op="purge")
             if removed:
                 log.info("purged %d reports older than %g days", removed, retention_days)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+def _purge(store: BaseReportStore, *, before: float) -> int:
+    return store.purge(before)
 
 
 async def _store_context(app: web.Application) -> AsyncIterator[None]:
     store = app[store_key]
     try:
         await store.open()
-    except (OSError, sqlite3.Error) as exc:
+    except STORE_ERRORS as exc:
+        # The label, not the path: a PostgreSQL URL holds a password.
         raise ConfigError(
-            f"cannot open the report store {store.path!r} (QUALMON_DB): {exc}"
+            f"cannot open the report store {store.label!r} (QUALMON_DB): {describe(exc)}"
         ) from None
     purger = asyncio.create_task(
         _purge_periodically(store, app[settings_key].retention_days), name="qualmon-purge"

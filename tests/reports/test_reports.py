@@ -1,4 +1,5 @@
-"""Stored reports through the real service: truth, access rules, the HTML page, the CLI."""
+"""Stored reports through the real service: truth, access rules, the HTML page, the CLI;
+those that hold for every store run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ import pytest
 from qualmon.config import Settings
 from qualmon.core.instants import iso
 from qualmon.reports.model import WarningRecord
-from qualmon.reports.store import ReportStore
 from qualmon.service.keys import limiter_key, store_key, timeline_key
 from qualmon.sim.impairment import ImpairmentConfig
 
+from ..backends import Backend
 from ..conftest import ARTIFACTS, CHROMIUM_ARGS, Service, make_settings, run_service, wait_for
 from ..reportdata import checkpoint
+from ..service.serving import free_port
 from ..service.test_probe_ingest import post as post_sample
 from ..service.test_probe_ingest import sample
 
@@ -32,20 +34,19 @@ ODD_ID = "S<b>&\"'1"
 "A session id full of HTML metacharacters: the page must show it as text."
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "reports.db"
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+"For tests of what no store changes (real-time media, the browser): one run is enough."
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
-    return make_settings(db_path=str(db_path))
+def settings(backend: Backend) -> Settings:
+    return make_settings(db_path=backend.target)
 
 
 @pytest.fixture
-def stored(db_path: Path) -> Path:
+def stored(backend: Backend) -> Backend:
     """A store holding an ended 60 s session, one left open by a crash, and warnings."""
-    store = ReportStore(str(db_path))
+    store = backend.open()
     store.save(checkpoint("stored", started_at=STARTED, ended_at=STARTED + 60, end_reason="ended"))
     store.save(checkpoint(ODD_ID, started_at=STARTED, ended_at=STARTED + 60, end_reason="ended"))
     for sid in ("stored", ODD_ID):
@@ -56,7 +57,7 @@ def stored(db_path: Path) -> Path:
         )
     store.save(checkpoint("crashed", started_at=STARTED + 100))
     store.close()
-    return db_path
+    return backend
 
 
 async def get(service: Service, path: str, **kwargs: Any) -> tuple[int, Any]:
@@ -69,6 +70,7 @@ async def get(service: Service, path: str, **kwargs: Any) -> tuple[int, Any]:
 
 
 @pytest.mark.realtime
+@SQLITE_ONLY
 async def test_outage_report_matches_the_live_snapshot(service: Service, publishers: Any) -> None:
     """A 500 ms client outage: the stored report's totals equal the live API's final ones,
     and the dropout sits in the 5 s bucket where the outage happened."""
@@ -139,7 +141,7 @@ async def test_outage_report_matches_the_live_snapshot(service: Service, publish
 # -- access ------------------------------------------------------------------------
 
 
-async def test_report_access_rules(stored: Path, service: Service) -> None:
+async def test_report_access_rules(stored: Backend, service: Service) -> None:
     """Watch token for the session or admin → 200; another session's or a publish token →
     403; none or invalid → 401; unknown session → 404, also for its own watch token."""
     for suffix in ("report", "report.html"):
@@ -158,7 +160,7 @@ async def test_report_access_rules(stored: Path, service: Service) -> None:
         assert (await get(service, unknown, headers=service.auth("watch", "unknown")))[0] == 404
 
 
-async def test_stored_report_json(stored: Path, service: Service) -> None:
+async def test_stored_report_json(stored: Backend, service: Service) -> None:
     """The JSON of a stored report, and a crash leftover marked interrupted at start."""
     status, doc = await get(service, "/v1/sessions/stored/report", headers=service.auth("admin"))
     assert status == 200
@@ -180,7 +182,7 @@ async def test_stored_report_json(stored: Path, service: Service) -> None:
     assert crashed["ended_at"] == crashed["checkpoint_at"]
 
 
-async def test_report_list_is_admin_only_and_validated(stored: Path, service: Service) -> None:
+async def test_report_list_is_admin_only_and_validated(stored: Backend, service: Service) -> None:
     status, doc = await get(service, "/v1/reports", headers=service.auth("admin"))
     assert status == 200
     assert {r["id"] for r in doc["reports"]} == {"stored", ODD_ID, "crashed"}
@@ -209,7 +211,8 @@ async def test_report_list_is_admin_only_and_validated(stored: Path, service: Se
 # -- the page in a real browser ----------------------------------------------------
 
 
-async def test_html_report_renders_in_chromium(stored: Path, service: Service) -> None:
+@SQLITE_ONLY
+async def test_html_report_renders_in_chromium(stored: Backend, service: Service) -> None:
     """No console errors, one SVG lane per role, marks drawn, the odd id shown as text."""
     executable = shutil.which("chromium")
     if executable is None:
@@ -253,9 +256,9 @@ async def test_html_report_renders_in_chromium(stored: Path, service: Service) -
 # -- the command line --------------------------------------------------------------
 
 
-def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, db: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUALMON_")}
-    env["QUALMON_DB"] = str(db)
+    env["QUALMON_DB"] = db
     return subprocess.run(
         [sys.executable, "-m", "qualmon.cli", *args],
         env=env,
@@ -265,37 +268,52 @@ def run_cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_report_prints_the_summary(stored: Path) -> None:
+def test_cli_report_prints_the_summary(stored: Backend) -> None:
     """`qualmon report ID` prints the plain summary; --json the API's document."""
-    result = run_cli("report", "stored", db=stored)
+    result = run_cli("report", "stored", db=stored.target)
     assert result.returncode == 0, result.stderr
     assert "Session stored: ended" in result.stdout
     assert "2 dropouts while the client was speaking" in result.stdout
     assert "client" in result.stdout and "therapist" in result.stdout
-    result = run_cli("report", "stored", "--json", db=stored)
+    result = run_cli("report", "stored", "--json", db=stored.target)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["id"] == "stored" and doc["legs"]["client"]["dropouts"] == 2
-    missing = run_cli("report", "nobody", db=stored)
+    missing = run_cli("report", "nobody", db=stored.target)
     assert missing.returncode == 1 and "nobody" in missing.stderr
-    nowhere = run_cli("report", "stored", db=stored.with_name("absent.db"))
+
+
+def test_cli_report_names_a_missing_sqlite_store(tmp_path: Path) -> None:
+    nowhere = run_cli("report", "stored", db=str(tmp_path / "absent.db"))
     assert nowhere.returncode == 2 and "absent.db" in nowhere.stderr
-    assert not stored.with_name("absent.db").exists()
+    assert not (tmp_path / "absent.db").exists()
 
 
-def test_cli_purge_removes_before_a_date(stored: Path) -> None:
+def test_cli_on_an_unreachable_postgresql_names_the_host_not_the_password() -> None:
+    """A server that is not there: exit 2 and one line naming the host; the URL's password
+    is printed nowhere."""
+    secret = "pw-" + "z" * 20
+    dsn = f"postgresql://qualmon:{secret}@127.0.0.1:{free_port()}/reports"
+    for args in (("report", "stored"), ("purge", "--before", "2020-01-01")):
+        result = run_cli(*args, db=dsn)
+        assert result.returncode == 2, result
+        assert "cannot open the report store PostgreSQL at 127.0.0.1" in result.stderr
+        assert secret not in result.stderr + result.stdout
+
+
+def test_cli_purge_removes_before_a_date(stored: Backend) -> None:
     """Only reports of sessions ended before the date go; the count is printed."""
-    result = run_cli("purge", "--before", "2020-01-01", db=stored)
+    result = run_cli("purge", "--before", "2020-01-01", db=stored.target)
     assert result.returncode == 0, result.stderr
     assert "removed 0 reports" in result.stdout
     # Both 60 s sessions ended at STARTED + 60; the open one is never purged.
-    result = run_cli("purge", "--before", str(iso(STARTED + 90)), db=stored)
+    result = run_cli("purge", "--before", str(iso(STARTED + 90)), db=stored.target)
     assert result.returncode == 0, result.stderr
     assert "removed 2 reports" in result.stdout
-    store = ReportStore(str(stored))
+    store = stored.open()
     assert [r.session_id for r in store.list_reports()] == ["crashed"]
     store.close()
-    bad = run_cli("purge", "--before", "last week", db=stored)
+    bad = run_cli("purge", "--before", "last week", db=stored.target)
     assert bad.returncode == 2 and "--before" in bad.stderr
 
 
@@ -316,10 +334,10 @@ async def test_report_list_limit_takes_ascii_digits_only(service: Service) -> No
     assert status == 200
 
 
-async def test_warning_open_at_the_end_is_stored_with_its_own_time(db_path: Path) -> None:
+async def test_warning_open_at_the_end_is_stored_with_its_own_time(backend: Backend) -> None:
     """A warning still raised when its session ends: stored at the event's time, open, and
     forgotten by the timeline once the session is over."""
-    settings = make_settings(db_path=str(db_path), lost_after_seconds=3.0)
+    settings = make_settings(db_path=backend.target, lost_after_seconds=3.0)
     async with run_service(settings) as service:
         service.app[limiter_key].min_interval_seconds = 0.0
         token = service.token("publish", "open", "client")

@@ -1,8 +1,9 @@
-"""The SQLite report store: migrations, checkpoints, interrupted sessions, retention, privacy."""
+"""The report store, SQLite and PostgreSQL alike: migrations, checkpoints, interrupted
+sessions, retention, privacy."""
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 from qualmon.config import ConfigError, Settings, settings_from_env
 from qualmon.reports.async_store import AsyncReportStore
 from qualmon.reports.model import SpeechSpan, TimelinePoint, WarningRecord
-from qualmon.reports.store import ReportStore, migrations
+from qualmon.reports.sql_store import BaseReportStore as Store
+from qualmon.reports.sql_store import migrations
 from qualmon.service.keys import store_key
 
+from ..backends import Backend
 from ..conftest import SECRET, Service, make_settings, run_service, wait_for
 from ..privacy import leaks, store_bytes
 from ..reportdata import checkpoint, points
@@ -29,36 +32,55 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Any:
-    opened = ReportStore(str(db_path))
+def store(backend: Backend) -> Any:
+    opened = backend.open()
     yield opened
     opened.close()
 
 
-def tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as db:
-        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
-def test_migrations_are_idempotent(db_path: Path) -> None:
-    """Opening a store twice applies each migration once; WAL mode; the file is private."""
-    latest = migrations()[-1][0]
-    first = ReportStore(str(db_path))
+def test_migrations_are_idempotent(backend: Backend) -> None:
+    """Opening a store twice applies each migration once; SQLite: WAL mode, the file is
+    private."""
+    dialect = "postgresql" if backend.name == "postgresql" else ""
+    latest = migrations(dialect)[-1][0]
+    first = backend.open()
     assert first.schema_version() == latest
     assert first.migrate() == 0
     first.close()
-    second = ReportStore(str(db_path))
+    second = backend.open()
     assert second.migrate() == 0
     second.close()
-    assert {"reports", "legs", "timeline", "speech", "dropouts", "warnings"} <= tables(db_path)
-    with sqlite3.connect(db_path) as db:
-        versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
-        assert versions == [v for v, _ in migrations()]
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db_path.stat().st_mode & 0o077 == 0
+    assert backend.tables() == {
+        "schema_version",
+        "reports",
+        "legs",
+        "timeline",
+        "speech",
+        "dropouts",
+        "warnings",
+    }
+    versions = [r[0] for r in backend.rows("SELECT version FROM schema_version")]
+    assert versions == [v for v, _ in migrations(dialect)]
+    if backend.name == "sqlite":
+        assert backend.rows("PRAGMA journal_mode") == [("wal",)]
+        assert Path(backend.target).stat().st_mode & 0o077 == 0
 
 
-def test_save_and_load_round_trip(store: ReportStore) -> None:
+def test_both_dialects_have_the_same_migrations() -> None:
+    """A migration added for one store and not the other fails here, not in production."""
+    assert [v for v, _ in migrations()] == [v for v, _ in migrations("postgresql")]
+
+
+async def test_stores_migrating_at_once_apply_each_migration_once(backend: Backend) -> None:
+    """Several processes starting together on one empty store: each migration once."""
+    opened = await asyncio.gather(*(asyncio.to_thread(backend.open) for _ in range(4)))
+    for each in opened:
+        each.close()
+    versions = [r[0] for r in backend.rows("SELECT version FROM schema_version")]
+    assert versions == sorted(set(versions)) and versions
+
+
+def test_save_and_load_round_trip(store: Store) -> None:
     """A checkpoint loads back field for field."""
     cp = checkpoint()
     store.save(cp)
@@ -80,7 +102,7 @@ def test_save_and_load_round_trip(store: ReportStore) -> None:
     assert store.load("unknown") is None
 
 
-def test_later_checkpoints_replace_and_extend(store: ReportStore) -> None:
+def test_later_checkpoints_replace_and_extend(store: Store) -> None:
     """Points are replaced by (role, t), speech from the given index on, dropouts entirely."""
     first = checkpoint()
     store.save(first)
@@ -111,7 +133,7 @@ def test_later_checkpoints_replace_and_extend(store: ReportStore) -> None:
     assert report.duration_seconds == 65
 
 
-def test_a_reused_session_id_keeps_both_reports(store: ReportStore) -> None:
+def test_a_reused_session_id_keeps_both_reports(store: Store) -> None:
     """The platform may reuse an id: each run is its own report, the newest is loaded."""
     store.save(checkpoint(started_at=1000.0, ended_at=1060.0, end_reason="ended"))
     store.save(checkpoint(started_at=2000.0))
@@ -120,7 +142,7 @@ def test_a_reused_session_id_keeps_both_reports(store: ReportStore) -> None:
     assert len(store.list_reports()) == 2
 
 
-def test_open_sessions_are_marked_interrupted(store: ReportStore) -> None:
+def test_open_sessions_are_marked_interrupted(store: Store) -> None:
     """Left open by a crash: interrupted, ended at the last checkpoint, data kept."""
     live = checkpoint("crashed")
     store.save(live)
@@ -135,7 +157,18 @@ def test_open_sessions_are_marked_interrupted(store: ReportStore) -> None:
     assert store.mark_interrupted() == 0
 
 
-def test_purge_removes_exactly_the_old_reports(store: ReportStore, db_path: Path) -> None:
+def test_a_checkpoint_after_interrupted_reopens_the_report(store: Store) -> None:
+    """Another instance starting on a shared store marks a live report interrupted; that
+    session's next checkpoint makes it live again (the README's promise)."""
+    live = checkpoint("live")
+    store.save(live)
+    assert store.mark_interrupted() == 1
+    store.save(replace(live, checkpoint_at=live.checkpoint_at + 10))
+    report = store.load("live")
+    assert report is not None and report.ended_at is None and report.end_reason is None
+
+
+def test_purge_removes_exactly_the_old_reports(store: Store, backend: Backend) -> None:
     """Reports of sessions ended before the cut are gone with all their rows; others stay."""
     now = 1_800_000_000.0
     ages_days = {"d40": 40, "d31": 31, "d29": 29, "d1": 1}
@@ -151,18 +184,16 @@ def test_purge_removes_exactly_the_old_reports(store: ReportStore, db_path: Path
     assert store.purge(now - 30 * DAY) == 2
     kept = {r.session_id for r in store.list_reports()}
     assert kept == {"d29", "d1", "still-open"}
-    with sqlite3.connect(db_path) as db:
-        for table in ("legs", "timeline", "speech", "dropouts", "warnings"):
-            orphans = db.execute(
-                f"SELECT count(*) FROM {table}"
-                " WHERE report_id NOT IN (SELECT report_id FROM reports)"
-            ).fetchone()[0]
-            assert orphans == 0, table
-        assert db.execute("SELECT count(*) FROM warnings").fetchone()[0] == 2
+    for table in ("legs", "timeline", "speech", "dropouts", "warnings"):
+        orphans = backend.rows(
+            f"SELECT count(*) FROM {table} WHERE report_id NOT IN (SELECT report_id FROM reports)"
+        )
+        assert orphans == [(0,)], table
+    assert backend.rows("SELECT count(*) FROM warnings") == [(2,)]
     assert store.purge(now - 30 * DAY) == 0
 
 
-def test_warnings_upsert_and_degraded_ratio(store: ReportStore) -> None:
+def test_warnings_upsert_and_degraded_ratio(store: Store) -> None:
     """Raised then cleared is one row; overlapping warnings count once; open ones run to end."""
     start = 1_790_000_000.0
     # Raised before the first checkpoint: the report row is created and later merged.
@@ -192,7 +223,7 @@ def test_warnings_upsert_and_degraded_ratio(store: ReportStore) -> None:
     assert store.degraded_ratio("S1", start) == pytest.approx(21 / 60)
 
 
-def test_list_reports_filters_and_limits(store: ReportStore) -> None:
+def test_list_reports_filters_and_limits(store: Store) -> None:
     for i in range(5):
         store.save(checkpoint(f"S{i}", started_at=1000.0 + i * 100))
     listed = store.list_reports(since=1100.0, until=1400.0)
@@ -234,15 +265,15 @@ async def test_store_holds_no_sdp_address_or_token(
     assert leaks(blob, tokens) == []
 
 
-async def test_service_purges_old_reports_at_start(db_path: Path) -> None:
+async def test_service_purges_old_reports_at_start(backend: Backend) -> None:
     """The retention task runs at start: reports past retention_days go, newer ones stay."""
     now = time.time()
-    store = ReportStore(str(db_path))
+    store = backend.open()
     for sid, age_days in (("old", 8), ("new", 6)):
         end = now - age_days * DAY
         store.save(checkpoint(sid, started_at=end - 60, ended_at=end, end_reason="ended"))
     store.close()
-    async with run_service(make_settings(db_path=str(db_path), retention_days=7)) as service:
+    async with run_service(make_settings(db_path=backend.target, retention_days=7)) as service:
         store = service.app[store_key]
         await wait_for(
             lambda: store.run(lambda s: [r.session_id for r in s.list_reports()] == ["new"]),

@@ -1,7 +1,7 @@
 """The store's writer: reports wait in memory while the store fails, land when it recovers.
 
-A real SQLite file behind a store that fails on command, a fake clock, and a retry timer
-that fires only when the test says so.
+A real store (a SQLite file, a PostgreSQL database) that fails on command, a fake clock, and
+a retry timer that fires only when the test says so.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ import pytest
 from qualmon.reports.async_store import AsyncReportStore
 from qualmon.reports.faults import StoreUnavailable
 from qualmon.reports.model import Checkpoint, SessionReport, WarningRecord
+from qualmon.reports.pg_store import PgReportStore, is_postgresql
+from qualmon.reports.sql_store import BaseReportStore
 from qualmon.reports.store import ReportStore
 
+from ..backends import Backend
 from ..conftest import wait_for
 from ..fakes import FakeClock
 from ..reportdata import checkpoint
@@ -29,11 +32,12 @@ from .sqlite_errors import full_disk_error, read_only_error
 START = 1_790_000_000.0
 
 
-class FailingStore(ReportStore):
-    """A real store whose writes (and, if asked, reads) raise `fail` while it is set."""
+class FailingStore(BaseReportStore):
+    """A real store whose writes (and, if asked, reads) raise `fail` while it is set; mixed
+    into each kind of store below."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path, prepare=False)
+    def __init__(self, target: str) -> None:
+        super().__init__(target, prepare=False)  # type: ignore[call-arg]
         self.fail: sqlite3.Error | None = None
         self.fail_reads = False
         self.refuse: set[str] = set()
@@ -44,13 +48,15 @@ class FailingStore(ReportStore):
         if self.fail is not None:
             raise self.fail
 
+    # super() here is the concrete store mixed in after this class (FailingSqlite and
+    # FailingPg below), which mypy cannot see from the abstract base.
     def prepare(self) -> int:
         self._check()
-        return super().prepare()
+        return super().prepare()  # type: ignore[safe-super]
 
     def reopen(self) -> None:
         self.reopened += 1
-        super().reopen()
+        super().reopen()  # type: ignore[safe-super]
 
     def write_session(
         self,
@@ -74,6 +80,14 @@ class FailingStore(ReportStore):
         return super().load(session_id, started_at)
 
 
+class FailingSqlite(FailingStore, ReportStore):
+    pass
+
+
+class FailingPg(FailingStore, PgReportStore):
+    pass
+
+
 class Timer:
     """The writer's retry sleep, fired by hand: `delays` are the waits it asked for."""
 
@@ -93,20 +107,20 @@ class Timer:
 class Harness:
     """An AsyncReportStore over a FailingStore, on a fake clock and a hand-fired timer."""
 
-    def __init__(self, path: Path, clock: FakeClock, *, fail: sqlite3.Error | None) -> None:
-        self.path = path
+    def __init__(self, target: str, clock: FakeClock, *, fail: sqlite3.Error | None) -> None:
+        self.target = target
         self.clock = clock
         self.timer = Timer()
         self.stores: list[FailingStore] = []
 
-        def opener(p: str) -> ReportStore:
-            store = FailingStore(p)
+        def opener(p: str) -> BaseReportStore:
+            store = FailingPg(p) if is_postgresql(p) else FailingSqlite(p)
             store.fail = fail
             self.stores.append(store)
             return store
 
         self.store = AsyncReportStore(
-            str(path), max_pending=3, clock=clock, sleep=self.timer.sleep, opener=opener
+            target, max_pending=3, clock=clock, sleep=self.timer.sleep, opener=opener
         )
 
     @property
@@ -131,9 +145,9 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running(
-    path: Path, clock: FakeClock, *, fail: sqlite3.Error | None = None
+    backend: Backend, clock: FakeClock, *, fail: sqlite3.Error | None = None
 ) -> AsyncIterator[Harness]:
-    h = Harness(path, clock, fail=fail)
+    h = Harness(backend.target, clock, fail=fail)
     await h.store.open()
     try:
         yield h
@@ -143,25 +157,18 @@ async def running(
         await h.store.close()
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "reports.db"
-
-
-def stored(path: Path, session_id: str) -> tuple[float | None, str | None, int] | None:
+def stored(backend: Backend, session_id: str) -> tuple[float | None, str | None, int] | None:
     """(ended_at, end_reason, warning count) of the session's report, read as another
     process reads it."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        row = db.execute(
-            "SELECT report_id, ended_at, end_reason FROM reports WHERE session_id = ?",
-            (session_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        (warnings,) = db.execute(
-            "SELECT count(*) FROM warnings WHERE report_id = ?", (row[0],)
-        ).fetchone()
-        return row[1], row[2], warnings
+    rows = backend.rows(
+        "SELECT report_id, ended_at, end_reason FROM reports WHERE session_id = ?",
+        (session_id,),
+    )
+    if not rows:
+        return None
+    ((report_id, ended_at, end_reason),) = rows
+    ((warnings,),) = backend.rows("SELECT count(*) FROM warnings WHERE report_id = ?", (report_id,))
+    return ended_at, end_reason, warnings
 
 
 def final(session_id: str = "S1") -> Checkpoint:
@@ -188,12 +195,12 @@ def raise_warning(store: AsyncReportStore, session_id: str = "S1") -> None:
 
 
 async def test_reports_wait_in_memory_and_land_when_the_store_recovers(
-    db_path: Path, clock: FakeClock
+    backend: Backend, clock: FakeClock
 ) -> None:
     """A full disk: the final report and its warning wait (degraded, counted, retried at
     1, 2, 4 s); once the disk has room they land complete and the observer is told."""
     ratios: list[float] = []
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.fail = full_disk_error()
         raise_warning(h.store)
         h.store.save(final(), final=True, on_final_saved=ratios.append)
@@ -215,20 +222,20 @@ async def test_reports_wait_in_memory_and_land_when_the_store_recovers(
         await h.retry()
         await h.retry()
         assert h.timer.delays == [1.0, 2.0, 4.0] and h.store.errors["final"] == 3
-        assert stored(db_path, "S1") is None and ratios == []
+        assert stored(backend, "S1") is None and ratios == []
 
         h.db.fail = None
         await h.retry()
         health = h.store.health()
         assert health.writable and sum(health.pending.values()) == 0
         assert not h.store.held_back("S1")
-        assert stored(db_path, "S1") == (START + 60, "ended", 1)
+        assert stored(backend, "S1") == (START + 60, "ended", 1)
         assert ratios == [pytest.approx(45 / 60)]  # the warning ran from 15 s to the end
         assert sum(health.dropped.values()) == 0
 
 
 async def test_a_live_sessions_checkpoints_merge_while_waiting(
-    db_path: Path, clock: FakeClock
+    backend: Backend, clock: FakeClock
 ) -> None:
     """Checkpoints queued during a fault land as one write holding all of them."""
     first = checkpoint(started_at=START)
@@ -239,7 +246,7 @@ async def test_a_live_sessions_checkpoints_merge_while_waiting(
         speech_from=(("client", 2),),
         speech=(),
     )
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.fail = full_disk_error()
         h.store.save(first)
         await h.failures(1)
@@ -253,12 +260,12 @@ async def test_a_live_sessions_checkpoints_merge_while_waiting(
 
 
 async def test_one_log_line_a_minute_and_one_on_recovery(
-    db_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    backend: Backend, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Attempts fail for three minutes: a line at the first, one a minute after, one when
     writes succeed again; never one per attempt."""
     caplog.set_level(logging.WARNING, logger="qualmon.reports.async_store")
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.fail = full_disk_error()
         h.store.save(final(), final=True)
         await h.failures(1)
@@ -284,15 +291,15 @@ async def test_one_log_line_a_minute_and_one_on_recovery(
 
 
 async def test_a_store_that_cannot_be_prepared_starts_degraded(
-    db_path: Path, clock: FakeClock, tmp_path: Path
+    backend: Backend, clock: FakeClock, tmp_path: Path
 ) -> None:
     """Read-only at start: the service starts, reads work, writes wait; each retry opens a
     fresh connection (one opened read-only stays so), prepares, marks an earlier run's
     open report interrupted, then writes what waited."""
-    seed = ReportStore(str(db_path))
+    seed = backend.open()
     seed.save(checkpoint("crashed", started_at=START - 3600))
     seed.close()
-    async with running(db_path, clock, fail=read_only_error(tmp_path / "ro.db")) as h:
+    async with running(backend, clock, fail=read_only_error(tmp_path / "ro.db")) as h:
         assert h.store.health().reason == "read-only" and h.store.errors["open"] == 1
         crashed = await h.store.run(lambda s: s.load("crashed"))
         assert crashed is not None and crashed.end_reason is None
@@ -302,13 +309,13 @@ async def test_a_store_that_cannot_be_prepared_starts_degraded(
         h.db.fail = None
         await h.retry()
         assert h.db.reopened == 2 and h.store.health().writable
-        assert stored(db_path, "crashed") == (START - 3600 + 60, "interrupted", 0)
-        assert stored(db_path, "S1") == (START + 60, "ended", 0)
+        assert stored(backend, "crashed") == (START - 3600 + 60, "interrupted", 0)
+        assert stored(backend, "S1") == (START + 60, "ended", 0)
 
 
-async def test_the_bound_holds_while_waiting(db_path: Path, clock: FakeClock) -> None:
+async def test_the_bound_holds_while_waiting(backend: Backend, clock: FakeClock) -> None:
     """At most 3 here: a fourth session pushes out the oldest live checkpoint, counted."""
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.fail = full_disk_error()
         h.store.save(final("A"), final=True)
         await h.failures(1)
@@ -321,15 +328,15 @@ async def test_the_bound_holds_while_waiting(db_path: Path, clock: FakeClock) ->
         assert not h.store.held_back("B") and h.store.held_back("C")
         h.db.fail = None
         await h.retry()
-    assert [stored(db_path, s) is not None for s in "ABCD"] == [True, False, True, True]
+    assert [stored(backend, s) is not None for s in "ABCD"] == [True, False, True, True]
 
 
 async def test_a_refused_write_is_dropped_and_the_others_land(
-    db_path: Path, clock: FakeClock
+    backend: Backend, clock: FakeClock
 ) -> None:
     """A write the database refuses (a constraint) is not the disk's fault: it is dropped
     and counted, the store stays writable, later writes land."""
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.refuse = {"bad"}
         h.store.save(final("bad"), final=True)
         h.store.save(final("good"), final=True)
@@ -339,13 +346,13 @@ async def test_a_refused_write_is_dropped_and_the_others_land(
         health = h.store.health()
         assert health.writable and health.dropped == {"checkpoint": 0, "final": 1}
         assert health.errors["final"] == 1 and h.timer.delays == []
-    assert stored(db_path, "bad") is None and stored(db_path, "good") is not None
+    assert stored(backend, "bad") is None and stored(backend, "good") is not None
 
 
 async def test_a_failed_read_is_store_unavailable(
-    db_path: Path, clock: FakeClock, tmp_path: Path
+    backend: Backend, clock: FakeClock, tmp_path: Path
 ) -> None:
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.fail, h.db.fail_reads = read_only_error(tmp_path / "ro.db"), True
         with pytest.raises(StoreUnavailable) as caught:
             await h.store.run(lambda s: s.load("S1"))
@@ -354,11 +361,11 @@ async def test_a_failed_read_is_store_unavailable(
 
 
 async def test_close_tries_once_more_then_tells_what_is_lost(
-    db_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    backend: Backend, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """At exit: writes that still fail are told (how many, which kind); a store that
     recovered since the last retry gets everything."""
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.fail = full_disk_error()
         h.store.save(final("S1"), final=True)
         h.store.save(checkpoint("S2", started_at=START))
@@ -368,12 +375,12 @@ async def test_close_tries_once_more_then_tells_what_is_lost(
         "report store not writable (disk full): 2 report(s) could not be saved"
         " (1 final, 1 checkpoint of a live session)"
     )
-    assert stored(db_path, "S1") is None
+    assert stored(backend, "S1") is None
 
-    async with running(db_path, clock) as h:
+    async with running(backend, clock) as h:
         h.db.fail = full_disk_error()
         h.store.save(final("S3"), final=True)
         await h.failures(1)
         h.db.fail = None
         await h.store.close()
-    assert stored(db_path, "S3") == (START + 60, "ended", 0)
+    assert stored(backend, "S3") == (START + 60, "ended", 0)

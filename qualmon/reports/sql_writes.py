@@ -1,12 +1,12 @@
 """The SQL that writes a report: a checkpoint's rows and a warning's row, inside a
-transaction the caller holds."""
+transaction the caller holds. One text for SQLite and PostgreSQL (see `sql_db.Db`)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from .model import Checkpoint, WarningRecord
+from .sql_db import Db
 
 LEG_COLUMNS = (
     "packets_received, packets_lost, loss_ratio, jitter_p50_seconds, jitter_p95_seconds, "
@@ -20,7 +20,13 @@ POINT_COLUMNS = (
 "Columns of `timeline` after (report_id, role), in TimelinePoint's field order."
 
 
-def save_checkpoint(db: sqlite3.Connection, cp: Checkpoint) -> int:
+def _replace(columns: str) -> str:
+    """`a = excluded.a, …`: an upsert that replaces the row (SQLite's INSERT OR REPLACE,
+    which PostgreSQL lacks)."""
+    return ", ".join(f"{c} = excluded.{c}" for c in columns.split(", "))
+
+
+def save_checkpoint(db: Db, cp: Checkpoint) -> int:
     """Write a checkpoint (or the final state) of one session inside a transaction."""
     (report_id,) = db.execute(
         "INSERT INTO reports (session_id, started_at, checkpoint_at, ended_at,"
@@ -40,8 +46,8 @@ def save_checkpoint(db: sqlite3.Connection, cp: Checkpoint) -> int:
         ),
     ).fetchone()
     db.executemany(
-        f"INSERT OR REPLACE INTO legs (report_id, role, {LEG_COLUMNS})"
-        f" VALUES ({', '.join('?' * 18)})",
+        f"INSERT INTO legs (report_id, role, {LEG_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+        f" ON CONFLICT (report_id, role) DO UPDATE SET {_replace(LEG_COLUMNS)}",
         [
             (
                 report_id,
@@ -67,8 +73,9 @@ def save_checkpoint(db: sqlite3.Connection, cp: Checkpoint) -> int:
         ],
     )
     db.executemany(
-        f"INSERT OR REPLACE INTO timeline (report_id, role, {POINT_COLUMNS})"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO timeline (report_id, role, {POINT_COLUMNS})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f" ON CONFLICT (report_id, role, t_seconds) DO UPDATE SET {_replace(POINT_COLUMNS)}",
         [
             (
                 report_id,
@@ -91,7 +98,8 @@ def save_checkpoint(db: sqlite3.Connection, cp: Checkpoint) -> int:
             (report_id, role, index),
         )
     db.executemany(
-        "INSERT OR REPLACE INTO speech VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO speech VALUES (?, ?, ?, ?, ?) ON CONFLICT (report_id, role, idx)"
+        " DO UPDATE SET start_seconds = excluded.start_seconds, end_seconds = excluded.end_seconds",
         [(report_id, s.role, s.index, s.start_seconds, s.end_seconds) for s in cp.speech],
     )
     db.execute("DELETE FROM dropouts WHERE report_id = ?", (report_id,))
@@ -103,7 +111,7 @@ def save_checkpoint(db: sqlite3.Connection, cp: Checkpoint) -> int:
 
 
 def record_warning(
-    db: sqlite3.Connection, session_id: str, session_started_at: float, warning: WarningRecord
+    db: Db, session_id: str, session_started_at: float, warning: WarningRecord
 ) -> None:
     """Insert a warning, or update it (same kind, role and raised_at) when it clears."""
     row = db.execute(

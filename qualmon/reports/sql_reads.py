@@ -1,9 +1,9 @@
-"""The SQL that reads reports back: one session's report, its degraded ratio, a listing."""
+"""The SQL that reads reports back: one session's report, its degraded ratio, a listing
+(one text for SQLite and PostgreSQL, see `sql_db.Db`)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import cast
 
 from .model import (
@@ -17,18 +17,21 @@ from .model import (
     WarningRecord,
     degraded_ratio,
 )
-from .sqlite_writes import LEG_COLUMNS, POINT_COLUMNS
+from .sql_db import Db
+from .sql_writes import LEG_COLUMNS, POINT_COLUMNS
 
 
-def load_report(
-    db: sqlite3.Connection, session_id: str, started_at: float | None = None
-) -> SessionReport | None:
+def load_report(db: Db, session_id: str, started_at: float | None = None) -> SessionReport | None:
     """The newest report of `session_id` (or the one that started at `started_at`)."""
-    row = db.execute(
+    select = (
         "SELECT report_id, started_at, checkpoint_at, ended_at, end_reason, roles, turns"
-        " FROM reports WHERE session_id = ? AND (? IS NULL OR started_at = ?)"
-        " ORDER BY started_at DESC LIMIT 1",
-        (session_id, started_at, started_at),
+        " FROM reports WHERE session_id = ?"
+    )
+    # Two texts, not `? IS NULL`: PostgreSQL cannot type a parameter that is only NULL.
+    row = (
+        db.execute(select + " ORDER BY started_at DESC LIMIT 1", (session_id,))
+        if started_at is None
+        else db.execute(select + " AND started_at = ?", (session_id, started_at))
     ).fetchone()
     if row is None:
         return None
@@ -81,7 +84,7 @@ def load_report(
     )
 
 
-def report_degraded_ratio(db: sqlite3.Connection, session_id: str, started_at: float) -> float:
+def report_degraded_ratio(db: Db, session_id: str, started_at: float) -> float:
     """Share of the session with a warning active, from the warning table."""
     row = db.execute(
         "SELECT report_id, started_at, coalesce(ended_at, checkpoint_at) FROM reports"
@@ -93,7 +96,7 @@ def report_degraded_ratio(db: sqlite3.Connection, session_id: str, started_at: f
     return degraded_ratio(_warnings(db, row[0]), row[1], row[2])
 
 
-def _warnings(db: sqlite3.Connection, report_id: int) -> tuple[WarningRecord, ...]:
+def _warnings(db: Db, report_id: int) -> tuple[WarningRecord, ...]:
     return tuple(
         WarningRecord(r[0], r[1], r[2] or None, *r[3:])
         for r in db.execute(
@@ -105,7 +108,7 @@ def _warnings(db: sqlite3.Connection, report_id: int) -> tuple[WarningRecord, ..
 
 
 def list_reports(
-    db: sqlite3.Connection, *, since: float | None, until: float | None, limit: int
+    db: Db, *, since: float | None, until: float | None, limit: int
 ) -> list[ReportListing]:
     """Reports whose session started in [since, until), newest first."""
     rows = db.execute(
