@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -63,8 +64,22 @@ class ReportStore(BaseReportStore):
     def prepare(self) -> int:
         """WAL mode and pending migrations (both write); returns how many migrations ran."""
         self._tune(self._db)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._enable_wal()
         return self.migrate()
+
+    def _enable_wal(self) -> None:
+        """Switch to WAL, waiting out other processes doing the same on a new file: SQLite
+        answers this pragma "database is locked" at once, without its busy handler (seen
+        with four stores opening one file together)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
 
     def reopen(self) -> None:
         """A fresh connection: one opened while the file was read-only stays read-only.
