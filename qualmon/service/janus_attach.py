@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from .http import bad_request, read_body, unavailable
 from .janus_bridge import FeedAttached, JanusAttachment, JanusBridge
 from .janus_client import JanusClient, JanusError
 from .keys import janus_key, rtp_ports_key, sessions_key, settings_key
-from .rtp_routes import AttachError, _no_constants, _unique_keys, attach_rtp
+from .rtp_routes import AttachError, attach_rtp, json_object
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +56,7 @@ def _janus_id(doc: dict[str, Any], name: str) -> int:
 
 def parse_janus_attach(body: bytes) -> JanusAttachRequest:
     """The request in `body`, or AttachError saying (in one line) what is wrong with it."""
-    try:
-        doc = json.loads(
-            body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constants
-        )
-    except AttachError:
-        raise
-    except UnicodeDecodeError:
-        raise AttachError("body is not UTF-8") from None
-    except (ValueError, RecursionError):
-        raise AttachError("body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise AttachError("body must be a JSON object")
+    doc = json_object(body)
     for key in doc:
         if key not in FIELDS:
             raise AttachError(f"unknown field {key[:40]!r}")

@@ -68,8 +68,9 @@ def _no_constants(name: str) -> None:
     raise AttachError(f"{name} is not a JSON number")
 
 
-def parse_attach(body: bytes) -> AttachRequest:
-    """The attach request in `body`, or AttachError saying what is wrong with it."""
+def json_object(body: bytes) -> dict[str, Any]:
+    """`body` as a strict JSON object (UTF-8, no repeated keys, no NaN/Infinity), or
+    AttachError saying in one line what is wrong with it; every attach route reads this way."""
     try:
         doc = json.loads(
             body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constants
@@ -82,6 +83,12 @@ def parse_attach(body: bytes) -> AttachRequest:
         raise AttachError("body is not JSON") from None
     if not isinstance(doc, dict):
         raise AttachError("body must be a JSON object")
+    return doc
+
+
+def parse_attach(body: bytes) -> AttachRequest:
+    """The attach request in `body`, or AttachError saying what is wrong with it."""
+    doc = json_object(body)
     for key in doc:
         if key not in FIELDS:
             raise AttachError(f"unknown field {key[:40]!r}")
@@ -107,10 +114,10 @@ def parse_attach(body: bytes) -> AttachRequest:
     srtp = doc.get("srtp", True)
     if not isinstance(srtp, bool):
         raise AttachError("srtp must be true or false")
-    key = _srtp_key(doc.get("srtp_key"))
-    if key is not None and not srtp:
+    srtp_key = _srtp_key(doc.get("srtp_key"))
+    if srtp_key is not None and not srtp:
         raise AttachError("srtp_key given with srtp false")
-    params = RtpParams(payload_type=payload_type, srtp=srtp, srtp_key=key)
+    params = RtpParams(payload_type=payload_type, srtp=srtp, srtp_key=srtp_key)
     return AttachRequest(role=role, params=params)
 
 
