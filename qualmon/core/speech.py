@@ -76,6 +76,17 @@ class SpeechSegmenter:
         self.closed_speech_seconds = 0.0
         self.unknown_total_seconds = 0.0
 
+    def seed(self, segments: list[Segment]) -> None:
+        """Start from segments measured elsewhere (a session moved here from another
+        instance): they count in speech seconds and turns; framing starts afresh with the
+        next frame, so the time in between is neither speech nor silence."""
+        if self.first_frame_at is not None or self.segments:
+            raise ValueError("seed() must come before any frame")
+        self.segments = list(segments)
+        self.closed_speech_seconds = sum(s.speech_seconds for s in segments)
+        if segments:
+            self.first_frame_at = segments[0].start
+
     # -- input ---------------------------------------------------------------
 
     def add_unknown(self, start: float, end: float) -> None:
@@ -99,8 +110,9 @@ class SpeechSegmenter:
         """One decision for audio [at, at + duration), taken as given (the features a
         VoiceSink may pass are for `core.voice.VoiceClassifier`, which decides before this)."""
         p = self.params
-        if self.first_frame_at is None:
-            self.first_frame_at = at
+        if self._last_frame_end is None:  # the first frame (after a seed, too)
+            if self.first_frame_at is None:
+                self.first_frame_at = at
             self._last_voice_at = at
         last_end = self._last_frame_end
         if last_end is not None and at > last_end + CONTIGUITY_TOLERANCE_SECONDS:

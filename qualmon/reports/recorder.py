@@ -8,9 +8,11 @@ import logging
 import time
 from collections.abc import Callable
 
+from ..core.rtp_stats import Dropout
 from ..core.speech import SpeechSegmenter
 from ..sessions.leg import Leg
 from ..sessions.observer import SessionEnd, SessionObserver
+from ..sessions.resume import Resumed
 from ..sessions.session import Session
 from .async_store import AsyncReportStore
 from .model import (
@@ -152,6 +154,8 @@ class ReportRecorder(SessionObserver):
         if state is None:
             origin = now - (self._wall_clock() - session.started_at)
             state = self._states[_key(session)] = SessionState(origin=origin)
+            if session.resumed is not None:
+                _carry_over(state, session.resumed)
         return state
 
     def _follow(
@@ -278,6 +282,18 @@ class ReportRecorder(SessionObserver):
     def _report_saved(self, duration_seconds: float, degraded_ratio: float) -> None:
         if self._observer is not None:
             self._observer.on_session_report(duration_seconds, degraded_ratio)
+
+
+def _carry_over(state: SessionState, resumed: Resumed) -> None:
+    """A session moved here: its stored speech stays as stored (the segmenter was seeded
+    with it), and its stored dropouts stay in the report, which rewrites them all."""
+    for carried in resumed.roles:
+        track = state.tracks.setdefault(carried.role, Track())
+        track.speech_written = len(carried.speech)
+        for d in carried.dropouts:
+            dropout = Dropout(state.origin + d.t_seconds, d.duration_seconds, 0)
+            bucket = int(d.t_seconds // BUCKET_SECONDS)
+            track.marks.append(Mark(dropout, d.t_seconds, bucket, None, d.in_speech))
 
 
 def _key(session: Session) -> tuple[str, float]:

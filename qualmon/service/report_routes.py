@@ -22,6 +22,7 @@ from ..reports.html import CONTENT_SECURITY_POLICY, render_report_html
 from ..reports.model import SessionReport, report_json
 from ..reports.pending import pending_bound
 from ..reports.recorder import ReportRecorder
+from ..reports.resume import resume_lookup
 from ..reports.sql_store import BaseReportStore
 from ..reports.warning_log import WarningTimeline
 from .auth import authenticate, authorize_session, require
@@ -232,6 +233,13 @@ def setup(app: web.Application) -> None:
     )
     sessions = app[sessions_key]
     sessions.add_observer(recorder)
+    # A session cut off on another instance (killed, or drained past its deadline) goes on
+    # here: its participants reconnect within their lost-leg time, plus the checkpoint's age.
+    sessions.resume_from = resume_lookup(
+        store,
+        window_seconds=settings.lost_after_seconds + settings.report_checkpoint_seconds,
+        wall_clock=time.time,
+    )
     app[store_key] = store
     app[recorder_key] = recorder
     register_store_collector(app[metrics_key], store)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ..config import Settings
@@ -18,6 +18,7 @@ from ..core.heard import HeardInterval, HeardSample, HeardTracker
 from ..core.leg_source import LegFeed, LegSource
 from .leg import EndReason, Leg
 from .observer import SessionEnd, SessionObserver
+from .resume import Resumed
 from .session import Session
 from .snapshot import EndedSession, SessionSnapshot
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 AnswerT = TypeVar("AnswerT")
 SourceFactory = Callable[[LegFeed], LegSource[AnswerT]]
 "Builds a leg's media end around the leg it will feed (e.g. a WHIP peer for an offer)."
+ResumeLookup = Callable[[str], Awaitable[Resumed | None]]
+"The stored report a new session may continue (it moved here from another instance)."
 
 
 class CapacityError(RuntimeError):
@@ -58,6 +61,8 @@ class SessionRegistry:
         self._counted: dict[str, tuple[int, int]] = {}
         # Legs being answered (inside aiortc) count against the cap already.
         self._pending = 0
+        self.resume_from: ResumeLookup | None = None
+        "Set by the report store: asked once per session this instance starts with a leg."
         self._last_sample_at = 0.0
         self.accepting = True
         self._shutting_down = False
@@ -102,8 +107,9 @@ class SessionRegistry:
         """Create a leg for (session, role), replacing a live one; returns it and what its
         source's start gave (a WHIP answer).
 
-        Everything that depends on other legs is decided after the only await (the source
-        starting), so concurrent attaches for one session or near the cap cannot race.
+        Everything that depends on other legs is decided after the awaits (the stored report
+        a new session may continue, the source starting), so concurrent attaches for one
+        session or near the cap cannot race.
         """
         if not self._live_role(session_id, role) and (
             self.live_leg_count() + self._pending >= self._settings.max_legs
@@ -123,6 +129,7 @@ class SessionRegistry:
         )
         self._pending += 1
         try:
+            resumed = await self._resumable(session_id)
             source = leg.source = make_source(leg)
             answer = await source.start()
         except BaseException:
@@ -137,6 +144,8 @@ class SessionRegistry:
         session = self.sessions.get(session_id)
         if session is None or not session.live:
             session = self._new_session(session_id)
+            if resumed is not None:
+                session.resume(resumed, self._clock(), self._wall_clock())
         slot = session.slot(role)
         # Media flows only once the answer is returned, so the role's segmenter is in
         # place before the first frame.
@@ -152,6 +161,18 @@ class SessionRegistry:
         slot.leg = leg
         self.legs_by_resource[leg.resource_id] = leg
         return leg, answer
+
+    async def _resumable(self, session_id: str) -> Resumed | None:
+        """The stored report to continue if this leg starts the session here; never raises
+        (a store that cannot answer costs the continuation, not the leg)."""
+        session = self.sessions.get(session_id)
+        if self.resume_from is None or (session is not None and session.live):
+            return None
+        try:
+            return await self.resume_from(session_id)
+        except Exception as exc:  # a store fault: start a new report instead
+            log.warning("cannot look up a stored report to continue (%s)", type(exc).__name__)
+            return None
 
     def _new_session(self, session_id: str) -> Session:
         session = Session(

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 from ..core.heard import HeardSnapshot, HeardTracker
 from ..core.sfu import SfuSnapshot
-from ..core.speech import SpeechParams, SpeechSegmenter
+from ..core.speech import Segment, SpeechParams, SpeechSegmenter
 from ..core.turns import TurnParams, TurnStats, compute_turns
 from ..core.voice import EchoReference, VoiceClassifier, VoiceParams
 from .leg import Leg, LegSnapshot
+from .resume import CarriedTotals, Resumed
 from .snapshot import ROLES, RoleSnapshot, SessionSnapshot
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class RoleSlot:
     "What this role hears, from its probe (browser or Python); None without one."
     sfu: SfuSnapshot | None = None
     "What the SFU measured of this role's path into it (Janus events); None without."
+    carried: CarriedTotals | None = None
+    "Totals measured by the instance this session moved from (see `Session.resume`)."
 
 
 class Session:
@@ -71,6 +74,8 @@ class Session:
         self.ended_at: float | None = None
         self.ended_monotonic: float | None = None
         self.slots: dict[str, RoleSlot] = {}
+        self.resumed: Resumed | None = None
+        "The stored report this session continues, when it moved here from another instance."
 
     @property
     def live(self) -> bool:
@@ -84,6 +89,19 @@ class Session:
             )
             self.slots[role] = RoleSlot(segmenter=segmenter, voice=voice)
         return self.slots[role]
+
+    def resume(self, resumed: Resumed, now: float, wall_now: float) -> None:
+        """Continue a session measured elsewhere until its last checkpoint: its start, its
+        roles' totals and speech; the move is one reconnect of every role it had. Call
+        before any leg feeds it (`now` monotonic, `wall_now` Unix seconds)."""
+        self.started_at = resumed.started_at
+        origin = now - (wall_now - resumed.started_at)
+        for carried in resumed.roles:
+            slot = self.slot(carried.role)
+            slot.carried = carried.totals
+            slot.reconnects = carried.reconnects + 1
+            slot.segmenter.seed([Segment(origin + a, origin + b) for a, b in carried.speech])
+        self.resumed = resumed
 
     def turn_stats(self, now: float, *, max_age_seconds: float = 1.0) -> TurnStats:
         """Talk-turn measures, recomputed at most once per max_age_seconds."""
@@ -132,35 +150,43 @@ class Session:
         """The role's measures now, its legs' totals across reconnects; None for a role with
         neither a leg nor a probe."""
         slot = self.slots.get(role)
-        if slot is None or (slot.leg is None and slot.heard is None):
+        if slot is None or (slot.leg is None and slot.heard is None and slot.carried is None):
             return None
         heard = slot.heard.snapshot(now) if slot.heard is not None else None
         speech_seconds = slot.segmenter.speech_seconds()
-        if slot.leg is None:
+        if slot.leg is None and slot.carried is None:
             return _probe_only(slot.reconnects, speech_seconds, heard)
-        current = slot.leg.snapshot(now)
-        parts: list[LegSnapshot] = [*slot.earlier, current]
+        current = slot.leg.snapshot(now) if slot.leg is not None else None
+        parts: list[LegSnapshot | CarriedTotals] = [*slot.earlier]
+        if slot.carried is not None:
+            parts.append(slot.carried)
+        if current is not None:
+            parts.append(current)
         expected = sum(p.packets_expected for p in parts)
         lost = sum(p.packets_lost for p in parts)
         return RoleSnapshot(
-            state=current.state,
-            end_reason=current.end_reason,
+            # A moved role whose participant has not reconnected yet: its leg was lost
+            # with the instance that measured it.
+            state=current.state if current else "ended",
+            end_reason=current.end_reason if current else "lost",
             packets_received=sum(p.packets_received for p in parts),
             packets_lost=lost,
             loss_ratio=lost / expected if expected else 0.0,
-            recent_loss_ratio=current.recent_loss_ratio,
-            jitter_seconds=current.jitter_seconds,
-            rtt_seconds=current.rtt_seconds,
-            mos=current.mos,
+            recent_loss_ratio=current.recent_loss_ratio if current else 0.0,
+            jitter_seconds=current.jitter_seconds if current else None,
+            rtt_seconds=current.rtt_seconds if current else None,
+            mos=current.mos if current else None,
             dropouts=sum(p.dropouts for p in parts),
             dropout_seconds=sum(p.dropout_seconds for p in parts),
-            bitrate_bps=current.bitrate_bps,
-            seconds_since_last_packet=current.seconds_since_last_packet,
+            bitrate_bps=current.bitrate_bps if current else 0.0,
+            seconds_since_last_packet=current.seconds_since_last_packet if current else None,
             dropouts_in_speech=sum(p.dropouts_in_speech for p in parts),
             dropout_in_speech_seconds=sum(p.dropout_in_speech_seconds for p in parts),
             reconnects=slot.reconnects,
             speech_seconds=speech_seconds,
-            mic_silent=current.state in ("live", "stalled") and slot.segmenter.mic_silent(),
+            mic_silent=current is not None
+            and current.state in ("live", "stalled")
+            and slot.segmenter.mic_silent(),
             heard=heard,
             sfu=slot.sfu,
         )

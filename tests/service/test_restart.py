@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import aiohttp
 import pytest
 
 from qualmon.config import Settings
+from qualmon.core.instants import iso
 
 from ..conftest import Service, make_settings, wait_for
 from .serving import EXIT_BUDGET_SECONDS, Harness, has_media_checkpoint, stored_rows
@@ -123,3 +126,99 @@ async def test_shutdown_saves_reports_before_cleanup_and_refuses_offers(
     ) as r:
         assert r.status == 503
         assert int(r.headers["Retry-After"]) > 0
+
+
+# -- a session cut off by a dead instance goes on where its participants reconnect --------
+
+
+def _stored_speech(db: Path, session_id: str) -> dict[str, list[tuple[float, float]]]:
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        rows = conn.execute(
+            "SELECT s.role, s.start_seconds, s.end_seconds FROM speech s"
+            " JOIN reports r USING (report_id) WHERE r.session_id = ? ORDER BY s.role, s.idx",
+            (session_id,),
+        ).fetchall()
+    speech: dict[str, list[tuple[float, float]]] = {}
+    for role, start, end in rows:
+        speech.setdefault(role, []).append((start, end))
+    return speech
+
+
+def _report_starts(db: Path, session_id: str) -> list[float]:
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        rows = conn.execute(
+            "SELECT started_at FROM reports WHERE session_id = ?", (session_id,)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+async def test_kill_9_then_reconnect_elsewhere_continues_the_report(harness: Harness) -> None:
+    """The instance measuring a session is killed; both participants reconnect to the next
+    one (same store). The session goes on under its report: same start, the first part's
+    totals and speech carried over, the move counted as one reconnect per role, one report."""
+    roles = ("therapist", "client")
+    async with harness.serve() as server:
+        for role in roles:
+            await harness.publish(server, "moving", role)
+        await wait_for(
+            lambda: (
+                has_media_checkpoint(harness.db, "moving", roles)
+                and set(_stored_speech(harness.db, "moving")) == set(roles)
+            ),
+            timeout=40.0,
+            what="a checkpoint with media and both roles' speech",
+        )
+        server.proc.kill()
+        await server.wait()
+    first = stored_rows(harness.db, "moving")
+    first_speech = _stored_speech(harness.db, "moving")
+    (started_at,) = _report_starts(harness.db, "moving")
+    assert first is not None and first["ended_at"] is None
+    await harness.close_publishers()
+
+    async with harness.serve() as server, aiohttp.ClientSession() as http:
+        admin = {"Authorization": "Bearer " + harness.token("admin")}
+        publishers = [await harness.publish(server, "moving", role) for role in roles]
+
+        async def session() -> dict[str, Any]:
+            async with http.get(server.url + "/v1/sessions/moving", headers=admin) as r:
+                assert r.status == 200, await r.text()
+                body: dict[str, Any] = await r.json()
+                return body
+
+        def grown(doc: dict[str, Any]) -> bool:
+            return all(
+                doc["legs"][role]["packets_received"] > first["legs"][role]["packets_received"] + 50
+                for role in roles
+            )
+
+        live = await wait_for(
+            lambda: _if(session(), grown), timeout=20.0, what="media on the continued session"
+        )
+        assert live["started_at"] == iso(started_at)  # the report's start, not the move's
+        for role in roles:
+            assert live["legs"][role]["reconnects"] == 1
+        for publisher in publishers:
+            await publisher.stop(delete=True)
+        async with http.get(server.url + "/v1/sessions/moving/report", headers=admin) as r:
+            assert r.status == 200, await r.text()
+            report = await r.json()
+        server.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(server.wait(), EXIT_BUDGET_SECONDS) == 0
+    assert _report_starts(harness.db, "moving") == [started_at]  # one report, not two
+    assert report["end_reason"] == "ended", report
+    final_speech = _stored_speech(harness.db, "moving")
+    for role in roles:
+        leg = report["legs"][role]
+        assert leg["packets_received"] > first["legs"][role]["packets_received"] + 50
+        assert leg["reconnects"] == 1
+        # The first part's speech is kept as it was stored, and the second part adds to it.
+        kept = final_speech[role][: len(first_speech[role])]
+        assert kept == first_speech[role]
+        assert len(final_speech[role]) > len(first_speech[role])
+    harness.assert_nothing_leaked()
+
+
+async def _if(value: Awaitable[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> Any:
+    doc = await value
+    return doc if test(doc) else None
