@@ -36,6 +36,7 @@ RULE_FILES = (PROM_DIR / "rules.yml", PROM_DIR / "alerts.yml")
 RULE_TESTS = sorted((PROM_DIR / "tests").glob("*.yaml"))
 K8S = DEPLOY / "k8s"
 COMPOSE = DEPLOY / "docker-compose.yml"
+QUALMON_SERVICES = ("qualmon-1", "qualmon-2")
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 RUNBOOK_URL = "https://github.com/qualmon/qualmon/blob/main/docs/runbooks.md#"
 PANEL_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -417,10 +418,11 @@ def test_compose_file_references_existing_files() -> None:
     Grafana's provisioning points at the mounted dashboards, read-only in the UI."""
     compose = load_yaml(COMPOSE)
     services = compose["services"]
-    assert {"qualmon", "prometheus", "grafana"} <= set(services)
-    assert services["qualmon"]["network_mode"] == "host"
-    build = services["qualmon"]["build"]
-    assert (DEPLOY / build["context"] / build["dockerfile"]).is_file()
+    assert {"postgres", "qualmon-1", "qualmon-2", "prometheus", "grafana"} <= set(services)
+    for name in QUALMON_SERVICES:
+        assert services[name]["network_mode"] == "host"
+        build = services[name]["build"]
+        assert (DEPLOY / build["context"] / build["dockerfile"]).is_file()
     mounts: dict[str, dict[str, Path]] = {}
     for name, service in services.items():
         mounts[name] = {}
@@ -456,12 +458,46 @@ def test_compose_file_references_existing_files() -> None:
     assert "//prometheus:" in datasources[0]["url"]
 
 
+def test_compose_runs_two_instances_on_one_postgres() -> None:
+    """Two qualmon instances on distinct host ports, each with its own instance id and an
+    advertise URL on its own port, share the PostgreSQL service (started first, healthy);
+    Prometheus scrapes both; compose waits out a drain before it kills one."""
+    services = load_yaml(COMPOSE)["services"]
+    envs = [services[name]["environment"] for name in QUALMON_SERVICES]
+    ports = [int(env["QUALMON_PORT"]) for env in envs]
+    assert len(set(ports)) == len(ports)
+    assert len({env["QUALMON_INSTANCE_ID"] for env in envs}) == len(envs)
+    for env, port in zip(envs, ports, strict=True):
+        assert env["QUALMON_ADVERTISE_URL"] == f"http://127.0.0.1:{port}"
+        assert env["QUALMON_HOST"] == "0.0.0.0"
+    [db] = {env["QUALMON_DB"] for env in envs}
+    m = re.fullmatch(
+        r"postgresql://(\w+):\$\{QUALMON_PG_PASSWORD:\?[^}]+\}@([\d.]+):(\d+)/(\w+)", db
+    )
+    assert m is not None, db
+    postgres = services["postgres"]
+    assert (postgres["environment"]["POSTGRES_USER"], postgres["environment"]["POSTGRES_DB"]) == (
+        m[1],
+        m[4],
+    )
+    assert f"{m[2]}:{m[3]}:5432" in postgres["ports"]
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    for name in QUALMON_SERVICES:
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        grace = re.fullmatch(r"(\d+)m", services[name]["stop_grace_period"])
+        assert grace is not None
+        assert int(grace[1]) * 60 > float(services[name]["environment"]["QUALMON_DRAIN_SECONDS"])
+    [job] = [j for j in load_yaml(PROM_DIR / "prometheus.yml")["scrape_configs"]]
+    targets = [t for c in job["static_configs"] for t in c["targets"]]
+    assert sorted(targets) == [f"host.docker.internal:{port}" for port in sorted(ports)]
+
+
 def test_compose_config_validates() -> None:
     """`docker compose config -q` accepts the file (needs the compose plugin, not an engine)."""
     docker = shutil.which("docker")
     if docker is None or run_tool(docker, "compose", "version").returncode != 0:
         pytest.skip("docker compose not installed")
-    env = {**os.environ, "QUALMON_SECRET": "x" * 32}
+    env = {**os.environ, "QUALMON_SECRET": "x" * 32, "QUALMON_PG_PASSWORD": "y" * 32}
     result = subprocess.run(
         [docker, "compose", "-f", str(COMPOSE), "config", "-q"],
         capture_output=True,
