@@ -15,7 +15,7 @@ DEBS := prometheus chromium janus postgresql
 
 .PHONY: demo test test-fast fuzz setup system-deps lint bench corpus clean
 
-setup: $(STAMP) $(TOOLS_STAMP)
+setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,13 +44,13 @@ demo: setup
 	$(BIN)/qualmon demo
 
 # The layer contract first: a wrong-way import fails in seconds, not after the suite.
-test: system-deps setup
+test: system-deps setup $(TOOLS_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	$(BIN)/python -O -m pytest -q -m "not realtime"
 
 # The inner loop: everything that needs no real-time media nor the speech corpus (< 60 s).
-test-fast: setup
+test-fast: setup $(TOOLS_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not realtime and not corpus"
 
