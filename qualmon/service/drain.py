@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import Gauge
@@ -66,7 +67,11 @@ async def post_drain(request: web.Request) -> web.Response:
     return web.json_response(drain_json(drain, request.app[sessions_key]), status=202)
 
 
-async def wait_until_drained(drain: DrainState, sessions: SessionRegistry, tick: float) -> None:
+class LiveLegs(Protocol):
+    def live_leg_count(self) -> int: ...
+
+
+async def wait_until_drained(drain: DrainState, sessions: LiveLegs, tick: float) -> None:
     """Once draining: set `finished` when no live leg is left or the deadline has passed."""
     await drain.started.wait()
     # Polled on the registry's own tick: legs end from many places (DELETE, lost, failed).
