@@ -6,7 +6,8 @@ advertises to the other instances for relayed requests. They share the report st
 in WAL mode is enough on one host). SIGTERM/SIGINT to the supervisor is forwarded to every
 worker, which drains (a second one ends the drains now); a drain asked of one worker through
 the API drains all (SIGUSR1 from that worker); the supervisor exits when all have exited.
-A worker that exits while no stop was asked for is restarted after a backoff.
+A worker that fails (exits non-zero or is killed) while no stop was asked for is restarted
+after a backoff.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from ..config import Settings
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 64
+CLEAN_EXITS = (0, -signal.SIGTERM, -signal.SIGINT)
+"0, or ended by the forwarded signal before it could install its handlers (still starting,"
+" so nothing to save)."
+CONFIG_ERROR_EXIT = 2
+"`qualmon` exits 2 on a ConfigError (cli.main)."
 DRAIN_ALL_SIGNAL = signal.SIGUSR1
 "What a worker drained through the API sends the supervisor: drain every worker."
 FIRST_BACKOFF_SECONDS = 0.5
@@ -108,6 +114,7 @@ class Supervisor:
     command: Callable[[int], tuple[Sequence[str], Mapping[str, str]]]
     backoff: Callable[[int], float] = backoff_seconds
     stopping: bool = False
+    config_error: bool = False
     codes: dict[int, int] = field(default_factory=dict)
     "Each slot's last exit code."
     _procs: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
@@ -135,9 +142,11 @@ class Supervisor:
             self.stop(signal.SIGTERM)
 
     async def run(self) -> int:
-        """0 when every worker exited 0 after the stop, else 1."""
+        """0 when every worker exited cleanly, else 1."""
         await asyncio.gather(*(self._keep(slot) for slot in range(self.count)))
-        return 0 if all(code == 0 for code in self.codes.values()) else 1
+        if self.config_error:
+            return CONFIG_ERROR_EXIT
+        return 0 if all(code in CLEAN_EXITS for code in self.codes.values()) else 1
 
     async def _keep(self, slot: int) -> None:
         loop = asyncio.get_running_loop()
@@ -153,6 +162,17 @@ class Supervisor:
             started = loop.time()
             code = self.codes[slot] = await proc.wait()
             if self.stopping:
+                break
+            if code == CONFIG_ERROR_EXIT:
+                # The same settings would fail the same way on every restart.
+                log.error("worker %d exited with a configuration error: stopping", slot)
+                self.config_error = True
+                self.stop()
+                break
+            if code == 0:
+                # Only a drain ends a worker with 0, and a drain asked of one worker
+                # drains all (SIGUSR1 may still be on its way): not a crash.
+                log.info("worker %d (pid %d) drained and exited", slot, proc.pid)
                 break
             lived = loop.time() - started
             failures = 1 if lived >= HEALTHY_AFTER_SECONDS else failures + 1
