@@ -15,7 +15,16 @@ import pytest
 from qualmon.service.workers import MAX_BACKOFF_SECONDS, backoff_seconds
 
 from ..conftest import SECRET, wait_for
-from .serving import CHECKOUT, CLI, EXIT_BUDGET_SECONDS, Harness, Server, free_port
+from .serving import (
+    CHECKOUT,
+    CLI,
+    EXIT_BUDGET_SECONDS,
+    Harness,
+    Server,
+    free_port,
+    has_media_checkpoint,
+    stored_rows,
+)
 
 
 @pytest.fixture
@@ -139,3 +148,29 @@ async def test_a_worker_configuration_error_stops_the_supervisor(tmp_path: Path)
     text = err.decode(errors="replace")
     assert proc.returncode == 2, text
     assert "configuration error: stopping" in text and "restarting" not in text
+
+
+@pytest.mark.realtime
+async def test_sigterm_to_the_supervisor_drains_a_live_leg_then_saves_it(
+    harness: Harness,
+) -> None:
+    """A live leg on one of two workers: SIGTERM to the supervisor, the leg's worker keeps
+    measuring until QUALMON_DRAIN_SECONDS, then saves the report (`shutdown`); exit 0."""
+    try:
+        async with harness.serve(args=("--workers", "2"), QUALMON_DRAIN_SECONDS="3") as server:
+            await instances_seen(server, 2)
+            await harness.publish(server, "kept", "client")
+            await wait_for(
+                lambda: has_media_checkpoint(harness.db, "kept", ("client",)),
+                timeout=20.0,
+                what="a checkpoint with media",
+            )
+            server.proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(server.wait(), 3.0 + EXIT_BUDGET_SECONDS + 20.0)
+            assert code == 0, server.stderr()
+    finally:
+        await harness.close_publishers()
+    assert "drain time is up: ending 1 live legs" in server.stderr()
+    rows = stored_rows(harness.db, "kept")
+    assert rows is not None and rows["end_reason"] == "shutdown", rows
+    assert rows["legs"]["client"]["packets_received"] > 0
