@@ -1,4 +1,4 @@
-"""`qualmon` command line: serve, token, demo, publish, bench, report, purge.
+"""`qualmon` command line: serve, drain, token, demo, publish, bench, report, purge.
 
 Each command imports what it needs when it runs: aiortc and the service take about a second
 to import, which `qualmon token` or `qualmon report` should not pay. These late imports
@@ -14,14 +14,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import ConfigError, Settings, server_overrides, settings_from_env
+from .config import ConfigError, server_overrides, settings_from_env
 from .core.ascii_digits import parse_ascii_int
 
 
-def _configure_logging(verbose: bool) -> None:
+def _configure_logging(verbose: bool, *, worker: bool = False) -> None:
+    # Workers of `serve --workers` share the supervisor's stderr: say which one speaks.
+    where = " [%(process)d]" if worker else ""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s",
     )
     from .service.app import quiet_noisy_loggers
 
@@ -55,50 +57,52 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true")
 
 
+def _workers(text: str) -> int:
+    """argparse type: a worker count 1..64."""
+    from .service.workers import MAX_WORKERS
+
+    count = parse_ascii_int(text, max_digits=3)
+    if count is None or not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"--workers must be 1..{MAX_WORKERS}, got {text!r}")
+    return count
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_env(None, **server_overrides(args))
-    _configure_logging(args.verbose)
-    return asyncio.run(_serve(settings))
+    _configure_logging(args.verbose, worker=args.worker_of is not None)
+    if args.workers > 1:
+        from .service.workers import supervise
+
+        return asyncio.run(supervise(settings, args.workers, verbose=args.verbose))
+    from .service.serve import serve
+
+    return asyncio.run(serve(settings, supervisor_pid=args.worker_of))
 
 
-async def _serve(settings: Settings) -> int:
-    """Serve until SIGTERM/SIGINT, then wind down while still listening.
+def cmd_drain(args: argparse.Namespace) -> int:
+    """POST /v1/admin/drain with an admin token made from QUALMON_SECRET (a preStop hook)."""
+    import urllib.error
+    import urllib.request
 
-    aiohttp's run_app stops listening before its shutdown hooks run, so a WHIP client
-    arriving during shutdown would meet a refused connection. Here the listener stays up
-    until legs are closed and reports saved, answering new offers 503 + Retry-After.
-    """
-    import signal
+    from .service.auth import issue_token
 
-    from aiohttp import web
-
-    from .service.app import PrivateAccessLogger, create_app, start_site
-    from .service.keys import sessions_key
-
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=3.0)
-    await runner.setup()
-    problem = await start_site(runner, settings.host, settings.port)
-    if problem is not None:
-        print(f"qualmon serve: {problem}", file=sys.stderr, flush=True)
-        return 1
+    settings = settings_from_env()
+    url = (args.url or f"http://127.0.0.1:{settings.port}").rstrip("/") + "/v1/admin/drain"
+    token = issue_token(settings.secret, scope="admin", ttl_seconds=60)
+    request = urllib.request.Request(
+        url, method="POST", headers={"Authorization": "Bearer " + token}
+    )
     try:
-        port = runner.addresses[0][1]  # the real one, should --port be 0
-        print(f"Running on http://{settings.host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        app[sessions_key].accepting = False
-        try:
-            # The shutdown hooks are idempotent; runner.cleanup() below runs them again.
-            await asyncio.wait_for(app.shutdown(), 7.0)
-        except TimeoutError:
-            logging.getLogger(__name__).warning("shutdown hooks took longer than 7 s")
-    finally:
-        await runner.cleanup()
-    return 0
+        with urllib.request.urlopen(request, timeout=args.timeout) as answer:
+            print(answer.read().decode("utf-8", "replace").strip())
+            return 0
+    except urllib.error.HTTPError as exc:
+        reason = exc.read().decode("utf-8", "replace").strip()
+        print(f"qualmon drain: {exc.code} {reason}", file=sys.stderr)
+    except (urllib.error.URLError, OSError) as exc:
+        why = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        print(f"qualmon drain: cannot reach {url}: {why}", file=sys.stderr)
+    return 1
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -168,7 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service (needs QUALMON_SECRET)")
     _add_server_flags(serve)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes sharing the port (1..64, default 1: this process serves)",
+    )
+    serve.add_argument("--worker-of", type=_integer, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
+
+    drain = sub.add_parser(
+        "drain", help="ask a running service to drain (needs QUALMON_SECRET; a preStop hook)"
+    )
+    drain.add_argument(
+        "--url", help="the service's base URL (default http://127.0.0.1:$QUALMON_PORT)"
+    )
+    drain.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for it")
+    drain.set_defaults(func=cmd_drain)
 
     token = sub.add_parser("token", help="print a signed access token (needs QUALMON_SECRET)")
     token.add_argument("--scope", required=True, choices=("publish", "watch", "admin"))

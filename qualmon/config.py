@@ -95,6 +95,14 @@ class Settings:
     janus_events_secret: str | None = field(default=None, repr=False)
     "Basic-auth password of Janus' event handler posts (QUALMON_JANUS_EVENTS_SECRET); None:"
     " the events endpoint refuses every post."
+    drain_seconds: float = 600.0
+    "A drain (SIGTERM, POST /v1/admin/drain) lets live legs run this long at most"
+    " (QUALMON_DRAIN_SECONDS); then they end as `shutdown` and the process exits."
+    internal_port: int | None = None
+    "A second listening port for requests relayed by other instances (QUALMON_INTERNAL_PORT);"
+    " `serve --workers` gives each worker one. None: only `port`."
+    reuse_port: bool = False
+    "Listen on `port` with SO_REUSEPORT (QUALMON_REUSE_PORT), so several workers share it."
 
 
 _ON = ("on", "1", "true")
@@ -143,14 +151,23 @@ def _number(
     return value
 
 
-def _port(env: Mapping[str, str]) -> int:
-    raw = env.get("QUALMON_PORT")
+def _port(env: Mapping[str, str], name: str = "QUALMON_PORT") -> int | None:
+    """The port in `name`, None if unset."""
+    raw = env.get(name)
     if raw is None or raw == "":
-        return 8080
+        return None
     port = parse_ascii_int(raw.strip(), max_digits=_MAX_INT_DIGITS)
     if port is None:
-        raise ConfigError(f"QUALMON_PORT={raw!r} is not a valid int")
-    _check_port("QUALMON_PORT", port)
+        raise ConfigError(f"{name}={raw!r} is not a valid int")
+    _check_port(name, port)
+    return port
+
+
+def _internal_port(env: Mapping[str, str]) -> int | None:
+    """QUALMON_INTERNAL_PORT: 1..65535 (0 would be a port nobody could be told about)."""
+    port = _port(env, "QUALMON_INTERNAL_PORT")
+    if port == 0:
+        raise ConfigError("QUALMON_INTERNAL_PORT must be a port number 1..65535, got 0")
     return port
 
 
@@ -275,10 +292,11 @@ def check_webhook(url: str | None, secret: str | None, token_secret: str) -> Non
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read QUALMON_* variables; keyword overrides (from flags) win when not None."""
     env = os.environ if env is None else env
+    port = _port(env)
     values: dict[str, object] = {
         "secret": env.get("QUALMON_SECRET", ""),
         "host": env.get("QUALMON_HOST") or "127.0.0.1",
-        "port": _port(env),
+        "port": 8080 if port is None else port,
         "max_legs": _number(env, "QUALMON_MAX_LEGS", int, 100),
         "db_path": env.get("QUALMON_DB") or "qualmon.db",
         "retention_days": _number(env, "QUALMON_RETENTION_DAYS", float, 30.0),
@@ -325,6 +343,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         values["janus_url"] = janus_url(env["QUALMON_JANUS_URL"], "QUALMON_JANUS_URL")
     values["janus_admin_key"] = _janus_secret(env, "QUALMON_JANUS_ADMIN_KEY")
     values["janus_events_secret"] = _janus_secret(env, "QUALMON_JANUS_EVENTS_SECRET")
+    values["drain_seconds"] = _number(env, "QUALMON_DRAIN_SECONDS", float, 600.0)
+    values["internal_port"] = _internal_port(env)
+    values["reuse_port"] = bool(_switch(env, "QUALMON_REUSE_PORT"))
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]

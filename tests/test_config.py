@@ -265,3 +265,37 @@ def test_plain_rtp_ports_and_host() -> None:
 def test_bad_plain_rtp_settings_are_start_up_errors(name: str, value: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name}.*{needle}"):
         settings_from_env({"QUALMON_SECRET": SECRET, name: value})
+
+
+def test_drain_and_worker_settings() -> None:
+    """Drain budget, internal port and SO_REUSEPORT: defaults, values, refusals by name."""
+    defaults = settings_from_env({"QUALMON_SECRET": SECRET})
+    assert (defaults.drain_seconds, defaults.internal_port, defaults.reuse_port) == (
+        600.0,
+        None,
+        False,
+    )
+    settings = settings_from_env(
+        {
+            "QUALMON_SECRET": SECRET,
+            "QUALMON_DRAIN_SECONDS": "2.5",
+            "QUALMON_INTERNAL_PORT": " 9001 ",
+            "QUALMON_REUSE_PORT": "on",
+        }
+    )
+    assert (settings.drain_seconds, settings.internal_port, settings.reuse_port) == (
+        2.5,
+        9001,
+        True,
+    )
+    for name, raw, needle in [
+        ("QUALMON_DRAIN_SECONDS", "0", "QUALMON_DRAIN_SECONDS must be a positive number"),
+        ("QUALMON_DRAIN_SECONDS", "inf", "QUALMON_DRAIN_SECONDS"),
+        ("QUALMON_DRAIN_SECONDS", "٣", "QUALMON_DRAIN_SECONDS=.* is not a valid"),
+        ("QUALMON_INTERNAL_PORT", "0", "QUALMON_INTERNAL_PORT must be a port number 1..65535"),
+        ("QUALMON_INTERNAL_PORT", "65536", "QUALMON_INTERNAL_PORT must be a port number"),
+        ("QUALMON_INTERNAL_PORT", "８０", "QUALMON_INTERNAL_PORT=.* is not a valid"),
+        ("QUALMON_REUSE_PORT", "yes", "QUALMON_REUSE_PORT must be on or off"),
+    ]:
+        with pytest.raises(ConfigError, match=needle):
+            settings_from_env({"QUALMON_SECRET": SECRET, name: raw})

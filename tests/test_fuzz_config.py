@@ -75,6 +75,8 @@ def values_for(name: str) -> st.SearchStrategy[str]:
         ),
         "QUALMON_JANUS_ADMIN_KEY": st.sampled_from(["k" * 16, "short", "k" * 15 + "\n"]),
         "QUALMON_JANUS_EVENTS_SECRET": st.sampled_from(["e" * 32, "", "é" * 20]),
+        "QUALMON_INTERNAL_PORT": st.sampled_from(["9000", "0", "65536", "-1", "٣", " 80 "]),
+        "QUALMON_REUSE_PORT": st.sampled_from(["on", "off", "1", "yes", ""]),
     }.get(name, numbers())
     return st.one_of(plausible, nasty_text(max_size=30), numbers())
 
@@ -101,6 +103,9 @@ NAMES = (
     "QUALMON_JANUS_URL",
     "QUALMON_JANUS_ADMIN_KEY",
     "QUALMON_JANUS_EVENTS_SECRET",
+    "QUALMON_DRAIN_SECONDS",
+    "QUALMON_INTERNAL_PORT",
+    "QUALMON_REUSE_PORT",
 )
 "Every variable qualmon/config.py reads."
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .auth import authenticate, authorize_session, require
-from .keys import metrics_key, sessions_key, settings_key, store_key, warnings_key
+from .keys import drain_key, metrics_key, sessions_key, settings_key, store_key, warnings_key
 from .views import session_json
 
 
@@ -42,6 +42,8 @@ async def readyz(request: web.Request) -> web.Response:
     sessions = request.app[sessions_key]
     if not sessions.accepting:
         raise web.HTTPServiceUnavailable(text="shutting down\n")
+    if request.app[drain_key].draining:
+        raise web.HTTPServiceUnavailable(text="draining\n")
     if sessions.live_leg_count() >= request.app[settings_key].max_legs:
         raise web.HTTPServiceUnavailable(text="at capacity\n")
     # Still 200: measuring goes on while reports wait in memory, and a disk shared by every

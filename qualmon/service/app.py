@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import re
+import socket
 import time
 import traceback
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from ..sessions.registry import SessionRegistry
 from . import (
     api,
     contract,
+    drain,
     events,
     janus_attach,
     janus_events,
@@ -29,7 +31,14 @@ from . import (
     rtp_routes,
     whip,
 )
-from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
+from .keys import (
+    instance_key,
+    metrics_key,
+    sessions_key,
+    settings_key,
+    warnings_key,
+    webhook_key,
+)
 from .memory_trim import trim_periodically
 from .metrics import QualmonMetrics, register_live_collector
 from .webhook import WebhookSender
@@ -110,19 +119,25 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return web.json_response({"error": "internal error"}, status=500)
 
 
-async def start_site(runner: web.AppRunner, host: str, port: int) -> str | None:
+async def start_site(
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    setting: str = "--port or QUALMON_PORT",
+) -> str | None:
     """Listen on host:port: None, or why not in one line (the runner is then cleaned up).
 
     A port in use is an operator's everyday mistake; it deserves a sentence, not a traceback.
+    `reuse_port`: SO_REUSEPORT, so the workers of `serve --workers` share the port.
     """
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     except OSError as exc:
         await runner.cleanup()
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        return (
-            f"cannot listen on {host}:{port} ({reason}); choose another with --port or QUALMON_PORT"
-        )
+        return f"cannot listen on {host}:{port} ({reason}); choose another with {setting}"
     return None
 
 
@@ -160,6 +175,19 @@ async def _on_shutdown(app: web.Application) -> None:
     log.info("closed all legs in %.2fs", time.monotonic() - started)
 
 
+def default_instance_id() -> str:
+    """host-pid: unique among the workers of one machine and the pods of a cluster.
+
+    The membership resolves QUALMON_INSTANCE_ID into the settings; until then this names
+    the process in the `Qualmon-Instance` header."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def _name_instance(request: web.Request, response: web.StreamResponse) -> None:
+    # Which worker behind a shared port answered: for operators, tests and the relay.
+    response.headers["Qualmon-Instance"] = request.app[instance_key]
+
+
 def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
     """Build the service; `metrics` lets tests inject a fresh registry."""
     quiet_noisy_loggers()
@@ -174,6 +202,8 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     app[settings_key] = settings
     app[sessions_key] = sessions
     app[metrics_key] = metrics
+    app[instance_key] = default_instance_id()
+    app.on_response_prepare.append(_name_instance)
     whip.setup(app)
     api.setup(app)
     events.setup(app)
@@ -183,6 +213,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     janus_attach.setup(app)
     janus_events.setup(app)
     contract.setup(app)
+    drain.setup(app)
     app.cleanup_ctx.append(_background)
     app.cleanup_ctx.append(host_addresses_while_running(settings.ice_addresses))
     app.on_shutdown.append(_on_shutdown)

@@ -23,6 +23,7 @@ from ..media.rtp_ports import PortsExhausted
 from ..sessions.registry import CapacityError
 from ..sessions.snapshot import ROLES, Role
 from .auth import MAX_SESSION_ID_CHARS, authenticate, require
+from .drain import refuse_new_session
 from .http import bad_request, read_body, unavailable
 from .janus_bridge import FeedAttached, JanusAttachment, JanusBridge
 from .janus_client import JanusClient, JanusError
@@ -121,6 +122,7 @@ async def post_janus(request: web.Request) -> web.StreamResponse:
         raise bad_request(str(exc)) from None
     if len(session_id) > MAX_SESSION_ID_CHARS:
         raise bad_request(f"session ids are 1–{MAX_SESSION_ID_CHARS} characters")
+    refuse_new_session(request.app, session_id)
     try:
         attached = await bridge.attach(
             session_id,

@@ -15,6 +15,7 @@ from ..reports.recorder import ReportRecorder
 from ..reports.warning_log import WarningTimeline
 from ..sessions.registry import SessionRegistry
 from ..warnings.runtime import WarningsRuntime
+from .drain_state import DrainState
 from .janus_bridge import JanusBridge
 from .metrics import ProbeMetrics, QualmonMetrics, RtpIngestMetrics
 from .rate_limit import RateLimiter
@@ -32,5 +33,8 @@ limiter_key = web.AppKey("probe_rate_limiter", RateLimiter)
 probe_metrics_key = web.AppKey("probe_metrics", ProbeMetrics)
 rtp_ports_key = web.AppKey("rtp_ports", PortPool)
 rtp_metrics_key = web.AppKey("rtp_metrics", RtpIngestMetrics)
+drain_key = web.AppKey("drain", DrainState)
+instance_key = web.AppKey("instance_id", str)
+"This process's instance id, sent as the `Qualmon-Instance` header on every answer."
 janus_key = web.AppKey("janus", JanusBridge)
 "Only when QUALMON_JANUS_URL is set."

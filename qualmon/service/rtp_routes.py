@@ -31,6 +31,7 @@ from ..sessions.leg import Leg
 from ..sessions.registry import CapacityError
 from ..sessions.snapshot import ROLES, Role
 from .auth import MAX_SESSION_ID_CHARS, Claims, authenticate, require
+from .drain import refuse_new_session
 from .http import bad_request, read_body, unavailable
 from .keys import metrics_key, rtp_metrics_key, rtp_ports_key, sessions_key, settings_key
 from .metrics import RtpIngestMetrics
@@ -203,6 +204,7 @@ async def post_attach(request: web.Request) -> web.StreamResponse:
     role = _role(claims, asked.role)
     if len(session_id) > MAX_SESSION_ID_CHARS:  # an admin token names any session
         raise bad_request(f"session ids are 1–{MAX_SESSION_ID_CHARS} characters")
+    refuse_new_session(request.app, session_id)
     try:
         leg, attachment = await attach_rtp(request.app, session_id, role, asked.params)
     except PortsExhausted as exc:

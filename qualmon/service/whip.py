@@ -13,6 +13,7 @@ from ..media.whip_source import IceRestartError, TrickleError, WhipSource
 from ..sessions.leg import Leg
 from ..sessions.registry import CapacityError
 from .auth import authenticate, require, require_publisher
+from .drain import refuse_new_session
 from .http import bad_request, read_body, unavailable, with_cors
 from .keys import metrics_key, sessions_key, settings_key
 
@@ -81,6 +82,7 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
     except OfferError as exc:
         raise bad_request(f"bad offer: {exc}") from None
     session_id, role = require_publisher(claims)
+    refuse_new_session(request.app, session_id)
     try:
         leg, answer = await sessions.add_leg(
             session_id, role, lambda feed: WhipSource(feed, offer=offer, settings=settings)

@@ -145,12 +145,19 @@ class Harness:
         return {"Authorization": "Bearer " + self.token("admin")}
 
     @contextlib.asynccontextmanager
-    async def serve(self, *, prefix: Sequence[str] = (), **env_extra: str) -> AsyncIterator[Server]:
-        """`qualmon serve` on a free port with this harness's store; `prefix` runs it
-        under another command (see without_file_permission_override)."""
+    async def serve(
+        self, *, prefix: Sequence[str] = (), args: Sequence[str] = (), **env_extra: str
+    ) -> AsyncIterator[Server]:
+        """`qualmon serve *args` on a free port with this harness's store; `prefix` runs it
+        under another command (see without_file_permission_override).
+
+        SIGTERM begins a drain that waits for live legs: unless a test sets
+        QUALMON_DRAIN_SECONDS itself, the drain is over at once, so SIGTERM tests exercise
+        the shutdown path as before (legs end as `shutdown` within the exit budget)."""
         self._runs += 1
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUALMON_")}
+        env["QUALMON_DRAIN_SECONDS"] = "0.001"
         env.update(
             QUALMON_SECRET=SECRET,
             QUALMON_DB=str(self.db),
@@ -166,6 +173,7 @@ class Harness:
             *prefix,
             *CLI,
             "serve",
+            *args,
             env=env,
             cwd=self.tmp,
             stdout=asyncio.subprocess.PIPE,

@@ -89,6 +89,9 @@ TOKENS = {
     "POST /whip": CLIENT,
     "DELETE /whip/{resource}": CLIENT,
     "POST /v1/sessions/{session_id}/stats": CLIENT,
+    # An admin drain would end the shared server: fuzzed for its refusals only (403 here,
+    # 401 for cases without a token); test_drain.py drains real servers.
+    "POST /v1/admin/drain": token("watch"),
 }
 "Publish tokens where publish is required; admin everywhere else (unused on public routes;"
 " PATCH cases go to legs of sessions of their own, which admin may reach)."
@@ -121,6 +124,8 @@ def serve(cwd: Path, *flags: str) -> Iterator[Server]:
         QUALMON_SECRET=SECRET,
         QUALMON_DB=str(cwd / "qualmon.db"),
         QUALMON_ICE_ADDRESSES="127.0.0.1",
+        # SIGTERM drains, waiting for live legs: the PATCH cases' legs would hold it 20 s.
+        QUALMON_DRAIN_SECONDS="0.001",
         PYTHONPATH=os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")])),
     )
     port = free_port()

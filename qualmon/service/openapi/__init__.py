@@ -8,6 +8,7 @@ from ... import __version__
 from ...config import Settings
 from ...reports.html import CONTENT_SECURITY_POLICY as REPORT_CSP
 from ..events import WIDGET_CSP
+from .admin import admin_paths
 from .common import RESPONSES, SECURITY_SCHEMES
 from .ingest import probe_paths, whip_paths
 from .janus import EVENTS_SECURITY, JANUS_SCHEMAS, janus_paths
@@ -58,6 +59,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
         **probe_paths(settings),
         **report_paths(REPORT_CSP),
         **ops_paths(),
+        **admin_paths(),
     }
     return {
         "openapi": OPENAPI_VERSION,

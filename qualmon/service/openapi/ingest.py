@@ -98,7 +98,8 @@ def _with_cors(responses: dict[str, Schema], cors: dict[str, Schema]) -> dict[st
 def whip_paths(settings: Settings) -> dict[str, dict[str, Operation]]:
     too_large = f"Body over {settings.max_offer_bytes} bytes."
     unavailable = reason(
-        "Shutting down, or at the leg cap (QUALMON_MAX_LEGS); nothing was allocated.",
+        "Shutting down, draining (a session not live here; another instance takes it), or "
+        "at the leg cap (QUALMON_MAX_LEGS); nothing was allocated.",
         {"Retry-After": RETRY_AFTER},
     )
     preflight = answer(

@@ -135,7 +135,8 @@ def janus_paths() -> dict[str, dict[str, Operation]]:
                 "not be reached; Janus' reason follows `Janus:`. Nothing was allocated."
             ),
             "503": reason(
-                "Shutting down, at the leg cap or no free port; nothing was allocated.",
+                "Shutting down, draining (a session not live here), at the leg cap or no free "
+                "port; nothing was allocated.",
                 {"Retry-After": RETRY_AFTER},
             ),
         },

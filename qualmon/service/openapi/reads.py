@@ -282,7 +282,10 @@ def ops_paths() -> dict[str, dict[str, Operation]]:
                         "is still taken).",
                         TEXT,
                     ),
-                    "503": reason("`shutting down`, or `at capacity` (the leg cap)."),
+                    "503": reason(
+                        "`shutting down`, `draining` (see `POST /v1/admin/drain`), or "
+                        "`at capacity` (the leg cap)."
+                    ),
                 },
             )
         },

@@ -134,7 +134,8 @@ def rtp_paths() -> dict[str, dict[str, Operation]]:
             "413": reason(f"Body over {rtp_routes.MAX_BODY_BYTES} bytes."),
             "415": reason("Content-Type is not application/json."),
             "503": reason(
-                "Shutting down, at the leg cap (QUALMON_MAX_LEGS) or no free port in "
+                "Shutting down, draining (a session not live here), at the leg cap "
+                "(QUALMON_MAX_LEGS) or no free port in "
                 "QUALMON_RTP_PORTS; nothing was allocated.",
                 {"Retry-After": RETRY_AFTER},
             ),
