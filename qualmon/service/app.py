@@ -25,6 +25,7 @@ from . import (
     janus_attach,
     janus_events,
     probe_ingest,
+    relay,
     report_routes,
     rtp_routes,
     whip,
@@ -169,11 +170,13 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
 
     # Offers are capped by the WHIP handler with a clear 413; the app limit only stops abuse.
     app = web.Application(
-        client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4, middlewares=[_errors]
+        client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4,
+        middlewares=[_errors, relay.middleware],
     )
     app[settings_key] = settings
     app[sessions_key] = sessions
     app[metrics_key] = metrics
+    relay.setup(app)  # first: its client's pool opens before and closes after the others
     whip.setup(app)
     api.setup(app)
     events.setup(app)

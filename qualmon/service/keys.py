@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..cluster.owners import SessionOwners
 from ..config import Settings
 from ..media.rtp_ports import PortPool
 from ..reports.async_store import AsyncReportStore
@@ -18,6 +19,7 @@ from ..warnings.runtime import WarningsRuntime
 from .janus_bridge import JanusBridge
 from .metrics import ProbeMetrics, QualmonMetrics, RtpIngestMetrics
 from .rate_limit import RateLimiter
+from .relay_client import RelayClient
 from .webhook import WebhookSender
 
 settings_key = web.AppKey("settings", Settings)
@@ -34,3 +36,6 @@ rtp_ports_key = web.AppKey("rtp_ports", PortPool)
 rtp_metrics_key = web.AppKey("rtp_metrics", RtpIngestMetrics)
 janus_key = web.AppKey("janus", JanusBridge)
 "Only when QUALMON_JANUS_URL is set."
+owners_key = web.AppKey("owners", SessionOwners)
+"Only in a cluster: who owns which session. Without it every request is handled here."
+relay_key = web.AppKey("relay", RelayClient)
