@@ -116,7 +116,9 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         response = await relay_ws.proxy(request, owner, owner_url(owner, request), route.cors)
     else:
         response = await forward(request, owner)
-    return response if response is not None else _unreachable(request, route.cors)
+    if response is None:
+        raise _unreachable(request, route.cors)
+    return response
 
 
 async def _admin_whip(
@@ -136,12 +138,12 @@ async def _admin_whip(
         elif response.status != web.HTTPNotFound.status_code:
             return response
     if unreachable:
-        return _unreachable(request, route.cors)
+        raise _unreachable(request, route.cors)
     # Nowhere: the local handler says 404 (before reading the body, which relaying read).
     return await handler(request)
 
 
-def _unreachable(request: web.Request, cors: Mapping[str, str]) -> web.StreamResponse:
+def _unreachable(request: web.Request, cors: Mapping[str, str]) -> web.HTTPServiceUnavailable:
     error = unavailable(
         "the instance that owns this session cannot be reached, try again later",
         request.app[settings_key].retry_after_seconds,
