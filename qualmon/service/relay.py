@@ -77,7 +77,7 @@ def _claims(request: web.Request) -> Claims | None:
     return token_claims(request, request.app[settings_key].secret)
 
 
-def _path_session(request: web.Request) -> str | None:
+def _path_session(request: web.Request, route: Relayed) -> str | None:
     """The path's session id, if the request's token may touch it at all."""
     session_id = request.match_info["session_id"]
     claims = _claims(request)
@@ -85,6 +85,8 @@ def _path_session(request: web.Request) -> str | None:
         return None
     if claims.scope != "admin" and claims.session != session_id:
         return None  # refused here with the usual 403; no store look-up for a stranger
+    if route.claim and claims.scope == "watch":
+        return None  # a watcher starts nothing (403 here): it must not claim a session
     return session_id
 
 
@@ -96,7 +98,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     key = _route_key(request)
     if key in SESSION_ROUTES:
         route = SESSION_ROUTES[key]
-        session_id = _path_session(request)
+        session_id = _path_session(request, route)
     elif key in WHIP_ROUTES:
         route = WHIP_ROUTES[key]
         claims = _claims(request)

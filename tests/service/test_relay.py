@@ -191,6 +191,8 @@ async def test_bad_tokens_are_answered_locally(trio: dict[str, Instance]) -> Non
         assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="qualmon"'
     async with a.http.get(url, headers=a.auth("watch", "s2")) as r:
         assert r.status == 403
+    async with a.http.post(url + "/stats", json=sample(0), headers=a.auth("watch", "s1")) as r:
+        assert r.status == 403  # a watcher claims nothing
     async with a.http.post(
         f"{a.url}/whip", data="v=0", headers={"Content-Type": "application/sdp"}
     ) as r:
