@@ -8,15 +8,37 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .auth import authenticate, authorize_session, require
-from .keys import drain_key, metrics_key, sessions_key, settings_key, store_key, warnings_key
+from .fanout import cluster_sessions
+from .http import bad_request
+from .keys import (
+    drain_key,
+    metrics_key,
+    owners_key,
+    sessions_key,
+    settings_key,
+    store_key,
+    warnings_key,
+)
 from .views import session_json
+
+LIST_SCOPES = ("cluster", "local")
 
 
 async def list_sessions(request: web.Request) -> web.Response:
+    """This instance's sessions (`?scope=local`), or by default the whole cluster's."""
     claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
     require(claims, scopes=("admin",))
+    scope = request.query.get("scope", "cluster")
+    if scope not in LIST_SCOPES:
+        raise bad_request(f"scope must be one of {', '.join(LIST_SCOPES)}")
     snapshots = request.app[sessions_key].snapshots(time.monotonic())
-    return web.json_response({"sessions": [session_json(s) for s in snapshots]})
+    local = [session_json(s) for s in snapshots]
+    owners = request.app.get(owners_key)
+    if scope == "local":
+        return web.json_response({"sessions": local})
+    if owners is None:
+        return web.json_response({"sessions": local, "partial": []})  # a cluster of one
+    return web.json_response(await cluster_sessions(request, owners, local))
 
 
 async def get_session(request: web.Request) -> web.Response:

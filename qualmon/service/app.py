@@ -27,6 +27,7 @@ from . import (
     janus_attach,
     janus_events,
     probe_ingest,
+    relay,
     report_routes,
     rtp_routes,
     whip,
@@ -197,13 +198,15 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
 
     # Offers are capped by the WHIP handler with a clear 413; the app limit only stops abuse.
     app = web.Application(
-        client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4, middlewares=[_errors]
+        client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4,
+        middlewares=[_errors, relay.middleware],
     )
     app[settings_key] = settings
     app[sessions_key] = sessions
     app[metrics_key] = metrics
     app[instance_key] = default_instance_id()
     app.on_response_prepare.append(_name_instance)
+    relay.setup(app)  # first: its client's pool opens before and closes after the others
     whip.setup(app)
     api.setup(app)
     events.setup(app)

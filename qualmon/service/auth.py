@@ -106,6 +106,18 @@ def _token_from(request: web.Request, *, allow_query: bool) -> str | None:
     return None
 
 
+def token_claims(request: web.Request, secret: str) -> Claims | None:
+    """The verified claims of the request's token (header or `?token=`), or None: for
+    looking before the handler does, which then answers a bad token with its 401."""
+    token = _token_from(request, allow_query=True)
+    if token is None:
+        return None
+    try:
+        return verify_token(secret, token)
+    except TokenError:
+        return None
+
+
 def _unauthorized(reason: str) -> web.HTTPUnauthorized:
     return web.HTTPUnauthorized(
         text=reason + "\n", headers={"WWW-Authenticate": 'Bearer realm="qualmon"'}

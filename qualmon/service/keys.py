@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..cluster.owners import SessionOwners
 from ..config import Settings
 from ..media.rtp_ports import PortPool
 from ..reports.async_store import AsyncReportStore
@@ -19,6 +20,7 @@ from .drain_state import DrainState
 from .janus_bridge import JanusBridge
 from .metrics import ProbeMetrics, QualmonMetrics, RtpIngestMetrics
 from .rate_limit import RateLimiter
+from .relay_client import RelayClient
 from .webhook import WebhookSender
 
 settings_key = web.AppKey("settings", Settings)
@@ -38,3 +40,6 @@ instance_key = web.AppKey("instance_id", str)
 "This process's instance id, sent as the `Qualmon-Instance` header on every answer."
 janus_key = web.AppKey("janus", JanusBridge)
 "Only when QUALMON_JANUS_URL is set."
+owners_key = web.AppKey("owners", SessionOwners)
+"Only in a cluster: who owns which session. Without it every request is handled here."
+relay_key = web.AppKey("relay", RelayClient)

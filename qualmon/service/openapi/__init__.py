@@ -8,8 +8,9 @@ from ... import __version__
 from ...config import Settings
 from ...reports.html import CONTENT_SECURITY_POLICY as REPORT_CSP
 from ..events import WIDGET_CSP
+from ..relay import RELAYED_ROUTES
 from .admin import admin_paths
-from .common import RESPONSES, SECURITY_SCHEMES
+from .common import RESPONSES, SECURITY_SCHEMES, relayed
 from .ingest import probe_paths, whip_paths
 from .janus import EVENTS_SECURITY, JANUS_SCHEMAS, janus_paths
 from .reads import ops_paths, report_paths, session_paths, stream_paths
@@ -32,6 +33,10 @@ the token as `?token=`.
 **Errors.** Every 4xx answer is `text/plain`: a short reason (one line where qualmon writes
 it). A bug answers 500 with `{"error": "internal error"}`. The 503 of WHIP, of plain-RTP
 attaches and of the stats ingest, and 429, say when to come back in `Retry-After` (seconds).
+
+**Clusters.** Any instance answers any request: one for a session another instance owns is
+relayed to that owner and its answer (streams included) passed back unchanged. When the owner
+cannot be reached, the relaying instance answers 503 with `Retry-After`.
 """
 TAGS = [
     {"name": "WHIP ingest", "description": "Publish each participant's audio (RFC 9725)."},
@@ -61,6 +66,8 @@ def build_document(settings: Settings) -> dict[str, Any]:
         **ops_paths(),
         **admin_paths(),
     }
+    for method, path in RELAYED_ROUTES:
+        relayed(paths[path][method.lower()])
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

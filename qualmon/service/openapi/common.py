@@ -60,6 +60,12 @@ RESPONSES: dict[str, Schema] = {
         {"WWW-Authenticate": header("How to authenticate.", {"const": 'Bearer realm="qualmon"'})},
     ),
     "Forbidden": reason("A valid token of another scope, session or role."),
+    "OwnerUnreachable": reason(
+        "In a cluster, this request was for the session's owner, another instance, which "
+        "could not be reached (`Retry-After` says when to try again; by then the session may "
+        "have moved to a live instance).",
+        {"Retry-After": RETRY_AFTER},
+    ),
     "InternalError": answer(
         "A bug in qualmon; logged without request details.", json_body(ref("InternalError"))
     ),
@@ -135,3 +141,20 @@ def operation(
     all_responses["500"] = shared("InternalError")
     doc["responses"] = dict(sorted(all_responses.items()))
     return doc
+
+
+def relayed(doc: Operation) -> None:
+    """Mark an operation a cluster relays to the session's owner: it may answer 503 when the
+    owner cannot be reached (in the words of its own 503, if it has one)."""
+    responses = doc["responses"]
+    own = responses.get("503")
+    if own is None or "description" not in own:
+        responses["503"] = shared("OwnerUnreachable")
+        doc["responses"] = dict(sorted(responses.items()))
+        return
+    responses["503"] = {
+        **own,
+        "description": own["description"].rstrip(".") + "; or, in a cluster, the session's "
+        "owner (another instance) cannot be reached.",
+        "headers": {**own.get("headers", {}), "Retry-After": RETRY_AFTER},
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..api import LIST_SCOPES
 from ..report_routes import MAX_LIST_LIMIT, PRIVATE_HEADERS
 from .common import (
     HTML,
@@ -40,22 +41,44 @@ def session_paths() -> dict[str, dict[str, Operation]]:
                 operation_id="listSessions",
                 tag="Sessions",
                 summary="Live and recently ended sessions",
-                description="Ended sessions stay listed for 10 minutes.",
+                description="Ended sessions stay listed for 10 minutes. In a cluster, by "
+                "default the sessions of every live instance: each is asked for its own list "
+                "concurrently (`scope=local`) and the lists merged; an instance that does not "
+                "answer within 5 s is left out and named in `partial`.",
                 auth=security("admin", query=True),
+                parameters=[
+                    {
+                        "name": "scope",
+                        "in": "query",
+                        "required": False,
+                        "description": "`cluster`: every instance's sessions; `local`: only "
+                        "those of the instance that answers.",
+                        "schema": {"enum": list(LIST_SCOPES), "default": "cluster"},
+                    }
+                ],
                 responses={
                     "200": answer(
-                        "Every session this instance knows.",
+                        "The sessions (one entry per session, its live one if any).",
                         json_body(
                             {
                                 "type": "object",
                                 "properties": {
-                                    "sessions": {"type": "array", "items": ref("SessionListed")}
+                                    "sessions": {"type": "array", "items": ref("SessionListed")},
+                                    "partial": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                        "description": "With scope `cluster` (then always "
+                                        "present): ids of the instances whose sessions are "
+                                        "missing because they did not answer; empty when the "
+                                        "list is complete.",
+                                    },
                                 },
                                 "required": ["sessions"],
                                 "additionalProperties": False,
                             }
                         ),
-                    )
+                    ),
+                    "400": reason("scope is neither `cluster` nor `local`."),
                 },
             )
         },
