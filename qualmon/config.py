@@ -6,6 +6,8 @@ import argparse
 import ipaddress
 import math
 import os
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
@@ -95,6 +97,12 @@ class Settings:
     janus_events_secret: str | None = field(default=None, repr=False)
     "Basic-auth password of Janus' event handler posts (QUALMON_JANUS_EVENTS_SECRET); None:"
     " the events endpoint refuses every post."
+    instance_id: str | None = None
+    "This instance's name in the cluster (QUALMON_INSTANCE_ID); None: `host-pid`, resolved"
+    " at start (`instance_id_of`)."
+    advertise_url: str | None = None
+    "The http(s) base URL other instances reach this one at (QUALMON_ADVERTISE_URL); None:"
+    " `http://host:port` (`advertise_url_of`)."
 
 
 _ON = ("on", "1", "true")
@@ -225,6 +233,60 @@ def _janus_secret(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"ASCII only: the id travels in a header (`Qualmon-Relayed`), a metric-free log line and SQL."
+
+
+def instance_id(raw: str, label: str) -> str:
+    """1–64 ASCII letters, digits, `.`, `-`, `_`; ConfigError else."""
+    text = raw.strip()
+    if _INSTANCE_ID.fullmatch(text) is None:
+        raise ConfigError(
+            f"{label} must be 1-64 ASCII letters, digits, '.', '-' or '_', got {raw[:70]!r}"
+        )
+    return text
+
+
+def advertise_url(raw: str, label: str) -> str:
+    """An http(s) base URL with a host and no path, query or fragment (relayed requests
+    append their own path); returned without a trailing slash."""
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - parsing the port is what raises on garbage
+    except ValueError as exc:
+        raise ConfigError(f"{label} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{label} must be an http:// or https:// URL with a host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"{label} must be a base URL: no path, query, fragment or user")
+    return text.rstrip("/")
+
+
+def instance_id_of(settings: Settings) -> str:
+    """The configured id, or `host-pid` (host name cut to fit, odd characters replaced)."""
+    if settings.instance_id is not None:
+        return settings.instance_id
+    suffix = f"-{os.getpid()}"
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "qualmon"
+    return host[: 64 - len(suffix)] + suffix
+
+
+def advertise_url_of(settings: Settings) -> str:
+    """The configured base URL, or `http://host:port` (a wildcard host becomes loopback:
+    only instances on this machine can use that default)."""
+    if settings.advertise_url is not None:
+        return settings.advertise_url
+    host = settings.host
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
 def _check_overrides(overrides: Mapping[str, object]) -> None:
     """Flags get the checks their variables get (`--max-legs 0` is as wrong as the variable)."""
     port = overrides.get("port")
@@ -325,6 +387,12 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         values["janus_url"] = janus_url(env["QUALMON_JANUS_URL"], "QUALMON_JANUS_URL")
     values["janus_admin_key"] = _janus_secret(env, "QUALMON_JANUS_ADMIN_KEY")
     values["janus_events_secret"] = _janus_secret(env, "QUALMON_JANUS_EVENTS_SECRET")
+    if env.get("QUALMON_INSTANCE_ID", "").strip():
+        values["instance_id"] = instance_id(env["QUALMON_INSTANCE_ID"], "QUALMON_INSTANCE_ID")
+    if env.get("QUALMON_ADVERTISE_URL", "").strip():
+        values["advertise_url"] = advertise_url(
+            env["QUALMON_ADVERTISE_URL"], "QUALMON_ADVERTISE_URL"
+        )
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]

@@ -75,6 +75,10 @@ def values_for(name: str) -> st.SearchStrategy[str]:
         ),
         "QUALMON_JANUS_ADMIN_KEY": st.sampled_from(["k" * 16, "short", "k" * 15 + "\n"]),
         "QUALMON_JANUS_EVENTS_SECRET": st.sampled_from(["e" * 32, "", "é" * 20]),
+        "QUALMON_INSTANCE_ID": st.sampled_from(["qm-0", "a.b_c", "x" * 65, "é", "a b", ""]),
+        "QUALMON_ADVERTISE_URL": st.sampled_from(
+            ["http://qm-0.qm:8080", "https://[::1]:8443/", "http://h/x", "ftp://h", "http://"]
+        ),
     }.get(name, numbers())
     return st.one_of(plausible, nasty_text(max_size=30), numbers())
 
@@ -101,6 +105,8 @@ NAMES = (
     "QUALMON_JANUS_URL",
     "QUALMON_JANUS_ADMIN_KEY",
     "QUALMON_JANUS_EVENTS_SECRET",
+    "QUALMON_INSTANCE_ID",
+    "QUALMON_ADVERTISE_URL",
 )
 "Every variable qualmon/config.py reads."
 
