@@ -4,6 +4,7 @@ buffer that outlives storage faults."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -61,7 +62,10 @@ class AsyncReportStore:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         opener: Callable[[str], BaseReportStore] = _open_unprepared,
+        instance_id: str = "",
     ) -> None:
+        """`instance_id`: this instance's, whose previous run's claims do not keep its
+        open reports from being marked interrupted at start."""
         self.path = path
         "A SQLite path or a PostgreSQL URL (`QUALMON_DB`): holds a password, never log it."
         self.label = store_label(path)
@@ -70,8 +74,14 @@ class AsyncReportStore:
         self._thread = StoreThread(path, opener)
         self._pending = PendingReports(max_pending)
         self._faults = FaultState(path, self._pending, clock=clock)
+        self._prepare_store = functools.partial(prepare_store, instance_id=instance_id)
         self._writer = StoreWriter(
-            self._thread, self._pending, self._faults, clock=clock, sleep=sleep
+            self._thread,
+            self._pending,
+            self._faults,
+            clock=clock,
+            sleep=sleep,
+            instance_id=instance_id,
         )
 
     @property
@@ -94,7 +104,7 @@ class AsyncReportStore:
         """
         await self._thread.open()
         try:
-            interrupted = await self._thread.run(prepare_store)
+            interrupted = await self._thread.run(self._prepare_store)
         except STORE_ERRORS as exc:
             if self._faults.reason_of(exc) not in STORAGE_FAULTS:
                 await self._thread.close()
