@@ -8,7 +8,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .auth import authenticate, authorize_session, require
-from .keys import metrics_key, sessions_key, settings_key, store_key, warnings_key
+from .keys import (
+    instance_id_key,
+    membership_key,
+    metrics_key,
+    sessions_key,
+    settings_key,
+    store_key,
+    warnings_key,
+)
 from .views import session_json
 
 
@@ -16,7 +24,10 @@ async def list_sessions(request: web.Request) -> web.Response:
     claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
     require(claims, scopes=("admin",))
     snapshots = request.app[sessions_key].snapshots(time.monotonic())
-    return web.json_response({"sessions": [session_json(s) for s in snapshots]})
+    instance = request.app[instance_id_key]
+    return web.json_response(
+        {"sessions": [session_json(s, instance=instance) for s in snapshots]}
+    )
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -26,7 +37,9 @@ async def get_session(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="unknown session\n")
     runtime = request.app.get(warnings_key)
     warnings = runtime.active(session_id) if runtime is not None else ()
-    return web.json_response(session_json(snapshot, warnings))
+    return web.json_response(
+        session_json(snapshot, warnings, instance=request.app[instance_id_key])
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -42,6 +55,10 @@ async def readyz(request: web.Request) -> web.Response:
     sessions = request.app[sessions_key]
     if not sessions.accepting:
         raise web.HTTPServiceUnavailable(text="shutting down\n")
+    membership = request.app.get(membership_key)
+    if membership is not None and membership.draining:
+        # New sessions go to other instances; this one's live legs go on until they end.
+        raise web.HTTPServiceUnavailable(text="draining\n")
     if sessions.live_leg_count() >= request.app[settings_key].max_legs:
         raise web.HTTPServiceUnavailable(text="at capacity\n")
     # Still 200: measuring goes on while reports wait in memory, and a disk shared by every

@@ -15,11 +15,12 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from ..config import Settings, check_webhook
+from ..config import Settings, check_webhook, instance_id_of
 from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
 from . import (
     api,
+    cluster,
     contract,
     events,
     janus_attach,
@@ -29,7 +30,14 @@ from . import (
     rtp_routes,
     whip,
 )
-from .keys import metrics_key, sessions_key, settings_key, warnings_key, webhook_key
+from .keys import (
+    instance_id_key,
+    metrics_key,
+    sessions_key,
+    settings_key,
+    warnings_key,
+    webhook_key,
+)
 from .memory_trim import trim_periodically
 from .metrics import QualmonMetrics, register_live_collector
 from .webhook import WebhookSender
@@ -172,6 +180,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
         client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4, middlewares=[_errors]
     )
     app[settings_key] = settings
+    app[instance_id_key] = instance_id_of(settings)
     app[sessions_key] = sessions
     app[metrics_key] = metrics
     whip.setup(app)
@@ -188,6 +197,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     app.on_shutdown.append(_on_shutdown)
     # Last: its shutdown hook saves reports after _on_shutdown has closed the legs.
     report_routes.setup(app)
+    cluster.setup(app)  # after the store: it leaves the cluster before the store closes
     return app
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..cluster.membership import Membership
+from ..cluster.owners import SessionOwners
 from ..config import Settings
 from ..media.rtp_ports import PortPool
 from ..reports.async_store import AsyncReportStore
@@ -34,3 +36,8 @@ rtp_ports_key = web.AppKey("rtp_ports", PortPool)
 rtp_metrics_key = web.AppKey("rtp_metrics", RtpIngestMetrics)
 janus_key = web.AppKey("janus", JanusBridge)
 "Only when QUALMON_JANUS_URL is set."
+instance_id_key = web.AppKey("instance_id", str)
+"This instance's id in the cluster (QUALMON_INSTANCE_ID or host-pid), resolved once."
+membership_key = web.AppKey("membership", Membership)
+owners_key = web.AppKey("owners", SessionOwners)
+"Who owns a session (the membership; the relay asks it). Absent: everything is local."

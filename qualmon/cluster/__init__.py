@@ -1,0 +1,1 @@
+"""Many instances on one store: membership with leases, session ownership (no HTTP here)."""

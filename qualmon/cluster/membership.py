@@ -1,0 +1,199 @@
+"""This instance in the cluster: its row in the store (refreshed every 2 s, a 6 s lease),
+its state, and who owns which session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Collection
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ..reports.async_store import AsyncReportStore
+from ..reports.faults import StoreUnavailable
+from ..reports.sql_cluster import (
+    HEARTBEAT_SECONDS,
+    LEASE_SECONDS,
+    InstanceRecord,
+    InstanceState,
+)
+from ..reports.sql_store import BaseReportStore
+from .owners import Owner
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_BEATS = 5
+"Every 10 s a live instance marks interrupted the open reports no live instance answers for."
+MAX_CACHED_OWNERS = 10_000
+"Owners remembered between store look-ups (each valid until its lease as then known)."
+
+
+class Membership:
+    """Registers this instance in the store and answers `owner_of` (a `SessionOwners`).
+
+    The store is asked on its own thread (`AsyncReportStore.run`); when it cannot answer,
+    the session is measured here: measuring never stops because the store is down, only
+    affinity degrades (counted in `qualmon_cluster_local_fallbacks_total`).
+    """
+
+    def __init__(
+        self,
+        store: AsyncReportStore,
+        *,
+        instance_id: str,
+        advertise_url: str,
+        capacity_legs: int,
+        live_legs: Callable[[], int],
+        local_sessions: Callable[[], Collection[str]],
+        registry: CollectorRegistry,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`live_legs` and `local_sessions` read the registry: its live leg count and the
+        ids of its live sessions."""
+        self.instance_id = instance_id
+        self.advertise_url = advertise_url
+        self._store = store
+        self._capacity_legs = capacity_legs
+        self._live_legs = live_legs
+        self._local_sessions = local_sessions
+        self._wall_clock = wall_clock
+        self._state: InstanceState = "serving"
+        self._started_at = wall_clock()
+        self._live: tuple[InstanceRecord, ...] = ()
+        self._cache: dict[str, InstanceRecord] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._beat_now = asyncio.Event()
+        self._beats = 0
+        self._fallbacks = Counter(
+            "qualmon_cluster_local_fallbacks_total",
+            "Sessions handled here because the store could not say who owns them.",
+            registry=registry,
+        )
+        self._heartbeat_failures = Counter(
+            "qualmon_cluster_heartbeat_failures_total",
+            "Heartbeats that could not reach the store (three in a row: the lease runs out).",
+            registry=registry,
+        )
+        self._instances = Gauge(
+            "qualmon_cluster_instances",
+            "Live instances this one saw at its last heartbeat (itself included).",
+            registry=registry,
+        )
+
+    # -- state ---------------------------------------------------------------------
+
+    @property
+    def draining(self) -> bool:
+        return self._state == "draining"
+
+    def set_draining(self) -> None:
+        """Take no new session: rendezvous leaves this instance out from the next beat
+        (sent at once); sessions it owns stay here."""
+        self._state = "draining"
+        self._beat_now.set()
+
+    def live_instances(self) -> tuple[InstanceRecord, ...]:
+        """The live instances as of the last successful heartbeat, by id."""
+        return self._live
+
+    def _self_owner(self) -> Owner:
+        return Owner(self.instance_id, self.advertise_url, local=True)
+
+    # -- owners ----------------------------------------------------------------------
+
+    async def owner_of(self, session_id: str, *, claim: bool) -> Owner | None:
+        """The session's owner (see `SessionOwners`): live here → this instance, without
+        asking the store; else a live owner's claim; else, with `claim`, the instance the
+        store's atomic claim chose (every racing instance gets the same one)."""
+        if session_id in self._local_sessions():
+            return self._self_owner()
+        now = self._wall_clock()
+        cached = self._cache.get(session_id)
+        if cached is not None and cached.lease_until > now:
+            return self._owner(cached)
+
+        def ask(store: BaseReportStore) -> InstanceRecord | None:
+            return store.session_owner(session_id, now=now, claim=claim)
+
+        try:
+            found = await self._store.run(ask, op="cluster")
+        except StoreUnavailable:
+            self._fallbacks.inc()
+            return self._self_owner()
+        if found is None:
+            return None
+        if claim:
+            # A claimed owner keeps the session for its lease; a lookup may name a
+            # released claim, which the next claim may move: not remembered.
+            if len(self._cache) >= MAX_CACHED_OWNERS:
+                self._cache.clear()
+            self._cache[session_id] = found
+        return self._owner(found)
+
+    def _owner(self, record: InstanceRecord) -> Owner:
+        return Owner(
+            record.instance_id, record.advertise_url, local=record.instance_id == self.instance_id
+        )
+
+    # -- heartbeat -------------------------------------------------------------------
+
+    async def beat(self) -> bool:
+        """Refresh this instance's row and claims now; False if the store refused."""
+        now = self._wall_clock()
+        record = InstanceRecord(
+            instance_id=self.instance_id,
+            advertise_url=self.advertise_url,
+            state=self._state,
+            capacity_legs=self._capacity_legs,
+            live_legs=self._live_legs(),
+            started_at=self._started_at,
+            lease_until=now + LEASE_SECONDS,
+        )
+        local = frozenset(self._local_sessions())
+        sweep = self._beats % SWEEP_EVERY_BEATS == 0
+        self._beats += 1
+
+        def refresh(store: BaseReportStore) -> tuple[list[InstanceRecord], int]:
+            live, _ = store.heartbeat(record, local_sessions=local, now=now)
+            return live, store.sweep(now) if sweep else 0
+
+        try:
+            live, interrupted = await self._store.run(refresh, op="cluster")
+        except StoreUnavailable:
+            self._heartbeat_failures.inc()
+            return False
+        self._live = tuple(live)
+        self._instances.set(len(live))
+        self._cache = {s: r for s, r in self._cache.items() if r.lease_until > now}
+        if interrupted:
+            log.warning(
+                "%d report(s) left open by an instance that is gone marked interrupted",
+                interrupted,
+            )
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            await self.beat()
+            self._beat_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), HEARTBEAT_SECONDS)
+
+    async def start(self) -> None:
+        """Register (a first heartbeat, awaited) and keep refreshing every 2 s."""
+        await self.beat()
+        self._task = asyncio.create_task(self._run(), name="qualmon-cluster-heartbeat")
+
+    async def stop(self) -> None:
+        """Stop refreshing and remove this instance and its claims from the store (a clean
+        exit: others need not wait out the lease); a store that refuses lets it expire."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        instance_id = self.instance_id
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.run(lambda s: s.remove_instance(instance_id), op="cluster")
