@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY_BEATS = 5
 "Every 10 s a live instance marks interrupted the open reports no live instance answers for."
+LEAVE_SECONDS = 1.0
+"At exit, deleting this instance's row waits at most this long (else its lease runs out)."
 MAX_CACHED_OWNERS = 10_000
 "Owners remembered between store look-ups (each valid until its lease as then known)."
 
@@ -64,6 +66,7 @@ class Membership:
         self._live: tuple[InstanceRecord, ...] = ()
         self._cache: dict[str, InstanceRecord] = {}
         self._task: asyncio.Task[None] | None = None
+        self._leaving: asyncio.Task[None] | None = None
         self._beat_now = asyncio.Event()
         self._beats = 0
         self._fallbacks = Counter(
@@ -118,7 +121,7 @@ class Membership:
             return store.session_owner(session_id, now=now, claim=claim)
 
         try:
-            found = await self._store.run(ask, op="cluster")
+            found = await self._store.run_cluster(ask)
         except StoreUnavailable:
             self._fallbacks.inc()
             return self._self_owner()
@@ -160,7 +163,7 @@ class Membership:
             return live, store.sweep(now) if sweep else 0
 
         try:
-            live, interrupted = await self._store.run(refresh, op="cluster")
+            live, interrupted = await self._store.run_cluster(refresh)
         except StoreUnavailable:
             self._heartbeat_failures.inc()
             return False
@@ -176,24 +179,45 @@ class Membership:
 
     async def _run(self) -> None:
         while True:
-            await self.beat()
-            self._beat_now.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._beat_now.wait(), HEARTBEAT_SECONDS)
+            self._beat_now.clear()
+            await self.beat()
 
     async def start(self) -> None:
         """Register (a first heartbeat, awaited) and keep refreshing every 2 s."""
         await self.beat()
         self._task = asyncio.create_task(self._run(), name="qualmon-cluster-heartbeat")
 
-    async def stop(self) -> None:
-        """Stop refreshing and remove this instance and its claims from the store (a clean
-        exit: others need not wait out the lease); a store that refuses lets it expire."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+    def leave(self) -> None:
+        """Leave the cluster (shutdown begins): heartbeats stop and this instance's row and
+        claims are deleted in the background, beside the reports being saved (others need
+        not wait out the lease)."""
+        if self._leaving is not None:
+            return
+        heartbeat, self._task = self._task, None
+        if heartbeat is not None:
+            heartbeat.cancel()
+        self._leaving = asyncio.create_task(self._leave(heartbeat), name="qualmon-cluster-leave")
+
+    async def _leave(self, heartbeat: asyncio.Task[None] | None) -> None:
+        if heartbeat is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await heartbeat
         instance_id = self.instance_id
         with contextlib.suppress(StoreUnavailable):
-            await self._store.run(lambda s: s.remove_instance(instance_id), op="cluster")
+            await self._store.run_cluster(lambda s: s.remove_instance(instance_id))
+
+    async def stop(self, *, timeout_seconds: float = LEAVE_SECONDS) -> None:
+        """Leave (if not yet) and wait for it at most `timeout_seconds`: a store that
+        refuses or hangs lets the lease run out instead."""
+        self.leave()
+        leaving = self._leaving
+        if leaving is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(leaving), timeout_seconds)
+        except TimeoutError:
+            leaving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await leaving

@@ -35,6 +35,9 @@ READ_RETRY_AFTER_SECONDS = 10
 "What a failed read tells clients (reads are not retried on a timer)."
 
 
+CLUSTER_CLOSE_SECONDS = 1.0
+"Closing the cluster's connection waits at most this long (a call may still hold it)."
+
 STALL_SECONDS = 2.0
 "A PostgreSQL call still running this long after its lock wait could have ended is cut: "
 "a frozen server then degrades the store like a stopped one, and a shutdown still ends "
@@ -72,6 +75,11 @@ class AsyncReportStore:
         "What logs and errors name instead: the path, or the PostgreSQL host."
         self._clock = clock
         self._thread = StoreThread(path, opener)
+        # The cluster's heartbeats and claims get their own connection and thread: behind a
+        # long report write (a purge, a lock wait) a heartbeat would miss its lease. An
+        # in-memory SQLite database exists for one connection only: it shares the thread.
+        self._cluster_thread = self._thread if path == ":memory:" else StoreThread(path, opener)
+        self._cluster_opening = asyncio.Lock()
         self._pending = PendingReports(max_pending)
         self._faults = FaultState(path, self._pending, clock=clock)
         self._prepare_store = functools.partial(prepare_store, instance_id=instance_id)
@@ -120,6 +128,9 @@ class AsyncReportStore:
         reports could not be saved."""
         if not self._thread.is_open:
             return
+        if self._cluster_thread is not self._thread:
+            # It may be stuck in a call to a frozen server (cut within seconds): no waiting.
+            await self._cluster_thread.close(timeout_seconds=CLUSTER_CLOSE_SECONDS)
         await self._writer.stop()
         await self._writer.write_all()
         unsaved = self._pending.counts()
@@ -214,6 +225,20 @@ class AsyncReportStore:
             return await self._thread.run(work)
         except STORE_ERRORS as exc:
             raise StoreUnavailable(self._faults.read_failed(op, exc)) from None
+
+    async def run_cluster(self, work: Callable[[BaseReportStore], T]) -> T:
+        """Run a cluster call (heartbeat, claim) on the cluster's own connection, opened
+        at the first call; raises StoreUnavailable (counted as `cluster`) when the store
+        refuses, or 'closed' once the store is closed."""
+        if not self._thread.is_open:
+            raise StoreUnavailable("closed")
+        try:
+            async with self._cluster_opening:
+                if not self._cluster_thread.is_open:
+                    await self._cluster_thread.open()
+            return await self._cluster_thread.run(work)
+        except STORE_ERRORS as exc:
+            raise StoreUnavailable(self._faults.read_failed("cluster", exc)) from None
 
     def health(self) -> StoreHealth:
         return self._faults.health()

@@ -139,9 +139,7 @@ def claim(db: Db, session_id: str, now: float) -> InstanceRecord | None:
     return None if owner is None else owner[0]
 
 
-def reconcile(
-    db: Db, instance_id: str, local_sessions: Collection[str], now: float
-) -> Reconciled:
+def reconcile(db: Db, instance_id: str, local_sessions: Collection[str], now: float) -> Reconciled:
     """Make the claims match what lives here: claim live local sessions nobody live holds
     (measured here while the store was down, say), release this instance's claims whose
     session ended (after CLAIM_GRACE_SECONDS, so a leg being answered keeps its claim)."""
@@ -184,9 +182,7 @@ def remove_instance(db: Db, instance_id: str) -> None:
 
 def forget_stale(db: Db, now: float) -> None:
     """Delete claims released long ago, and instances (with their claims) gone long ago."""
-    db.execute(
-        "DELETE FROM session_owners WHERE released_at < ?", (now - RELEASED_KEEP_SECONDS,)
-    )
+    db.execute("DELETE FROM session_owners WHERE released_at < ?", (now - RELEASED_KEEP_SECONDS,))
     db.execute(f"DELETE FROM session_owners WHERE {_OWNER_DEAD}", (now - FORGET_SECONDS,))
     db.execute("DELETE FROM instances WHERE lease_until < ?", (now - FORGET_SECONDS,))
 

@@ -25,9 +25,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     require(claims, scopes=("admin",))
     snapshots = request.app[sessions_key].snapshots(time.monotonic())
     instance = request.app[instance_id_key]
-    return web.json_response(
-        {"sessions": [session_json(s, instance=instance) for s in snapshots]}
-    )
+    return web.json_response({"sessions": [session_json(s, instance=instance) for s in snapshots]})
 
 
 async def get_session(request: web.Request) -> web.Response:

@@ -26,6 +26,12 @@ async def _membership_running(app: web.Application) -> AsyncIterator[None]:
     await membership.stop()
 
 
+async def _leave_on_shutdown(app: web.Application) -> None:
+    """First thing at shutdown, while legs close and reports are saved: the instance takes
+    no new session, so others should not wait out its lease."""
+    app[membership_key].leave()
+
+
 def setup(app: web.Application) -> None:
     """Call after report_routes.setup (the store) and after the store's cleanup context is
     in place, so the membership stops (and leaves the cluster) before the store closes."""
@@ -43,3 +49,4 @@ def setup(app: web.Application) -> None:
     app[membership_key] = membership
     app[owners_key] = membership
     app.cleanup_ctx.append(_membership_running)
+    app.on_shutdown.insert(0, _leave_on_shutdown)

@@ -116,7 +116,7 @@ async def test_a_stopped_instance_is_gone_at_once_a_dead_one_after_its_lease(
 ) -> None:
     """A clean stop removes the row; one that stops beating (killed) stays for its lease
     and is gone after it."""
-    a, b, c = three
+    a, _b, c = three
     await beat_all(three)
     await c.membership.stop()
     assert await a.membership.beat()
@@ -179,7 +179,7 @@ async def test_a_draining_instance_gets_no_new_claims(three: list[Instance]) -> 
 
 async def test_capacity_is_respected(three: list[Instance]) -> None:
     """An instance at its leg cap gets no new claim; with room again it does."""
-    a, b, c = three
+    a, b, _c = three
     a.legs = CAPACITY
     await beat_all(three)
     fresh = [await b.membership.owner_of(f"x{i}", claim=True) for i in range(60)]
@@ -232,7 +232,7 @@ async def test_a_store_that_cannot_answer_means_local_and_counted(
     counted (no session id in the metric); heartbeats that fail are counted too."""
     a = three[0]
     await beat_all(three)
-    await a.store.run(lambda s: s.set_busy_timeout(0.2))
+    await a.store.run_cluster(lambda s: s.set_busy_timeout(0.2))  # fail fast
     with store_locked(backend):
         owner = await a.membership.owner_of("during-outage", claim=True)
         assert owner == Owner("a", "http://a.qm:8080", True)

@@ -61,7 +61,10 @@ def test_live_instances_are_those_whose_lease_runs(store: Store) -> None:
     assert [r.instance_id for r in live] == ["a"]
     beat(store, instance("b", lease_until=NOW + 1, live_legs=7, state="draining"))
     beat(store, instance("c", lease_until=NOW - 0.001))
-    assert store.live_instances(NOW) == [instance("a"), instance("b", lease_until=NOW + 1, live_legs=7, state="draining")]
+    assert store.live_instances(NOW) == [
+        instance("a"),
+        instance("b", lease_until=NOW + 1, live_legs=7, state="draining"),
+    ]
     assert [r.instance_id for r in store.live_instances(NOW + 2)] == ["a"]
     store.remove_instance("a")
     assert [r.instance_id for r in store.live_instances(NOW)] == ["b"]
@@ -171,10 +174,7 @@ def test_open_reports_of_live_instances_are_never_marked_interrupted(backend: Ba
             # checkpoint() saves 60 s after the start: the last checkpoint is `age` old.
             a.save(checkpoint(session_id, started_at=NOW - age - 60))
         marked = b.mark_interrupted(now=NOW, starting_instance="b")
-        states = {
-            r[0]: r[1]
-            for r in backend.rows("SELECT session_id, end_reason FROM reports")
-        }
+        states = {r[0]: r[1] for r in backend.rows("SELECT session_id, end_reason FROM reports")}
         assert states == {
             "on-a": None,
             "on-gone": "interrupted",

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from qualmon.config import ConfigError, Settings, settings_from_env
+from qualmon.config import ConfigError, Settings, advertise_url_of, settings_from_env
 from qualmon.reports.async_store import AsyncReportStore
 from qualmon.reports.model import SpeechSpan, TimelinePoint, WarningRecord
 from qualmon.reports.sql_store import BaseReportStore as Store
 from qualmon.reports.sql_store import migrations
-from qualmon.service.keys import store_key
+from qualmon.service.keys import settings_key, store_key
 
 from ..backends import Backend
 from ..conftest import SECRET, Service, make_settings, run_service, wait_for
@@ -266,7 +266,7 @@ async def test_store_holds_no_sdp_address_or_token(
     tokens += [p._token for p in started]
     blob = store_bytes(db_path)
     assert b"private" in blob  # the scan reads the right file
-    assert leaks(blob, tokens) == []
+    assert leaks(blob, tokens, own_urls=[advertise_url_of(service.app[settings_key])]) == []
 
 
 async def test_service_purges_old_reports_at_start(backend: Backend) -> None:
