@@ -7,7 +7,6 @@ import ipaddress
 import math
 import os
 import re
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
@@ -99,10 +98,10 @@ class Settings:
     " the events endpoint refuses every post."
     instance_id: str | None = None
     "This instance's name in the cluster (QUALMON_INSTANCE_ID); None: `host-pid`, resolved"
-    " at start (`instance_id_of`)."
+    " at start (`cluster.identity.instance_id_of`)."
     advertise_url: str | None = None
     "The http(s) base URL other instances reach this one at (QUALMON_ADVERTISE_URL); None:"
-    " `http://host:port` (`advertise_url_of`)."
+    " `http://host:port` (`cluster.identity.advertise_url_of`)."
 
 
 _ON = ("on", "1", "true")
@@ -261,30 +260,6 @@ def advertise_url(raw: str, label: str) -> str:
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise ConfigError(f"{label} must be a base URL: no path, query, fragment or user")
     return text.rstrip("/")
-
-
-def instance_id_of(settings: Settings) -> str:
-    """The configured id, or `host-pid` (host name cut to fit, odd characters replaced)."""
-    if settings.instance_id is not None:
-        return settings.instance_id
-    suffix = f"-{os.getpid()}"
-    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "qualmon"
-    return host[: 64 - len(suffix)] + suffix
-
-
-def advertise_url_of(settings: Settings) -> str:
-    """The configured base URL, or `http://host:port` (a wildcard host becomes loopback:
-    only instances on this machine can use that default)."""
-    if settings.advertise_url is not None:
-        return settings.advertise_url
-    host = settings.host
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
 
 
 def _check_overrides(overrides: Mapping[str, object]) -> None:

@@ -8,13 +8,8 @@ from dataclasses import replace
 import pytest
 
 from qualmon.cli import build_parser
-from qualmon.config import (
-    ConfigError,
-    advertise_url_of,
-    instance_id_of,
-    server_overrides,
-    settings_from_env,
-)
+from qualmon.cluster.identity import advertise_url_of, instance_id_of
+from qualmon.config import ConfigError, server_overrides, settings_from_env
 from qualmon.core.warnings import DEFAULT_RULES
 
 SECRET = "s" * 40

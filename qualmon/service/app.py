@@ -15,7 +15,8 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from ..config import Settings, check_webhook, instance_id_of
+from ..cluster.identity import instance_id_of
+from ..config import Settings, check_webhook
 from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
 from . import (

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from ..cluster.identity import advertise_url_of
 from ..cluster.membership import Membership
-from ..config import advertise_url_of
 from .keys import (
     instance_id_key,
     membership_key,

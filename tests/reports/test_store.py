@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from qualmon.config import ConfigError, Settings, advertise_url_of, settings_from_env
+from qualmon.cluster.identity import advertise_url_of
+from qualmon.config import ConfigError, Settings, settings_from_env
 from qualmon.reports.async_store import AsyncReportStore
 from qualmon.reports.model import SpeechSpan, TimelinePoint, WarningRecord
 from qualmon.reports.sql_store import BaseReportStore as Store
