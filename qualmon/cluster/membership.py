@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..reports.async_store import AsyncReportStore
-from ..reports.faults import StoreUnavailable
+from ..reports.faults import FaultLog, StoreUnavailable
 from ..reports.sql_cluster import (
     HEARTBEAT_SECONDS,
     LEASE_SECONDS,
@@ -69,6 +69,7 @@ class Membership:
         self._leaving: asyncio.Task[None] | None = None
         self._beat_now = asyncio.Event()
         self._beats = 0
+        self._fault_log = FaultLog()
         self._fallbacks = Counter(
             "qualmon_cluster_local_fallbacks_total",
             "Sessions handled here because the store could not say who owns them.",
@@ -122,8 +123,9 @@ class Membership:
 
         try:
             found = await self._store.run_cluster(ask)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             self._fallbacks.inc()
+            self._failed(exc.reason)
             return self._self_owner()
         if found is None:
             return None
@@ -164,9 +166,12 @@ class Membership:
 
         try:
             live, interrupted = await self._store.run_cluster(refresh)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             self._heartbeat_failures.inc()
+            self._failed(exc.reason)
             return False
+        if self._fault_log.recovered():
+            log.warning("cluster store reachable again: heartbeats and claims resume")
         self._live = tuple(live)
         self._instances.set(len(live))
         self._cache = {s: r for s, r in self._cache.items() if r.lease_until > now}
@@ -176,6 +181,19 @@ class Membership:
                 interrupted,
             )
         return True
+
+    def _failed(self, reason: str) -> None:
+        """At most one line a minute while the store refuses the cluster's calls."""
+        line = self._fault_log.failed(time.monotonic())
+        if line is not None:
+            log.error(
+                "cluster store %s (%s): sessions are measured where their requests land and"
+                " this instance's lease runs out after %g s (%d failure(s) since the last line)",
+                "unreachable" if line.first else "still unreachable",
+                reason,
+                LEASE_SECONDS,
+                line.failures,
+            )
 
     async def _run(self) -> None:
         while True:

@@ -24,7 +24,7 @@ from .model import Checkpoint, WarningRecord
 from .pending import MIN_PENDING_REPORTS, PendingReports
 from .sql_store import BaseReportStore
 from .store_thread import StoreThread
-from .store_writer import StoreWriter, prepare_store, tell_interrupted
+from .store_writer import REOPEN_REASONS, StoreWriter, prepare_store, tell_interrupted
 from .stores import open_store, store_label
 
 log = logging.getLogger(STORE_LOGGER)
@@ -80,6 +80,7 @@ class AsyncReportStore:
         # in-memory SQLite database exists for one connection only: it shares the thread.
         self._cluster_thread = self._thread if path == ":memory:" else StoreThread(path, opener)
         self._cluster_opening = asyncio.Lock()
+        self._cluster_reopen = False
         self._pending = PendingReports(max_pending)
         self._faults = FaultState(path, self._pending, clock=clock)
         self._prepare_store = functools.partial(prepare_store, instance_id=instance_id)
@@ -228,17 +229,31 @@ class AsyncReportStore:
 
     async def run_cluster(self, work: Callable[[BaseReportStore], T]) -> T:
         """Run a cluster call (heartbeat, claim) on the cluster's own connection, opened
-        at the first call; raises StoreUnavailable (counted as `cluster`) when the store
-        refuses, or 'closed' once the store is closed."""
+        at the first call; raises StoreUnavailable (counted as `cluster`, not logged: the
+        caller says what it means) when the store refuses, or 'closed' once it is closed."""
         if not self._thread.is_open:
             raise StoreUnavailable("closed")
+        # A connection opened while the file was read-only stays so: a fresh one first.
+        reopen = self._cluster_reopen and self._cluster_thread is not self._thread
+
+        def run(store: BaseReportStore) -> T:
+            if reopen:
+                store.reopen()
+            return work(store)
+
         try:
             async with self._cluster_opening:
                 if not self._cluster_thread.is_open:
                     await self._cluster_thread.open()
-            return await self._cluster_thread.run(work)
+            result = await self._cluster_thread.run(run)
         except STORE_ERRORS as exc:
-            raise StoreUnavailable(self._faults.read_failed("cluster", exc)) from None
+            # Counted here, told by the membership (its own line, once a minute at most).
+            self._faults.errors["cluster"] += 1
+            reason = self._faults.reason_of(exc)
+            self._cluster_reopen = reason in REOPEN_REASONS
+            raise StoreUnavailable(reason) from None
+        self._cluster_reopen = False
+        return result
 
     def health(self) -> StoreHealth:
         return self._faults.health()

@@ -226,10 +226,11 @@ def store_locked(backend: Backend) -> Iterator[None]:
 
 
 async def test_a_store_that_cannot_answer_means_local_and_counted(
-    backend: Backend, three: list[Instance]
+    backend: Backend, three: list[Instance], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Measuring never waits for the store: a claim it cannot answer is this instance's,
-    counted (no session id in the metric); heartbeats that fail are counted too."""
+    counted (no session id in the metric); heartbeats that fail are counted too; one line
+    says so, one says it is over."""
     a = three[0]
     await beat_all(three)
     await a.store.run_cluster(lambda s: s.set_busy_timeout(0.2))  # fail fast
@@ -247,6 +248,10 @@ async def test_a_store_that_cannot_answer_means_local_and_counted(
     )
     text = "\n".join(str(m) for m in a.registry.collect())
     assert "during-outage" not in text
+    lines = [r.getMessage() for r in caplog.records if r.name == "qualmon.cluster.membership"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("cluster store unreachable (locked by another process)")
+    assert "during-outage" not in lines[0] and "reachable again" in lines[1]
 
 
 async def test_start_registers_and_stop_leaves(backend: Backend, wall: WallClock) -> None:
