@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
 
 from qualmon.cli import build_parser
+from qualmon.cluster.identity import advertise_url_of, instance_id_of
 from qualmon.config import ConfigError, server_overrides, settings_from_env
 from qualmon.core.warnings import DEFAULT_RULES
 
@@ -299,3 +301,43 @@ def test_drain_and_worker_settings() -> None:
     ]:
         with pytest.raises(ConfigError, match=needle):
             settings_from_env({"QUALMON_SECRET": SECRET, name: raw})
+
+
+def test_instance_id_and_advertise_url() -> None:
+    """Both optional; the defaults are `host-pid` and `http://host:port` (loopback for a
+    wildcard listen address)."""
+    env = {
+        "QUALMON_SECRET": "s" * 40,
+        "QUALMON_INSTANCE_ID": " qm-0.a_b ",
+        "QUALMON_ADVERTISE_URL": "https://qm-0.qm.ns:8443/",
+    }
+    settings = settings_from_env(env)
+    assert settings.instance_id == "qm-0.a_b" and instance_id_of(settings) == "qm-0.a_b"
+    assert advertise_url_of(settings) == "https://qm-0.qm.ns:8443"
+    default = settings_from_env({"QUALMON_SECRET": "s" * 40, "QUALMON_HOST": "0.0.0.0"})
+    assert default.instance_id is None and default.advertise_url is None
+    assert instance_id_of(default) == instance_id_of(default)
+    assert instance_id_of(default).endswith(f"-{os.getpid()}")
+    assert len(instance_id_of(default)) <= 64
+    assert advertise_url_of(default) == "http://127.0.0.1:8080"
+    assert advertise_url_of(replace(default, host="::", port=9)) == "http://[::1]:9"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("QUALMON_INSTANCE_ID", "x" * 65, "1-64 ASCII"),
+        ("QUALMON_INSTANCE_ID", "qm 0", "1-64 ASCII"),
+        ("QUALMON_INSTANCE_ID", "qm-٣", "1-64 ASCII"),
+        ("QUALMON_ADVERTISE_URL", "ftp://h", "http:// or https://"),
+        ("QUALMON_ADVERTISE_URL", "http://", "http:// or https://"),
+        ("QUALMON_ADVERTISE_URL", "http://h:99999", "not a valid URL"),
+        ("QUALMON_ADVERTISE_URL", "http://h/qualmon", "no path"),
+        ("QUALMON_ADVERTISE_URL", "http://h/?a=1", "no path"),
+        ("QUALMON_ADVERTISE_URL", "http://u:p@h", "no path"),
+    ],
+)
+def test_bad_cluster_settings_are_start_up_errors(name: str, value: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=name) as caught:
+        settings_from_env({"QUALMON_SECRET": "s" * 40, name: value})
+    assert needle in str(caught.value)

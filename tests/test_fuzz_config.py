@@ -77,6 +77,10 @@ def values_for(name: str) -> st.SearchStrategy[str]:
         "QUALMON_JANUS_EVENTS_SECRET": st.sampled_from(["e" * 32, "", "é" * 20]),
         "QUALMON_INTERNAL_PORT": st.sampled_from(["9000", "0", "65536", "-1", "٣", " 80 "]),
         "QUALMON_REUSE_PORT": st.sampled_from(["on", "off", "1", "yes", ""]),
+        "QUALMON_INSTANCE_ID": st.sampled_from(["qm-0", "a.b_c", "x" * 65, "é", "a b", ""]),
+        "QUALMON_ADVERTISE_URL": st.sampled_from(
+            ["http://qm-0.qm:8080", "https://[::1]:8443/", "http://h/x", "ftp://h", "http://"]
+        ),
     }.get(name, numbers())
     return st.one_of(plausible, nasty_text(max_size=30), numbers())
 
@@ -106,6 +110,8 @@ NAMES = (
     "QUALMON_DRAIN_SECONDS",
     "QUALMON_INTERNAL_PORT",
     "QUALMON_REUSE_PORT",
+    "QUALMON_INSTANCE_ID",
+    "QUALMON_ADVERTISE_URL",
 )
 "Every variable qualmon/config.py reads."
 

@@ -1,1 +1,1 @@
-"""Many instances as one service: who owns a session, and which instances there are."""
+"""Many instances as one service: membership with leases, who owns a session (no HTTP here)."""

@@ -4,6 +4,7 @@ buffer that outlives storage faults."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -23,7 +24,7 @@ from .model import Checkpoint, WarningRecord
 from .pending import MIN_PENDING_REPORTS, PendingReports
 from .sql_store import BaseReportStore
 from .store_thread import StoreThread
-from .store_writer import StoreWriter, prepare_store, tell_interrupted
+from .store_writer import REOPEN_REASONS, StoreWriter, prepare_store, tell_interrupted
 from .stores import open_store, store_label
 
 log = logging.getLogger(STORE_LOGGER)
@@ -33,6 +34,9 @@ T = TypeVar("T")
 READ_RETRY_AFTER_SECONDS = 10
 "What a failed read tells clients (reads are not retried on a timer)."
 
+
+CLUSTER_CLOSE_SECONDS = 1.0
+"Closing the cluster's connection waits at most this long (a call may still hold it)."
 
 STALL_SECONDS = 2.0
 "A PostgreSQL call still running this long after its lock wait could have ended is cut: "
@@ -61,17 +65,32 @@ class AsyncReportStore:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         opener: Callable[[str], BaseReportStore] = _open_unprepared,
+        instance_id: str = "",
     ) -> None:
+        """`instance_id`: this instance's, whose previous run's claims do not keep its
+        open reports from being marked interrupted at start."""
         self.path = path
         "A SQLite path or a PostgreSQL URL (`QUALMON_DB`): holds a password, never log it."
         self.label = store_label(path)
         "What logs and errors name instead: the path, or the PostgreSQL host."
         self._clock = clock
         self._thread = StoreThread(path, opener)
+        # The cluster's heartbeats and claims get their own connection and thread: behind a
+        # long report write (a purge, a lock wait) a heartbeat would miss its lease. An
+        # in-memory SQLite database exists for one connection only: it shares the thread.
+        self._cluster_thread = self._thread if path == ":memory:" else StoreThread(path, opener)
+        self._cluster_opening = asyncio.Lock()
+        self._cluster_reopen = False
         self._pending = PendingReports(max_pending)
         self._faults = FaultState(path, self._pending, clock=clock)
+        self._prepare_store = functools.partial(prepare_store, instance_id=instance_id)
         self._writer = StoreWriter(
-            self._thread, self._pending, self._faults, clock=clock, sleep=sleep
+            self._thread,
+            self._pending,
+            self._faults,
+            clock=clock,
+            sleep=sleep,
+            instance_id=instance_id,
         )
 
     @property
@@ -94,7 +113,7 @@ class AsyncReportStore:
         """
         await self._thread.open()
         try:
-            interrupted = await self._thread.run(prepare_store)
+            interrupted = await self._thread.run(self._prepare_store)
         except STORE_ERRORS as exc:
             if self._faults.reason_of(exc) not in STORAGE_FAULTS:
                 await self._thread.close()
@@ -110,6 +129,9 @@ class AsyncReportStore:
         reports could not be saved."""
         if not self._thread.is_open:
             return
+        if self._cluster_thread is not self._thread:
+            # It may be stuck in a call to a frozen server (cut within seconds): no waiting.
+            await self._cluster_thread.close(timeout_seconds=CLUSTER_CLOSE_SECONDS)
         await self._writer.stop()
         await self._writer.write_all()
         unsaved = self._pending.counts()
@@ -204,6 +226,34 @@ class AsyncReportStore:
             return await self._thread.run(work)
         except STORE_ERRORS as exc:
             raise StoreUnavailable(self._faults.read_failed(op, exc)) from None
+
+    async def run_cluster(self, work: Callable[[BaseReportStore], T]) -> T:
+        """Run a cluster call (heartbeat, claim) on the cluster's own connection, opened
+        at the first call; raises StoreUnavailable (counted as `cluster`, not logged: the
+        caller says what it means) when the store refuses, or 'closed' once it is closed."""
+        if not self._thread.is_open:
+            raise StoreUnavailable("closed")
+        # A connection opened while the file was read-only stays so: a fresh one first.
+        reopen = self._cluster_reopen and self._cluster_thread is not self._thread
+
+        def run(store: BaseReportStore) -> T:
+            if reopen:
+                store.reopen()
+            return work(store)
+
+        try:
+            async with self._cluster_opening:
+                if not self._cluster_thread.is_open:
+                    await self._cluster_thread.open()
+            result = await self._cluster_thread.run(run)
+        except STORE_ERRORS as exc:
+            # Counted here, told by the membership (its own line, once a minute at most).
+            self._faults.errors["cluster"] += 1
+            reason = self._faults.reason_of(exc)
+            self._cluster_reopen = reason in REOPEN_REASONS
+            raise StoreUnavailable(reason) from None
+        self._cluster_reopen = False
+        return result
 
     def health(self) -> StoreHealth:
         return self._faults.health()

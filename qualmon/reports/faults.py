@@ -14,10 +14,19 @@ import psycopg
 
 from .pending import PendingKind
 
-StoreOp = Literal["open", "checkpoint", "final", "warning", "purge", "read"]
-STORE_OPS: tuple[StoreOp, ...] = ("open", "checkpoint", "final", "warning", "purge", "read")
+StoreOp = Literal["open", "checkpoint", "final", "warning", "purge", "read", "cluster"]
+STORE_OPS: tuple[StoreOp, ...] = (
+    "open",
+    "checkpoint",
+    "final",
+    "warning",
+    "purge",
+    "read",
+    "cluster",
+)
 "What the store was doing when it failed: preparing at start, writing a live session's "
-"checkpoint, a final report, a warning, purging, or reading."
+"checkpoint, a final report, a warning, purging, reading, or the cluster's membership "
+"(heartbeats, claims)."
 
 STORE_ERRORS = (sqlite3.Error, psycopg.Error, OSError)
 "Everything a store call raises when the disk or the database refuses."

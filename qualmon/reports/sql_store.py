@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
 from importlib import resources
 
 from ..core.ascii_digits import parse_ascii_int
-from . import sql_reads, sql_writes
+from . import sql_cluster, sql_reads, sql_writes
 from .model import Checkpoint, ReportListing, SessionReport, WarningRecord
+from .sql_cluster import InstanceRecord, Reconciled
 from .sql_db import Db
 
 BUSY_TIMEOUT_SECONDS = 5
@@ -132,13 +133,11 @@ class BaseReportStore(ABC):
                 sql_writes.record_warning(db, session_id, started_at, warning)
         return self.degraded_ratio(session_id, started_at) if final else None
 
-    def mark_interrupted(self) -> int:
-        """Reports left open by a process that died: end them at their last checkpoint."""
+    def mark_interrupted(self, *, now: float, starting_instance: str = "") -> int:
+        """Reports left open by a process that died: end them at their last checkpoint.
+        Only those no live instance claims (see `sql_cluster.mark_interrupted`)."""
         with self._transaction() as db:
-            return db.execute(
-                "UPDATE reports SET end_reason = 'interrupted', ended_at = checkpoint_at"
-                " WHERE ended_at IS NULL"
-            ).rowcount
+            return sql_cluster.mark_interrupted(db, now, starting_instance=starting_instance)
 
     def purge(self, before: float) -> int:
         """Delete reports of sessions that ended before `before` (epoch seconds)."""
@@ -162,3 +161,41 @@ class BaseReportStore(ABC):
     ) -> list[ReportListing]:
         """Reports whose session started in [since, until), newest first."""
         return sql_reads.list_reports(self._reader(), since=since, until=until, limit=limit)
+
+    # -- the cluster (sql_cluster) ---------------------------------------------------
+
+    def heartbeat(
+        self, record: InstanceRecord, *, local_sessions: Collection[str], now: float
+    ) -> tuple[list[InstanceRecord], Reconciled]:
+        """Refresh this instance's row and make its claims match its live sessions, in one
+        transaction; returns the live instances (this one included) and what changed."""
+        with self._transaction() as db:
+            sql_cluster.upsert_instance(db, record)
+            reconciled = sql_cluster.reconcile(db, record.instance_id, local_sessions, now)
+            return sql_cluster.live_instances(db, now), reconciled
+
+    def live_instances(self, now: float) -> list[InstanceRecord]:
+        """Instances whose lease runs past `now`."""
+        return sql_cluster.live_instances(self._reader(), now)
+
+    def session_owner(self, session_id: str, *, now: float, claim: bool) -> InstanceRecord | None:
+        """The live owner of the session; with `claim`, claimed atomically for the
+        rendezvous choice when it has none (or its claim was released). Without `claim`, a
+        released claim still names its owner (it holds the ended session in memory)."""
+        if not claim:
+            found = sql_cluster.live_owner(self._reader(), session_id, now)
+            return None if found is None else found[0]
+        with self._transaction() as db:
+            return sql_cluster.claim(db, session_id, now)
+
+    def remove_instance(self, instance_id: str) -> None:
+        """A clean exit: the instance row and its claims are deleted."""
+        with self._transaction() as db:
+            sql_cluster.remove_instance(db, instance_id)
+
+    def sweep(self, now: float) -> int:
+        """Housekeeping any live instance does now and then: forget stale cluster rows,
+        mark reports interrupted that no live instance answers for (how many)."""
+        with self._transaction() as db:
+            sql_cluster.forget_stale(db, now)
+            return sql_cluster.mark_interrupted(db, now)

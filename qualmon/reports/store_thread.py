@@ -51,13 +51,18 @@ class StoreThread:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, work, store)
 
-    async def close(self) -> None:
-        """Close the connection, ignoring a storage error doing so, and let the thread go."""
+    async def close(self, *, timeout_seconds: float | None = None) -> None:
+        """Close the connection, ignoring a storage error doing so, and let the thread go;
+        with `timeout_seconds`, stop waiting for a call still running after that long (the
+        thread closes the connection once that call returns)."""
         store, executor = self._store, self._executor
         self._store = self._executor = None
         if store is not None and executor is not None:
             loop = asyncio.get_running_loop()
-            with contextlib.suppress(*STORE_ERRORS):
-                await loop.run_in_executor(executor, store.close)
+            with contextlib.suppress(TimeoutError, *STORE_ERRORS):
+                closing = loop.run_in_executor(executor, store.close)
+                # Its outcome may come after we stopped waiting: retrieved, not logged.
+                closing.add_done_callback(lambda f: f.cancelled() or f.exception())
+                await asyncio.wait_for(asyncio.shield(closing), timeout_seconds)
         if executor is not None:
             executor.shutdown(wait=False)

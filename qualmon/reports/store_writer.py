@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -26,10 +28,11 @@ REOPEN_REASONS = ("read-only", "cannot open its files")
 "A connection opened while the file was read-only stays read-only: reopen before retrying."
 
 
-def prepare_store(store: BaseReportStore) -> int:
-    """WAL, migrations, then the reports an earlier run left open: how many were."""
+def prepare_store(store: BaseReportStore, *, instance_id: str = "") -> int:
+    """WAL, migrations, then the reports an earlier run left open (and no live instance
+    answers for; `instance_id`: this one, starting): how many were."""
     store.prepare()
-    return store.mark_interrupted()
+    return store.mark_interrupted(now=time.time(), starting_instance=instance_id)
 
 
 def tell_interrupted(count: int) -> None:
@@ -60,8 +63,10 @@ class StoreWriter:
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
+        instance_id: str = "",
     ) -> None:
         self._thread = thread
+        self._prepare_store = functools.partial(prepare_store, instance_id=instance_id)
         self._pending = pending
         self._faults = faults
         self._clock = clock
@@ -128,7 +133,7 @@ class StoreWriter:
             await self.write_all()
 
     async def _prepare(self) -> None:
-        interrupted = await self._attempt("open", prepare_store)
+        interrupted = await self._attempt("open", self._prepare_store)
         self.prepared = True
         tell_interrupted(interrupted)
 

@@ -12,6 +12,7 @@ from .fanout import cluster_sessions
 from .http import bad_request
 from .keys import (
     drain_key,
+    instance_id_key,
     metrics_key,
     owners_key,
     sessions_key,
@@ -32,7 +33,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     if scope not in LIST_SCOPES:
         raise bad_request(f"scope must be one of {', '.join(LIST_SCOPES)}")
     snapshots = request.app[sessions_key].snapshots(time.monotonic())
-    local = [session_json(s) for s in snapshots]
+    instance = request.app[instance_id_key]
+    local = [session_json(s, instance=instance) for s in snapshots]
     owners = request.app.get(owners_key)
     if scope == "local":
         return web.json_response({"sessions": local})
@@ -48,7 +50,9 @@ async def get_session(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="unknown session\n")
     runtime = request.app.get(warnings_key)
     warnings = runtime.active(session_id) if runtime is not None else ()
-    return web.json_response(session_json(snapshot, warnings))
+    return web.json_response(
+        session_json(snapshot, warnings, instance=request.app[instance_id_key])
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -65,6 +69,7 @@ async def readyz(request: web.Request) -> web.Response:
     if not sessions.accepting:
         raise web.HTTPServiceUnavailable(text="shutting down\n")
     if request.app[drain_key].draining:
+        # New sessions go to other instances; this one's live legs go on until they end.
         raise web.HTTPServiceUnavailable(text="draining\n")
     if sessions.live_leg_count() >= request.app[settings_key].max_legs:
         raise web.HTTPServiceUnavailable(text="at capacity\n")

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import re
-import socket
 import time
 import traceback
 from collections.abc import AsyncIterator
@@ -16,11 +15,13 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from ..cluster.identity import instance_id_of
 from ..config import Settings, check_webhook
 from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
 from . import (
     api,
+    cluster,
     contract,
     drain,
     events,
@@ -33,7 +34,7 @@ from . import (
     whip,
 )
 from .keys import (
-    instance_key,
+    instance_id_key,
     metrics_key,
     sessions_key,
     settings_key,
@@ -176,17 +177,9 @@ async def _on_shutdown(app: web.Application) -> None:
     log.info("closed all legs in %.2fs", time.monotonic() - started)
 
 
-def default_instance_id() -> str:
-    """host-pid: unique among the workers of one machine and the pods of a cluster.
-
-    The membership resolves QUALMON_INSTANCE_ID into the settings; until then this names
-    the process in the `Qualmon-Instance` header."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
 async def _name_instance(request: web.Request, response: web.StreamResponse) -> None:
     # Which worker behind a shared port answered: for operators, tests and the relay.
-    response.headers["Qualmon-Instance"] = request.app[instance_key]
+    response.headers["Qualmon-Instance"] = request.app[instance_id_key]
 
 
 def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
@@ -202,9 +195,9 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
         middlewares=[_errors, relay.middleware],
     )
     app[settings_key] = settings
+    app[instance_id_key] = instance_id_of(settings)
     app[sessions_key] = sessions
     app[metrics_key] = metrics
-    app[instance_key] = default_instance_id()
     app.on_response_prepare.append(_name_instance)
     relay.setup(app)  # first: its client's pool opens before and closes after the others
     whip.setup(app)
@@ -222,6 +215,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     app.on_shutdown.append(_on_shutdown)
     # Last: its shutdown hook saves reports after _on_shutdown has closed the legs.
     report_routes.setup(app)
+    cluster.setup(app)  # after the store: it leaves the cluster before the store closes
     return app
 
 

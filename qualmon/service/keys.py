@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..cluster.membership import Membership
 from ..cluster.owners import SessionOwners
 from ..config import Settings
 from ..media.rtp_ports import PortPool
@@ -36,10 +37,12 @@ probe_metrics_key = web.AppKey("probe_metrics", ProbeMetrics)
 rtp_ports_key = web.AppKey("rtp_ports", PortPool)
 rtp_metrics_key = web.AppKey("rtp_metrics", RtpIngestMetrics)
 drain_key = web.AppKey("drain", DrainState)
-instance_key = web.AppKey("instance_id", str)
-"This process's instance id, sent as the `Qualmon-Instance` header on every answer."
 janus_key = web.AppKey("janus", JanusBridge)
 "Only when QUALMON_JANUS_URL is set."
+instance_id_key = web.AppKey("instance_id", str)
+"This instance's id in the cluster (QUALMON_INSTANCE_ID or host-pid), resolved once; the"
+" `Qualmon-Instance` header of every answer."
+membership_key = web.AppKey("membership", Membership)
 owners_key = web.AppKey("owners", SessionOwners)
-"Only in a cluster: who owns which session. Without it every request is handled here."
+"Who owns a session (the membership; the relay asks it). Absent: everything is local."
 relay_key = web.AppKey("relay", RelayClient)

@@ -21,8 +21,8 @@ from ..cluster.owners import Owner, SessionOwners
 from . import probe_ingest, relay_ws, whip
 from .auth import MAX_SESSION_ID_CHARS, Claims, token_claims
 from .http import Handler, unavailable
-from .keys import metrics_key, owners_key, relay_key, sessions_key, settings_key
-from .relay_client import RELAYED_HEADER, RelayClient, this_instance_id
+from .keys import instance_id_key, metrics_key, owners_key, relay_key, sessions_key, settings_key
+from .relay_client import RELAYED_HEADER, RelayClient
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,7 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     """The relay client (its pool lives as long as the app); the middleware is given to the
     Application by create_app, after the error middleware."""
-    settings = app[settings_key]
     app[relay_key] = RelayClient(
-        instance_id=this_instance_id(settings), registry=app[metrics_key].registry
+        instance_id=app[instance_id_key], registry=app[metrics_key].registry
     )
     app.cleanup_ctx.append(_client)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Literal
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CollectorRegistry, Counter
-
-from ..config import Settings
 
 RELAYED_HEADER = "Qualmon-Relayed"
 "Set on every request one instance sends another: such a request is never relayed again."
@@ -66,16 +62,6 @@ def _all(headers: CIMultiDictProxy[str] | Mapping[str, str], name: str) -> list[
         return headers.getall(name, [])
     value = headers.get(name)
     return [value] if value is not None else []
-
-
-def this_instance_id(settings: Settings) -> str:
-    """What this instance calls itself in `Qualmon-Relayed`."""
-    # Settings.instance_id comes with cluster membership; until then (and when unset) the
-    # default the design gives it: host-pid.
-    configured: object = getattr(settings, "instance_id", None)
-    if isinstance(configured, str) and configured:
-        return configured
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class RelayClient:

@@ -28,6 +28,7 @@ from ..reports.warning_log import WarningTimeline
 from .auth import authenticate, authorize_session, require
 from .http import unavailable
 from .keys import (
+    instance_id_key,
     metrics_key,
     recorder_key,
     sessions_key,
@@ -67,7 +68,9 @@ async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, An
         await recorder.checkpoint_now(session)
         started_at = session.started_at
         if session.live:
-            live = session_json(session.snapshot(time.monotonic()))
+            live = session_json(
+                session.snapshot(time.monotonic()), instance=request.app[instance_id_key]
+            )
     else:
         ended = registry.ended.get(session_id)
         started_at = ended.snapshot.started_at if ended is not None else None
@@ -224,7 +227,11 @@ def _record_warnings(app: web.Application, store: AsyncReportStore) -> None:
 def setup(app: web.Application) -> None:
     """Call last in create_app: the shutdown hook must follow the one that closes legs."""
     settings = app[settings_key]
-    store = AsyncReportStore(settings.db_path, max_pending=pending_bound(settings.max_legs))
+    store = AsyncReportStore(
+        settings.db_path,
+        max_pending=pending_bound(settings.max_legs),
+        instance_id=app[instance_id_key],
+    )
     recorder = ReportRecorder(
         store,
         observer=app[metrics_key],

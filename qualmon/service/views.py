@@ -42,11 +42,17 @@ def warning_json(event: WarningEvent) -> dict[str, Any]:
 
 
 def session_json(
-    snapshot: SessionSnapshot, warnings: tuple[WarningEvent, ...] | None = None
+    snapshot: SessionSnapshot,
+    warnings: tuple[WarningEvent, ...] | None = None,
+    *,
+    instance: str,
 ) -> dict[str, Any]:
-    """`GET /v1/sessions/{id}`; `warnings` only where the caller asked for them."""
+    """`GET /v1/sessions/{id}`; `warnings` only where the caller asked for them; `instance`
+    names the instance that measures the session (this one: a session's snapshot lives on
+    its owner only)."""
     doc: dict[str, Any] = {
         "id": snapshot.id,
+        "instance": instance,
         "state": "live" if snapshot.live else "ended",
         "started_at": iso(snapshot.started_at),
         "ended_at": iso(snapshot.ended_at),

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from qualmon.cluster.identity import advertise_url_of
 from qualmon.config import ConfigError, Settings, settings_from_env
 from qualmon.reports.async_store import AsyncReportStore
 from qualmon.reports.model import SpeechSpan, TimelinePoint, WarningRecord
 from qualmon.reports.sql_store import BaseReportStore as Store
 from qualmon.reports.sql_store import migrations
-from qualmon.service.keys import store_key
+from qualmon.service.keys import settings_key, store_key
 
 from ..backends import Backend
 from ..conftest import SECRET, Service, make_settings, run_service, wait_for
@@ -24,6 +25,8 @@ from ..privacy import leaks, store_bytes
 from ..reportdata import checkpoint, points
 
 DAY = 86400.0
+NOW = 1_800_000_000.0
+"Well after every checkpoint of reportdata (a lease and more)."
 
 
 @pytest.fixture
@@ -58,6 +61,8 @@ def test_migrations_are_idempotent(backend: Backend) -> None:
         "speech",
         "dropouts",
         "warnings",
+        "instances",
+        "session_owners",
     }
     versions = [r[0] for r in backend.rows("SELECT version FROM schema_version")]
     assert versions == [v for v, _ in migrations(dialect)]
@@ -147,14 +152,14 @@ def test_open_sessions_are_marked_interrupted(store: Store) -> None:
     live = checkpoint("crashed")
     store.save(live)
     store.save(checkpoint("done", ended_at=1_790_000_050.0, end_reason="ended"))
-    assert store.mark_interrupted() == 1
+    assert store.mark_interrupted(now=NOW) == 1
     report = store.load("crashed")
     assert report is not None
     assert report.end_reason == "interrupted"
     assert report.ended_at == live.checkpoint_at
     assert set(report.legs) == set(live.legs) and set(report.points) == set(live.points)
     assert store.load("done").end_reason == "ended"  # type: ignore[union-attr]
-    assert store.mark_interrupted() == 0
+    assert store.mark_interrupted(now=NOW) == 0
 
 
 def test_a_checkpoint_after_interrupted_reopens_the_report(store: Store) -> None:
@@ -162,7 +167,7 @@ def test_a_checkpoint_after_interrupted_reopens_the_report(store: Store) -> None
     session's next checkpoint makes it live again (the README's promise)."""
     live = checkpoint("live")
     store.save(live)
-    assert store.mark_interrupted() == 1
+    assert store.mark_interrupted(now=NOW) == 1
     store.save(replace(live, checkpoint_at=live.checkpoint_at + 10))
     report = store.load("live")
     assert report is not None and report.ended_at is None and report.end_reason is None
@@ -262,7 +267,7 @@ async def test_store_holds_no_sdp_address_or_token(
     tokens += [p._token for p in started]
     blob = store_bytes(db_path)
     assert b"private" in blob  # the scan reads the right file
-    assert leaks(blob, tokens) == []
+    assert leaks(blob, tokens, own_urls=[advertise_url_of(service.app[settings_key])]) == []
 
 
 async def test_service_purges_old_reports_at_start(backend: Backend) -> None:

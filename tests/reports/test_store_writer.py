@@ -215,6 +215,7 @@ async def test_reports_wait_in_memory_and_land_when_the_store_recovers(
             "warning": 0,
             "purge": 0,
             "read": 0,
+            "cluster": 0,
         }
         await asyncio.wait_for(h.store.flush(), 1.0)  # no waiting on a failing store
         assert h.store.held_back("S1") and h.store.held_back_between(START, START + 1)

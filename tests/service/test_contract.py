@@ -155,8 +155,10 @@ def test_session_json_matches_the_contract(session: Session, clock: FakeClock) -
     snapshot = session.snapshot(clock())
     assert set(snapshot.roles) == {"therapist", "client"}
     warnings = (_warning("high_loss", "client"), _warning("talk_over_delay", None))
-    check("Session", session_json(snapshot, warnings))
-    check("SessionListed", session_json(snapshot))
+    check("Session", session_json(snapshot, warnings, instance="qm-0.qualmon_1"))
+    check("SessionListed", session_json(snapshot, instance="host-4242"))
+    with pytest.raises(AssertionError, match="does not match"):
+        check("SessionListed", session_json(snapshot, instance="not an id"))
 
 
 def test_stream_messages_match_the_contract(session: Session, clock: FakeClock) -> None:
@@ -190,7 +192,7 @@ def test_reports_match_the_contract(tmp_path: Path, session: Session, clock: Fak
         assert report is not None
         docs[session_id] = report_json(report)
     store.close()
-    docs["live"]["live"] = session_json(session.snapshot(clock()))
+    docs["live"]["live"] = session_json(session.snapshot(clock()), instance="qm-1")
     assert docs["early"]["turns"] == {}
     for doc in docs.values():
         check("Report", doc)

@@ -164,6 +164,10 @@ WARNING = closed(
 def _session(*, with_warnings: bool) -> Schema:
     properties: dict[str, Schema] = {
         "id": {"type": "string"},
+        "instance": described(
+            {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "The instance that measures the session (QUALMON_INSTANCE_ID, default host-pid).",
+        ),
         "state": {"type": "string", "enum": ["live", "ended"]},
         "started_at": INSTANT,
         "ended_at": maybe(INSTANT),

@@ -1,25 +1,43 @@
-"""Service settings from the environment and command-line flags."""
+"""Service settings from the environment and command-line flags (`values.py`: the checks of
+settings given as text, shared with the command line)."""
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from .core.ascii_digits import parse_ascii_float, parse_ascii_int
-from .core.emodel import EModelParams
-from .core.speech import SpeechParams
-from .core.turns import TurnParams
-from .core.voice import VoiceParams
-from .core.warnings import DEFAULT_RULES, Rule, override_rules
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
+from ..core.ascii_digits import parse_ascii_float, parse_ascii_int
+from ..core.emodel import EModelParams
+from ..core.speech import SpeechParams
+from ..core.turns import TurnParams
+from ..core.voice import VoiceParams
+from ..core.warnings import DEFAULT_RULES, Rule, override_rules
+from .errors import ConfigError as ConfigError
+from .values import (
+    MAX_PORT as MAX_PORT,
+)
+from .values import (
+    advertise_url as advertise_url,
+)
+from .values import (
+    ice_addresses as ice_addresses,
+)
+from .values import (
+    instance_id as instance_id,
+)
+from .values import (
+    janus_url as janus_url,
+)
+from .values import (
+    rtp_host as rtp_host,
+)
+from .values import (
+    rtp_ports as rtp_ports,
+)
 
 
 @dataclass(frozen=True)
@@ -103,11 +121,16 @@ class Settings:
     " `serve --workers` gives each worker one. None: only `port`."
     reuse_port: bool = False
     "Listen on `port` with SO_REUSEPORT (QUALMON_REUSE_PORT), so several workers share it."
+    instance_id: str | None = None
+    "This instance's name in the cluster (QUALMON_INSTANCE_ID); None: `host-pid`, resolved"
+    " at start (`cluster.identity.instance_id_of`)."
+    advertise_url: str | None = None
+    "The http(s) base URL other instances reach this one at (QUALMON_ADVERTISE_URL); None:"
+    " `http://host:port` (`cluster.identity.advertise_url_of`)."
 
 
 _ON = ("on", "1", "true")
 _OFF = ("off", "0", "false")
-MAX_PORT = 65535
 _MAX_INT_DIGITS = 9
 "Whole-number settings are counts and ports: nine digits is far beyond any of them."
 
@@ -179,56 +202,6 @@ def _switch(env: Mapping[str, str], name: str) -> bool | None:
     if raw not in _ON + _OFF:
         raise ConfigError(f"{name} must be on or off, got {raw!r}")
     return raw in _ON
-
-
-def ice_addresses(raw: str, label: str) -> tuple[str, ...]:
-    """Comma-separated host-candidate addresses as IP literals; ConfigError for anything else
-    (aioice would try to bind a name, so it is refused here rather than when the app runs)."""
-    addresses = []
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        try:
-            addresses.append(str(ipaddress.ip_address(item)))
-        except ValueError:
-            raise ConfigError(f"{label}: {item[:40]!r} is not an IP address") from None
-    return tuple(addresses)
-
-
-def rtp_ports(raw: str, label: str) -> tuple[int, int]:
-    """`first-last` (inclusive, 1..65535, first <= last) in ASCII digits; ConfigError else."""
-    first_text, dash, last_text = raw.strip().partition("-")
-    first = parse_ascii_int(first_text.strip(), max_digits=5)
-    last = parse_ascii_int(last_text.strip(), max_digits=5)
-    if not dash or first is None or last is None:
-        raise ConfigError(f"{label} must be a port range like 40000-40999, got {raw[:40]!r}")
-    if not 1 <= first <= last <= MAX_PORT:
-        raise ConfigError(f"{label} must be ports 1..{MAX_PORT} with first <= last, got {raw!r}")
-    return first, last
-
-
-def rtp_host(raw: str, label: str) -> str:
-    """One IP literal that senders can send to: a name would be resolved on every bind, and
-    0.0.0.0 or :: is no address to give a sender (plain RTP has no candidates to say more)."""
-    try:
-        address = ipaddress.ip_address(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{label}: {raw[:40]!r} is not an IP address") from None
-    if address.is_unspecified:
-        raise ConfigError(f"{label} must be an address senders can reach, not {address}")
-    return str(address)
-
-
-def janus_url(raw: str, label: str) -> str:
-    """An http(s) URL with a host: the Janus HTTP API's base (its `/janus` path included)."""
-    try:
-        parts = urlsplit(raw.strip())
-        parts.port  # noqa: B018 - parsing the port is what raises on garbage
-    except ValueError as exc:
-        raise ConfigError(f"{label} is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{label} must be an http:// or https:// URL with a host")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{label} must have no query or fragment (it is a base path)")
-    return raw.strip().rstrip("/")
 
 
 def _janus_secret(env: Mapping[str, str], name: str) -> str | None:
@@ -346,6 +319,12 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     values["drain_seconds"] = _number(env, "QUALMON_DRAIN_SECONDS", float, 600.0)
     values["internal_port"] = _internal_port(env)
     values["reuse_port"] = bool(_switch(env, "QUALMON_REUSE_PORT"))
+    if env.get("QUALMON_INSTANCE_ID", "").strip():
+        values["instance_id"] = instance_id(env["QUALMON_INSTANCE_ID"], "QUALMON_INSTANCE_ID")
+    if env.get("QUALMON_ADVERTISE_URL", "").strip():
+        values["advertise_url"] = advertise_url(
+            env["QUALMON_ADVERTISE_URL"], "QUALMON_ADVERTISE_URL"
+        )
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]
