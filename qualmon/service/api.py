@@ -13,6 +13,7 @@ from .http import bad_request
 from .keys import (
     drain_key,
     instance_id_key,
+    membership_key,
     metrics_key,
     owners_key,
     sessions_key,
@@ -68,7 +69,8 @@ async def readyz(request: web.Request) -> web.Response:
     sessions = request.app[sessions_key]
     if not sessions.accepting:
         raise web.HTTPServiceUnavailable(text="shutting down\n")
-    if request.app[drain_key].draining:
+    membership = request.app.get(membership_key)
+    if request.app[drain_key].draining or (membership is not None and membership.draining):
         # New sessions go to other instances; this one's live legs go on until they end.
         raise web.HTTPServiceUnavailable(text="draining\n")
     if sessions.live_leg_count() >= request.app[settings_key].max_legs:
