@@ -35,6 +35,8 @@ class Relayed:
     "The request creates a leg, a sample or an attach: claim the session if nobody owns it."
     cors: Mapping[str, str] = field(default_factory=dict)
     "CORS headers the route's own answers carry; our 503 must carry them too."
+    from_store: bool = False
+    "An unreachable owner is answered here from the shared store (its last checkpoint)."
 
 
 _SESSION = "/v1/sessions/{session_id}"
@@ -44,8 +46,10 @@ SESSION_ROUTES: dict[tuple[str, str], Relayed] = {
     ("GET", _SESSION + "/ws"): Relayed(claim=False),
     # Reports are in the shared store, readable anywhere; a live session's report needs the
     # owner's checkpoint first, and an owned session is relayed.
-    ("GET", _SESSION + "/report"): Relayed(claim=False),
-    ("GET", _SESSION + "/report.html"): Relayed(claim=False),
+    # An owner that cannot be reached (killed, until its lease runs out) leaves its last
+    # checkpoint in the store: a report as of then beats a 503.
+    ("GET", _SESSION + "/report"): Relayed(claim=False, from_store=True),
+    ("GET", _SESSION + "/report.html"): Relayed(claim=False, from_store=True),
     ("POST", _SESSION + "/stats"): Relayed(claim=True, cors=probe_ingest.CORS_HEADERS),
     ("POST", _SESSION + "/rtp"): Relayed(claim=True),
     ("DELETE", _SESSION + "/rtp/{rtp_id}"): Relayed(claim=False),
@@ -119,6 +123,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     else:
         response = await forward(request, owner)
     if response is None:
+        if route.from_store:
+            return await handler(request)
         raise _unreachable(request, route.cors)
     return response
 
