@@ -128,9 +128,11 @@ async def _copy(stream: asyncio.StreamReader, path: Path) -> None:
 class Harness:
     """Starts servers on one store, publishes to them, remembers every token it used."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, db_url: str | None = None) -> None:
         self.tmp = tmp_path
         self.db = tmp_path / "reports.db"
+        self.db_url = db_url
+        "A PostgreSQL URL the servers share instead of the SQLite file `db`."
         self.tokens: list[str] = []
         self.logs: list[Path] = []
         self.publishers: list[WhipPublisher] = []
@@ -162,12 +164,12 @@ class Harness:
         env["QUALMON_DRAIN_SECONDS"] = "0.001"
         env.update(
             QUALMON_SECRET=SECRET,
-            QUALMON_DB=str(self.db),
+            QUALMON_DB=self.db_url or str(self.db),
             QUALMON_PORT=str(port),
             QUALMON_ICE_ADDRESSES="127.0.0.1",
             PYTHONPATH=os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")])),
-            **env_extra,
         )
+        env.update(env_extra)
         out = self.tmp / f"serve{self._runs}.stdout"
         err = self.tmp / f"serve{self._runs}.stderr"
         self.logs += [out, err]
