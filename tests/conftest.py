@@ -161,7 +161,7 @@ def warning_observer() -> RecordingWarningObserver:
 
 @asynccontextmanager
 async def run_service(
-    settings: Settings, *, middlewares: Sequence[Any] = ()
+    settings: Settings, *, middlewares: Sequence[Any] = (), port: int = 0
 ) -> AsyncIterator[Service]:
     """A real app on a random loopback port with a fresh metrics registry; `middlewares`
     run outside the app's own (the fuzz tests time refusals with one)."""
@@ -172,7 +172,7 @@ async def run_service(
     # The access logger `qualmon serve` uses: no client address, no query string.
     runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=5.0)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
@@ -236,7 +236,7 @@ async def serve_page(html: str) -> AsyncIterator[str]:
     app.router.add_get("/", index)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:

@@ -27,8 +27,10 @@ from ..core.janus_events import EventsError, MediaStats, RoomEvent, parse_post
 from ..core.janus_rooms import RoomDirectory
 from ..core.sfu import SfuSnapshot
 from ..sessions.registry import SessionRegistry
+from . import janus_share
 from .http import bad_request, read_body
 from .janus_bridge import JanusAttachment, JanusBridge
+from .janus_share import JanusShare
 from .keys import janus_key, metrics_key, sessions_key, settings_key
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,8 @@ def setup(app: web.Application) -> None:
         bridge=app.get(janus_key),
         registry=app[metrics_key].registry,
     )
+    share = JanusShare()
+    app.cleanup_ctx.append(janus_share.running(share))
 
     async def post_events(request: web.Request) -> web.StreamResponse:
         secret = settings.janus_events_secret
@@ -177,6 +181,7 @@ def setup(app: web.Application) -> None:
             ingest.apply(body)
         except EventsError as exc:
             raise bad_request(str(exc)) from None
+        share.share(request, body)  # the other instances of a cluster need the events too
         return web.Response(status=204)
 
     app.router.add_post("/v1/integrations/janus/events", post_events)

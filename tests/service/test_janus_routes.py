@@ -7,15 +7,17 @@ from __future__ import annotations
 import base64
 import json
 import random
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from qualmon.core.janus_events import VIDEOROOM
 from qualmon.service.janus_attach import parse_janus_attach
-from qualmon.service.keys import rtp_ports_key
+from qualmon.service.keys import membership_key, rtp_ports_key
 from qualmon.service.rtp_routes import AttachError
 
-from ..conftest import Service, make_settings, run_service
+from ..conftest import Service, make_settings, run_service, wait_for
 from ..test_cli import free_port
 
 EVENTS_SECRET = "e" * 32
@@ -123,3 +125,50 @@ async def test_a_flood_of_malformed_events_is_counted_never_a_5xx() -> None:
         # (the fourth, 1e999999, is a JSON number: one malformed entry).
         assert malformed + ignored == entries + 4
         assert nothing_left(service)
+
+
+async def test_a_cluster_shares_janus_events_with_every_instance(tmp_path: Any) -> None:
+    """Janus posts to one address; the instance that accepts a post passes it on to the
+    others (each needs the room events; media statistics matter where the attach lives),
+    once: a passed-on post goes no further."""
+    shared = str(tmp_path / "reports.db")
+    event = {
+        "type": 64,
+        "session_id": 11,
+        "handle_id": 21,
+        "event": {
+            "plugin": VIDEOROOM,
+            "data": {"event": "joined", "room": 1234, "id": 5551, "display": "a"},
+        },
+    }
+    settings = make_settings(db_path=shared, janus_events_secret=EVENTS_SECRET)
+    ports = {"ja": free_port(), "jb": free_port()}
+    a_settings, b_settings = (
+        replace(settings, instance_id=i, advertise_url=f"http://127.0.0.1:{p}")
+        for i, p in ports.items()
+    )
+    async with (
+        run_service(a_settings, port=ports["ja"]) as a,
+        run_service(b_settings, port=ports["jb"]) as b,
+    ):
+        for service in (a, b):
+            await service.app[membership_key].beat()
+        await a.app[membership_key].beat()  # a now knows b
+
+        def used(service: Service) -> float:
+            get = service.metrics.registry.get_sample_value
+            return get("qualmon_janus_events_total", {"outcome": "used"}) or 0.0
+
+        url = a.url + "/v1/integrations/janus/events"
+        async with a.http.post(url, json=[event], headers=basic(EVENTS_SECRET)) as r:
+            assert r.status == 204
+        await wait_for(lambda: used(b) == 1.0, what="the event at the other instance")
+        assert used(a) == 1.0
+        relayed = a.metrics.registry.get_sample_value(
+            "qualmon_relay_requests_total", {"outcome": "relayed"}
+        )
+        assert relayed == 1.0
+        # b got it passed on: it passes nothing further.
+        assert not b.metrics.registry.get_sample_value(
+            "qualmon_relay_requests_total", {"outcome": "relayed"}
+        )
