@@ -68,6 +68,7 @@ class FakePacket:
     timestamp: int
     payload_type: int = 111
     payload: bytes = b"\x00" * 80
+    marker: int = 0
 
 
 class FakeSource:
@@ -185,6 +186,27 @@ class FakeSource:
 
     def rtt(self, seconds: float | None) -> None:
         self.feed.on_rtt(seconds)
+
+    def video_frame(
+        self, number: int, *, packets: int = 2, ssrc: int = 0xF1DE0, lose: Collection[int] = ()
+    ) -> None:
+        """Video frame `number` (30 fps RTP time) arrives now as `packets` VP8 packets, the
+        first starting the partition, the last marked; packet indexes in `lose` never arrive.
+        The leg must have been told the codec (`feed.use_video_codec("vp8")`)."""
+        for index in range(packets):
+            if index in lose:
+                continue
+            # VP8 payload descriptor: S bit (0x10) on the frame's first packet, PID 0.
+            descriptor = b"\x10" if index == 0 else b"\x00"
+            packet = FakePacket(
+                ssrc,
+                (number * packets + index) % 65536,
+                number * 3000 % (1 << 32),
+                payload_type=96,
+                payload=descriptor + b"\x01" * 600,  # inter frame (keyframe bit clear)
+                marker=int(index == packets - 1),
+            )
+            self.feed.on_video_rtp(packet, arrival_seconds=self.clock())
 
     def fail(self) -> None:
         self.feed.on_failed()

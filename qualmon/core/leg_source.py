@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
+from .video import VideoCodec
+
 
 class RtpPacketView(Protocol):
     """An RTP packet as a source hands it over; aiortc's `RtpPacket` is one."""
@@ -25,6 +27,11 @@ class RtpPacketView(Protocol):
     def payload_type(self) -> int: ...
     @property
     def payload(self) -> bytes: ...
+    @property
+    def marker(self) -> int:
+        """The RTP marker bit, 0 or 1 (aiortc keeps it as an int): a video frame's last
+        packet."""
+        ...
 
 
 class VoiceSink(Protocol):
@@ -62,6 +69,20 @@ class LegFeed(VoiceSink, Protocol):
 
     def on_rtp(self, packet: RtpPacketView, arrival_seconds: float) -> None:
         """Every RTP packet as it arrives, before any jitter buffer (monotonic seconds)."""
+        ...
+
+    def use_video_codec(self, codec: VideoCodec) -> None:
+        """The leg also carries video in this codec (once the answer is made, before the
+        first video packet); a leg never told has no video measures."""
+        ...
+
+    def on_video_rtp(self, packet: RtpPacketView, arrival_seconds: float) -> None:
+        """Every RTP packet of the video stream (its negotiated codec's payload type only,
+        no retransmissions), before any jitter buffer (monotonic seconds)."""
+        ...
+
+    def note_keyframe_request(self) -> None:
+        """The source's receiver asked the video sender for a keyframe (PLI or FIR)."""
         ...
 
     def on_rtt(self, rtt_seconds: float | None) -> None:

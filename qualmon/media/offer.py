@@ -3,9 +3,11 @@
 import ipaddress
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.ascii_digits import parse_ascii_int
+from ..core.video import VideoCodec
+from .offer_video import measurable_video_codecs
 
 # aiortc's parser asserts, int()s or splits these values; a value off this shape raises
 # deep inside it (AssertionError, ValueError, KeyError), so it must not get that far.
@@ -65,6 +67,11 @@ class ValidatedOffer:
     "RTP payload type → clock rate in Hz, from the a=rtpmap lines of the audio sections."
     dropped_candidates: int
     "Candidates removed because their address is a host name (e.g. mDNS .local), not an IP."
+    video_payload_codecs: dict[int, VideoCodec] = field(default_factory=dict)
+    "Payload type → codec of the one sending video section's VP8 and H.264 formats that we"
+    " measure; empty for an audio-only offer (or one whose video does not send)."
+    video_mid: str | None = None
+    "The a=mid of that video section (None without one, or without such a section)."
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ def validate_offer(text: str, *, max_bytes: int = 65536) -> ValidatedOffer:
         _check_line_forms(section)
     audio = [section for section in media if section.kind == "audio"]
     if not audio:
+        # Video alone is refused: a leg is measured by its audio (liveness, loss, speech).
         raise OfferError("offer has no m=audio section")
     _check_mids(session, media)
     for section in media:
@@ -106,6 +114,7 @@ def validate_offer(text: str, *, max_bytes: int = 65536) -> ValidatedOffer:
     for section in audio:
         for pt, clock_rate_hz in _check_audio(section, session).items():
             clock_rates.setdefault(pt, clock_rate_hz)
+    video_codecs, video_mid = _check_video(media, session)
     dropped = 0
     out = list(session.lines)
     for section in media:
@@ -118,6 +127,8 @@ def validate_offer(text: str, *, max_bytes: int = 65536) -> ValidatedOffer:
         sdp="\r\n".join(out) + "\r\n",
         audio_payload_clock_rates=clock_rates,
         dropped_candidates=dropped,
+        video_payload_codecs=video_codecs,
+        video_mid=video_mid,
     )
 
 
@@ -290,7 +301,8 @@ def _check_transport(section: _Section, session: _Section) -> None:
         raise OfferError(f"{section.label}: no a=setup")
 
 
-def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
+def _check_rtp_section(section: _Section, session: _Section) -> list[int]:
+    """An audio or video section we receive: RTP, DTLS, RTCP muxed; its payload types."""
     label = section.label
     match = _MEDIA.fullmatch(section.lines[0])
     if match is None:  # _check_line_forms refused it already; a check, not an assert (-O)
@@ -300,11 +312,16 @@ def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
     payload_types = _payload_types(section, match.group(4))
     if not payload_types:
         raise OfferError(f"{label}: no payload types on the m= line")
-
     if not (_values(section, "fingerprint") or _values(session, "fingerprint")):
         raise OfferError(f"{label}: no a=fingerprint (DTLS is required)")
     if not any(line == "a=rtcp-mux" for line in section.lines):
         raise OfferError(f"{label}: no a=rtcp-mux (RTCP multiplexing is required)")
+    return payload_types
+
+
+def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
+    label = section.label
+    payload_types = _check_rtp_section(section, session)
     direction = _direction(section) or _direction(session) or "sendrecv"
     if direction not in ("sendrecv", "sendonly"):
         raise OfferError(f"{label}: direction is {direction}, a WHIP publisher must send")
@@ -316,6 +333,40 @@ def _check_audio(section: _Section, session: _Section) -> dict[int, int]:
     if not any(pt in clock_rates or pt in _STATIC_AUDIO_PAYLOAD_TYPES for pt in payload_types):
         raise OfferError(f"{label}: no payload type with an a=rtpmap or a static codec")
     return clock_rates
+
+
+def _check_video(
+    media: list[_Section], session: _Section
+) -> tuple[dict[int, VideoCodec], str | None]:
+    """The payload types we measure of the one video section that sends, and its mid.
+
+    A video section that does not send (recvonly, inactive, port 0) is answered inactive,
+    as before. One that sends must carry VP8 or H.264 as aiortc answers it: other codecs
+    (VP9, AV1) or a second camera would be received and not measured, so they are refused.
+    """
+    sending = [
+        section
+        for section in media
+        if section.kind == "video"
+        and (_direction(section) or _direction(session) or "sendrecv") in ("sendrecv", "sendonly")
+        and not section.lines[0].startswith("m=video 0 ")
+    ]
+    if not sending:
+        return {}, None
+    if len(sending) > 1:
+        raise OfferError(f"{sending[1].label}: a second sending m=video section (one is measured)")
+    section = sending[0]
+    payload_types = _check_rtp_section(section, session)
+    codecs = measurable_video_codecs(
+        payload_types, rtpmaps=_values(section, "rtpmap"), fmtps=_values(section, "fmtp")
+    )
+    if not codecs:
+        raise OfferError(
+            f"{section.label}: no VP8 or H.264 (packetization-mode 1, baseline) payload type;"
+            " only those are measured"
+        )
+    mids = _values(section, "mid")
+    return codecs, mids[-1] if mids else None
 
 
 def _drop_hostname_candidates(lines: list[str]) -> tuple[list[str], int]:

@@ -1,13 +1,25 @@
-"""Tap RTP packets before aiortc's jitter buffer, which is no measuring instrument."""
+"""Tap RTP packets before aiortc's jitter buffer, which is no measuring instrument.
+
+The one module that touches aiortc's receiver internals (`_handle_rtp_packet`,
+`receive`, the name-mangled `__stop_decoder`, `_send_rtcp_pli`); tests/media/test_tap.py
+fails loudly when aiortc renames one.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
+
+log = logging.getLogger(__name__)
+
+PLI_SENDER = "_send_rtcp_pli"
+"aiortc 1.16's receiver method that sends a Picture Loss Indication; it sends no FIR."
+DECODER_STOPPER = "_RTCRtpReceiver__stop_decoder"
 
 PacketSink = Callable[[RtpPacket, float], None]
 "Called with each RTP packet as it comes off SRTP and its arrival time (the tap's clock)."
@@ -57,8 +69,38 @@ def skip_aiortc_decoding(receiver: RTCRtpReceiver, wanted: Callable[[], bool]) -
 
     async def receive(parameters: Any) -> None:
         await original(parameters)
-        stop = getattr(receiver, "_RTCRtpReceiver__stop_decoder", None)
+        stop = getattr(receiver, DECODER_STOPPER, None)
         if stop is not None and wanted():
             stop()
 
     receiver_any.receive = receive
+
+
+def count_keyframe_requests(
+    receiver: RTCRtpReceiver, on_request: Callable[[], None]
+) -> Callable[[], None]:
+    """Call on_request each time this receiver sends the sender a keyframe request; returns
+    an uninstaller.
+
+    aiortc's receiver asks for a keyframe with a PLI (jitter buffer overrun, decoder error)
+    and never with a FIR, so wrapping its PLI method sees every request it makes. If aiortc
+    renamed the method, requests go uncounted (logged once per receiver), never a failed leg.
+    """
+    original = getattr(receiver, PLI_SENDER, None)
+    if original is None:
+        log.warning("aiortc receiver has no %s: keyframe requests are not counted", PLI_SENDER)
+        return lambda: None
+
+    def counted(media_ssrc: int) -> Coroutine[Any, Any, None]:
+        on_request()
+        result: Coroutine[Any, Any, None] = original(media_ssrc)
+        return result
+
+    receiver_any: Any = receiver
+    setattr(receiver_any, PLI_SENDER, counted)
+
+    def uninstall() -> None:
+        if receiver_any.__dict__.get(PLI_SENDER) is counted:
+            delattr(receiver_any, PLI_SENDER)
+
+    return uninstall

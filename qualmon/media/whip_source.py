@@ -1,4 +1,5 @@
-"""A WHIP leg's media end: a receive-only aiortc peer, its RTP tap, speech path and RTT probe.
+"""A WHIP leg's media end: a receive-only aiortc peer, its RTP tap, speech path, RTT probe
+and, when the offer sends video, its tapped video (`video_source.py`).
 
 Everything measured goes to the leg (`LegFeed`) as it arrives; nothing is measured here.
 """
@@ -27,6 +28,7 @@ from .offer import OfferError, ValidatedOffer, check_candidate
 from .speech import OpusPacketSpeech, SpeechPipeline
 from .stun_probe import measure_rtt
 from .tap import install_rtp_tap, skip_aiortc_decoding
+from .video_source import VideoReceiving
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ def _retrieve(work: asyncio.Future[Any]) -> None:
 
 
 class WhipSource:
-    """Receives one participant's audio over WHIP and hands it to its leg."""
+    """Receives one participant's audio (and video) over WHIP and hands it to its leg."""
 
     kind = "whip"
 
@@ -86,6 +88,8 @@ class WhipSource:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._tasks: set[asyncio.Task[None]] = set()
         self._uninstall_taps: list[Callable[[], None]] = []
+        self.video: VideoReceiving | None = None
+        "The measured video, when the offer sends VP8 or H.264 (`media/video_source.py`)."
         self._frames_classified = 0
         self._closed = False
 
@@ -107,16 +111,31 @@ class WhipSource:
                     lambda: self._first_rtp_timestamp,
                 )
                 skip_aiortc_decoding(transceiver.receiver, lambda: not self._aiortc_decoding_wanted)
+            elif self._is_measured_video(transceiver.kind, transceiver.mid):
+                self.video = VideoReceiving(
+                    self._feed, transceiver, self._offer.video_payload_codecs
+                )
             else:
-                # Only audio is measured; declining video saves decoding it.
+                # A video section that does not send: declining it saves receiving it.
                 transceiver.direction = "inactive"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer: str = self.pc.localDescription.sdp
+        if self.video is not None:
+            self.video.use_answer(answer)
         codec = negotiated_codec(answer)
         self._feed.use_clock_rate(codec.clock_rate)
         self._start_speech(codec)
         self._spawn(self._probe_rtt())
         return answer
+
+    def _is_measured_video(self, kind: str, mid: str | None) -> bool:
+        wanted = self._offer.video_mid
+        return (
+            kind == "video"
+            and self.video is None
+            and bool(self._offer.video_payload_codecs)
+            and (wanted is None or mid == wanted)
+        )
 
     @property
     def frames_classified(self) -> int:
@@ -131,6 +150,8 @@ class WhipSource:
         self._closed = True
         for uninstall in self._uninstall_taps:
             uninstall()
+        if self.video is not None:
+            self.video.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

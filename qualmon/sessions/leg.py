@@ -20,6 +20,7 @@ from ..core.leg_source import LegSource, RtpPacketView
 from ..core.rtp_stats import Dropout, RtpLegStats
 from ..core.rtt import RttTracker
 from ..core.speech import SpeechSegmenter
+from ..core.video import VideoCodec, VideoSnapshot, VideoStats
 from ..core.voice import VoiceClassifier
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class LegSnapshot:
     dropouts_in_speech: int
     "Dropouts with speech just before and after them: words the listener lost."
     dropout_in_speech_seconds: float
+    video: VideoSnapshot | None = None
+    "The leg's video (RTP-level frames, freezes, resolution); None for an audio-only leg."
 
 
 class Leg:
@@ -89,6 +92,8 @@ class Leg:
         # Dropouts waiting until the audio after them has been classified.
         self._pending_dropouts: list[Dropout] = []
         self.dropouts_in_speech: list[Dropout] = []
+        self.video: VideoStats | None = None
+        "Set when the source says the leg carries video (`use_video_codec`)."
         self.source: LegSource[Any] | None = None
         "Released when the leg ends, with every native resource behind it."
         self._frames_at_close = 0
@@ -128,6 +133,29 @@ class Leg:
             self._pending_dropouts.append(dropout)
             if self._on_dropout is not None:
                 self._on_dropout(self, dropout)
+
+    def use_video_codec(self, codec: VideoCodec) -> None:
+        if self.video is None or self.video.codec != codec:
+            self.video = VideoStats(codec)
+
+    def on_video_rtp(self, packet: RtpPacketView, arrival_seconds: float) -> None:
+        # Video says nothing of the leg's liveness: its timers and state follow the audio,
+        # which a browser keeps sending (silence included) while the camera may be off.
+        video = self.video
+        if video is None or self.state == "ended":
+            return
+        video.on_packet(
+            ssrc=packet.ssrc,
+            sequence_number=packet.sequence_number,
+            rtp_timestamp=packet.timestamp,
+            marker=bool(packet.marker),
+            payload=packet.payload,
+            arrival_seconds=arrival_seconds,
+        )
+
+    def note_keyframe_request(self) -> None:
+        if self.video is not None:
+            self.video.note_keyframe_request()
 
     def add_frame(
         self,
@@ -209,6 +237,7 @@ class Leg:
             seconds_since_last_packet=self.stats.seconds_since_last_packet(now),
             dropouts_in_speech=len(self.dropouts_in_speech),
             dropout_in_speech_seconds=sum(d.duration_seconds for d in self.dropouts_in_speech),
+            video=self.video.snapshot(now) if self.video is not None else None,
         )
 
     # -- timers ------------------------------------------------------------------

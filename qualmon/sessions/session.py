@@ -189,6 +189,7 @@ class Session:
             and slot.segmenter.mic_silent(),
             heard=heard,
             sfu=slot.sfu,
+            video=current.video if current else None,
         )
 
     def snapshot(self, now: float) -> SessionSnapshot:

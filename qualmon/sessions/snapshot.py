@@ -8,6 +8,7 @@ from typing import Literal
 from ..core.heard import HeardSnapshot
 from ..core.sfu import SfuSnapshot
 from ..core.turns import TurnStats
+from ..core.video import VideoSnapshot
 from .leg import EndReason, LegState
 
 Role = Literal["therapist", "client"]
@@ -46,6 +47,8 @@ class RoleSnapshot:
     "From the role's probe (browser or Python); None without one."
     sfu: SfuSnapshot | None = None
     "From the SFU's events (Janus): its view of the role's path into it; None without."
+    video: VideoSnapshot | None = None
+    "The current leg's video; None for an audio-only leg or without a leg."
 
 
 @dataclass(frozen=True)

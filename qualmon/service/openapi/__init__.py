@@ -17,6 +17,7 @@ from .reads import ops_paths, report_paths, session_paths, stream_paths
 from .rtp import RTP_SCHEMAS, rtp_paths
 from .samples import STATS_SAMPLE
 from .schemas import SCHEMAS
+from .video import VIDEO_SCHEMAS
 
 OPENAPI_VERSION = "3.1.0"
 DESCRIPTION = """\
@@ -81,7 +82,13 @@ def build_document(settings: Settings) -> dict[str, Any]:
         "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **RTP_SCHEMAS, **JANUS_SCHEMAS, "StatsSample": STATS_SAMPLE},
+            "schemas": {
+                **SCHEMAS,
+                **RTP_SCHEMAS,
+                **JANUS_SCHEMAS,
+                **VIDEO_SCHEMAS,
+                "StatsSample": STATS_SAMPLE,
+            },
             "responses": RESPONSES,
             "securitySchemes": {**SECURITY_SCHEMES, "janusEvents": EVENTS_SECURITY},
         },

@@ -123,6 +123,10 @@ ROLE_SNAPSHOT_PROPERTIES: dict[str, Schema] = {
     "sfu": described(
         maybe(ref("Sfu")), "From the SFU's events (Janus): its view of the role's path into it."
     ),
+    "video": described(
+        maybe(ref("Video")),
+        "The current leg's video, measured from RTP without decoding; null for audio only.",
+    ),
 }
 
 _GAP = closed({"median": {"type": "number"}, "p90": {"type": "number"}, "count": COUNT})
