@@ -1,4 +1,5 @@
-"""A WHIP publisher (aiortc) sending replayed Opus through an optional impairment."""
+"""A WHIP publisher (aiortc) sending replayed Opus, and optionally VP8 video, through an
+optional impairment."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from ..media.ice import selected_pair
 from .audio import EncodedAudioTrack, speech_like_packets
 from .impairment import Impairment, ImpairmentConfig
+from .video import ScriptedVideoTrack
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ class WhipError(RuntimeError):
 
 
 class WhipPublisher:
-    """Publishes one audio leg to a WHIP endpoint, as a participant's app would."""
+    """Publishes one audio leg (with `video`, an audio and video leg) to a WHIP endpoint, as
+    a participant's app would."""
 
     def __init__(
         self,
@@ -39,10 +42,12 @@ class WhipPublisher:
         impairment: ImpairmentConfig | None = None,
         http: aiohttp.ClientSession | None = None,
         hold_audio: bool = False,
+        video: MediaStreamTrack | None = None,
     ) -> None:
         self.url = url
         self._token = token
         self._track = track or EncodedAudioTrack(packets or speech_like_packets())
+        self._video = video
         self._impairment_config = impairment
         self._http = http
         self._own_http = http is None
@@ -56,6 +61,10 @@ class WhipPublisher:
     def track(self) -> MediaStreamTrack:
         return self._track
 
+    @property
+    def video(self) -> MediaStreamTrack | None:
+        return self._video
+
     async def start(self, *, timeout_seconds: float = 15.0) -> None:
         """POST the offer, apply the answer, wait for ICE, then switch on the impairment."""
         if self._http is None:
@@ -64,7 +73,12 @@ class WhipPublisher:
         held = self._track if isinstance(self._track, EncodedAudioTrack) else None
         if held is not None and (self._impairment_config is not None or self._hold_audio):
             held.pause()
+        held_video = self._video if isinstance(self._video, ScriptedVideoTrack) else None
+        if held_video is not None and self._impairment_config is not None:
+            held_video.pause()
         self.pc.addTransceiver(self._track, direction="sendonly")
+        if self._video is not None:
+            self.pc.addTransceiver(self._video, direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self._token}"}
         async with self._http.post(
@@ -87,6 +101,8 @@ class WhipPublisher:
             self.impairment.install(pair.protocol)
         if held is not None and not self._hold_audio:
             held.resume()
+        if held_video is not None:
+            held_video.resume()
 
     async def _wait_connected(self, timeout_seconds: float) -> None:
         connected = asyncio.Event()
