@@ -1,7 +1,7 @@
 """A simulated camera: 320×240 frames at 30 fps with scripted stalls, encoded by aiortc (VP8).
 
-Frames are cheap to make (a solid colour that changes per frame, or a few precomputed noise
-pictures when frames must span several RTP packets). Every frame's hand-over time is kept as
+Frames are cheap to make (a solid colour that changes per frame, or a few precomputed blocky
+noise pictures when frames must span several RTP packets). Every frame's hand-over time is kept as
 ground truth, so a test compares measured freezes with the inter-frame delays really sent.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -21,6 +22,9 @@ VIDEO_CLOCK_RATE_HZ = 90000
 TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE_HZ)
 NOISE_PICTURES = 4
 "Distinct noise pictures cycled through: each frame differs wholly from the previous one."
+
+NOISE_BLOCK = 8
+"Pixels per side of a noise block; width and height must be multiples of it for noise."
 
 Picture = Literal["solid", "noise"]
 
@@ -49,6 +53,8 @@ class ScriptedVideoTrack(MediaStreamTrack):
         super().__init__()
         if width % 2 or height % 2 or width <= 0 or height <= 0:
             raise ValueError("width and height must be positive and even (YUV 4:2:0)")
+        if picture == "noise" and (width % NOISE_BLOCK or height % NOISE_BLOCK):
+            raise ValueError(f"noise pictures need sizes in multiples of {NOISE_BLOCK}")
         self.width = width
         self.height = height
         self.frame_seconds = 1.0 / fps
@@ -62,10 +68,16 @@ class ScriptedVideoTrack(MediaStreamTrack):
         self.handed_over: list[float] = []
         "When each frame was handed to the encoder (monotonic seconds): the ground truth."
         rows = height * 3 // 2  # a Y plane, then U and V at a quarter each
+        shape = (height // NOISE_BLOCK, width // NOISE_BLOCK)
         if picture == "noise":
+            # Noise in 8×8 blocks, grey chroma: aiortc's VP8 at its 0.5–1.5 Mbit/s makes
+            # frames of 2–3 packets of these (pixel noise would be ~10 at 4 Mbit/s).
             rng = np.random.default_rng(seed)
+            block = np.ones((NOISE_BLOCK, NOISE_BLOCK), dtype=np.uint8)
+            chroma = np.full((rows - height, width), 128, dtype=np.uint8)
             self._pictures: Sequence[np.ndarray] = [
-                rng.integers(0, 256, (rows, width), dtype=np.uint8) for _ in range(NOISE_PICTURES)
+                np.vstack([np.kron(rng.integers(0, 256, shape, dtype=np.uint8), block), chroma])
+                for _ in range(NOISE_PICTURES)
             ]
         else:
             self._pictures = []
@@ -81,7 +93,7 @@ class ScriptedVideoTrack(MediaStreamTrack):
     def inter_frame_delays(self) -> list[float]:
         """Seconds between consecutive frames as handed over (the truth a freeze is judged on)."""
         times = self.handed_over
-        return [b - a for a, b in zip(times, times[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     async def recv(self) -> av.VideoFrame:
         await self._resumed.wait()
