@@ -8,8 +8,8 @@ import time
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from qualmon.sessions.registry import SessionRegistry
 from qualmon.service.video_metrics import VideoMetrics
+from qualmon.sessions.registry import SessionRegistry
 
 from ..conftest import Service, make_settings, wait_for
 from ..fakes import FakeClock, FakeSource, attach, give_video
