@@ -240,6 +240,13 @@ _TIMELINE_POINT = closed(
         "speaking": {"type": "boolean"},
         "stalled": {"type": "boolean"},
         "dropouts": described(COUNT, "The role's dropouts so far."),
+        "video_fps_min": described(
+            maybe({"type": "number", "minimum": 0}),
+            "Lowest frame rate sampled in the bucket; null without video.",
+        ),
+        "video_frozen": described(
+            maybe({"type": "boolean"}), "A W3C video freeze in the bucket; null without video."
+        ),
     }
 )
 _DROPOUT = closed(
