@@ -90,6 +90,20 @@ HEARD = closed(
         "audio_level": maybe(RATIO),
         "mos": maybe(MOS),
         "seconds_since_last_sample": SECONDS,
+        "video": described(
+            maybe(
+                closed(
+                    {
+                        "freezes": described(COUNT, "W3C freezeCount, cumulative."),
+                        "freeze_seconds": described(SECONDS, "W3C totalFreezesDuration."),
+                        "frames_per_second": maybe({"type": "number", "minimum": 0}),
+                        "width": maybe(COUNT),
+                        "height": maybe(COUNT),
+                    }
+                )
+            ),
+            "The inbound video this participant receives; null without.",
+        ),
     }
 )
 
