@@ -4,6 +4,7 @@ fed by hand, and observers that record every call. No aiortc, no network, no sle
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from qualmon.config import Settings
 from qualmon.core.heard import HeardSample, InboundAudio
 from qualmon.core.leg_source import LegFeed
 from qualmon.core.rtp_stats import Dropout
+from qualmon.core.video import VideoSnapshot, VideoStats
 from qualmon.core.warnings import WarningEvent
 from qualmon.sessions.leg import EndReason, Leg, LegSnapshot
 from qualmon.sessions.observer import SessionEnd, SessionObserver
@@ -291,6 +293,63 @@ def probe_sample(i: int, *, concealed_per_interval: int = 0) -> HeardSample:
         rtt_seconds=0.04,
         remote_fraction_lost=None,
     )
+
+
+def video_snapshot(**changes: Any) -> VideoSnapshot:
+    """A steady 30 fps VP8 picture at 640×480 with nothing wrong, with `changes` applied."""
+    values: dict[str, Any] = {
+        "codec": "vp8",
+        "frames_received": 0,
+        "frames_incomplete": 0,
+        "frames_per_second": 30.0,
+        "freezes": 0,
+        "freeze_seconds": 0.0,
+        "pauses": 0,
+        "pause_seconds": 0.0,
+        "keyframes": 1,
+        "width": 640,
+        "height": 480,
+        "packets_received": 0,
+        "packets_lost": 0,
+        "loss_ratio": 0.0,
+        "jitter_seconds": 0.002,
+        "bitrate_bps": 1_000_000.0,
+        "keyframe_requests": 0,
+    }
+    values.update(changes)
+    return VideoSnapshot(**values)
+
+
+class FakeVideo(VideoStats):
+    """A leg's video whose snapshot is set by hand (`leg.video = FakeVideo()`): the outputs
+    read constructed `VideoSnapshot`s, no packet is parsed."""
+
+    def __init__(self, snapshot: VideoSnapshot | None = None) -> None:
+        super().__init__("vp8")
+        self.current = snapshot or video_snapshot()
+        self.asked_at: list[float] = []
+
+    def set(self, **changes: Any) -> None:
+        """Change the snapshot's fields (e.g. freezes=2, freeze_seconds=0.4)."""
+        self.current = dataclasses.replace(self.current, **changes)
+
+    def freeze(self, seconds: float) -> None:
+        """One more W3C freeze of `seconds`."""
+        self.set(
+            freezes=self.current.freezes + 1,
+            freeze_seconds=self.current.freeze_seconds + seconds,
+        )
+
+    def snapshot(self, now: float) -> VideoSnapshot:
+        self.asked_at.append(now)
+        return self.current
+
+
+def give_video(leg: Leg, video: FakeVideo | None = None) -> FakeVideo:
+    """Make `leg` a video leg (the edge sets `Leg.video`; until then the attribute is new)."""
+    found = video or FakeVideo()
+    leg.video = found  # type: ignore[attr-defined]  # Leg.video arrives with the video edge
+    return found
 
 
 class RecordingObserver(SessionObserver):

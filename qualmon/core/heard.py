@@ -15,9 +15,11 @@ from .heard_sample import (
     HeardError,
     HeardSample,
     InboundAudio,
+    InboundVideo,
     parse_sample,
     sample_from_json,
 )
+from .heard_video import HeardVideo, HeardVideoTotals, check_video
 
 __all__ = [
     "HeardError",
@@ -25,7 +27,9 @@ __all__ = [
     "HeardSample",
     "HeardSnapshot",
     "HeardTracker",
+    "HeardVideo",
     "InboundAudio",
+    "InboundVideo",
     "heard_mos",
     "interval_between",
     "parse_sample",
@@ -110,6 +114,7 @@ def interval_between(previous: HeardSample, sample: HeardSample) -> HeardInterva
                 raise HeardError(f"{w3c_name} went down on stream {stream.stream_id[:40]!r}")
         for name in (*_MONOTONIC, "packets_lost"):
             sums[name] = sums.get(name, 0) + _delta(getattr(stream, name), getattr(old, name))
+    check_video(previous, sample)
     return HeardInterval(
         start_ms=previous.timestamp_ms,
         end_ms=sample.timestamp_ms,
@@ -178,6 +183,8 @@ class HeardSnapshot:
     mos: float | None
     "Estimated MOS; one-way delay rtt/2 + jitter-buffer delay + 20 ms (heard_mos)."
     seconds_since_last_sample: float
+    video: HeardVideo | None = None
+    "The inbound video the participant receives; None when the newest sample had none."
 
 
 class HeardTracker:
@@ -193,6 +200,7 @@ class HeardTracker:
         self.samples = 0
         self._totals: dict[str, int] = {}
         self._intervals: deque[HeardInterval] = deque(maxlen=_INTERVALS_KEPT)
+        self._video = HeardVideoTotals()
 
     def add(self, sample: HeardSample, *, received_at: float) -> HeardInterval | None:
         """Check sample against the previous one, then keep it; nothing changes on HeardError.
@@ -208,6 +216,7 @@ class HeardTracker:
                 value, earlier = getattr(stream, name), getattr(old, name, None)
                 grown = 0 if value is None else value - (earlier or 0)
                 self._totals[name] = self._totals.get(name, 0) + int(grown)
+        self._video.add(self.last, sample)
         if interval is not None:
             self._intervals.append(interval)
             while self._intervals and self._intervals[0].end_ms <= sample.timestamp_ms - (
@@ -291,4 +300,5 @@ class HeardTracker:
             seconds_since_last_sample=(
                 now - self.last_received_at if self.last_received_at is not None else 0.0
             ),
+            video=self._video.snapshot(last),
         )

@@ -37,10 +37,19 @@ _INBOUND_FIELDS: dict[str, tuple[str, float, float]] = {
     "jitterBufferEmittedCount": ("int", 0, MAX_COUNTER),
     "audioLevel": ("float", 0.0, 1.0),
 }
+MAX_FRAMES_PER_SECOND = 1000.0
+MAX_FRAME_SIDE = 65535
+_VIDEO_FIELDS: dict[str, tuple[str, float, float]] = {
+    "freezeCount": ("int", 0, MAX_COUNTER),
+    "totalFreezesDuration": ("float", 0.0, float(MAX_COUNTER)),
+    "framesPerSecond": ("float", 0.0, MAX_FRAMES_PER_SECOND),
+    "frameWidth": ("int", 0, MAX_FRAME_SIDE),
+    "frameHeight": ("int", 0, MAX_FRAME_SIDE),
+}
 _REMOTE_FIELDS = {"roundTripTime": ("float", 0.0, MAX_SECONDS), "fractionLost": ("float", 0.0, 1.0)}
 _PAIR_FIELDS = {"currentRoundTripTime": ("float", 0.0, MAX_SECONDS)}
 _SKIPPED_KINDS = frozenset({"video"})
-"RTP entries of these kinds are skipped: only audio is measured."
+"Remote-inbound entries of these kinds are skipped (inbound video is read: InboundVideo)."
 
 
 class HeardError(ValueError):
@@ -71,6 +80,22 @@ class InboundAudio:
 
 
 @dataclass(frozen=True)
+class InboundVideo:
+    """One inbound-rtp video stream the participant receives (W3C names in comments)."""
+
+    stream_id: str
+    freeze_count: int | None = None
+    "freezeCount: cumulative W3C freezes."
+    total_freezes_duration_seconds: float | None = None
+    "totalFreezesDuration: their summed length, cumulative."
+    frames_per_second: float | None = None
+    "framesPerSecond: frames decoded in the last second."
+    frame_width: int | None = None
+    frame_height: int | None = None
+    "frameWidth, frameHeight of the last decoded frame."
+
+
+@dataclass(frozen=True)
 class HeardSample:
     """One validated probe sample."""
 
@@ -82,6 +107,8 @@ class HeardSample:
     " that succeeded, else the audio remote-inbound roundTripTime."
     remote_fraction_lost: float | None
     "Loss of this participant's outgoing audio as the far end reported it (RTCP)."
+    video: tuple[InboundVideo, ...] = ()
+    "The inbound video streams, if the participant receives video."
 
 
 def _number(entry: Mapping[str, object], key: str, spec: tuple[str, float, float]) -> float | None:
@@ -150,6 +177,23 @@ def _inbound(entry: Mapping[str, object]) -> InboundAudio:
     )
 
 
+def _video(entry: Mapping[str, object]) -> InboundVideo:
+    stream_id = _check_id(entry, "inbound-rtp")
+    v = {key: _number(entry, key, spec) for key, spec in _VIDEO_FIELDS.items()}
+
+    def as_int(x: float | None) -> int | None:
+        return None if x is None else int(x)
+
+    return InboundVideo(
+        stream_id=stream_id,
+        freeze_count=as_int(v["freezeCount"]),
+        total_freezes_duration_seconds=v["totalFreezesDuration"],
+        frames_per_second=v["framesPerSecond"],
+        frame_width=as_int(v["frameWidth"]),
+        frame_height=as_int(v["frameHeight"]),
+    )
+
+
 def parse_sample(doc: object) -> HeardSample:
     """Schema, types and ranges of one sample (no comparison with earlier ones)."""
     if not isinstance(doc, dict):
@@ -164,6 +208,7 @@ def parse_sample(doc: object) -> HeardSample:
     if not isinstance(entries, list) or not 0 < len(entries) <= MAX_STATS_ENTRIES:
         raise HeardError(f"stats must be a list of 1–{MAX_STATS_ENTRIES} entries")
     inbound: list[InboundAudio] = []
+    video: list[InboundVideo] = []
     pair_rtts: dict[str, float] = {}
     "RTT of every candidate pair that has one, by id."
     nominated_rtt: float | None = None
@@ -177,6 +222,8 @@ def parse_sample(doc: object) -> HeardSample:
         if kind == "inbound-rtp":
             if _audio(entry, kind):
                 inbound.append(_inbound(entry))
+            else:
+                video.append(_video(entry))
         elif kind == "remote-inbound-rtp":
             # Remote-inbound is the far end's view of what we send: audio by default.
             if not _audio(entry, kind, default="audio"):
@@ -207,13 +254,17 @@ def parse_sample(doc: object) -> HeardSample:
         raise HeardError("no inbound-rtp audio entry")
     if len(inbound) > MAX_INBOUND_STREAMS:
         raise HeardError(f"more than {MAX_INBOUND_STREAMS} inbound-rtp entries")
-    if len({s.stream_id for s in inbound}) != len(inbound):
+    if len(video) > MAX_INBOUND_STREAMS:
+        raise HeardError(f"more than {MAX_INBOUND_STREAMS} inbound-rtp video entries")
+    ids = [s.stream_id for s in inbound] + [s.stream_id for s in video]
+    if len(set(ids)) != len(ids):
         raise HeardError("duplicate inbound-rtp id")
     return HeardSample(
         timestamp_ms=float(timestamp),
         inbound=tuple(inbound),
         rtt_seconds=_first_known(pair_rtts.get(selected_pair or ""), nominated_rtt, remote_rtt),
         remote_fraction_lost=fraction_lost,
+        video=tuple(video),
     )
 
 

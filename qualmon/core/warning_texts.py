@@ -25,12 +25,19 @@ THERAPIST_TEXTS: dict[str, str] = {
     "audible_concealment": "{who} connection is losing parts of the incoming audio, so words "
     "may be missed. Repeating anything important can help.",
     "connection_lost": "{who} connection has dropped. They may be trying to reconnect.",
+    "video_frozen": "{who} picture keeps freezing; their voice may still be fine — ask "
+    "before assuming they are not responding.",
     "talk_over_delay": "The connection delay is making it easy to talk over each other. "
     "Short pauses before replying can help.",
     "talk_balance": "For your information: one participant has been doing most of the "
     "talking for a while.",
 }
 "What the therapist reads when a warning is raised, by kind."
+OWN_SIDE_TEXTS: dict[str, str] = {
+    "video_frozen": "Your picture keeps freezing for the client; your voice may still be "
+    "reaching them. Letting them know you are still there can help.",
+}
+"Kinds whose advice differs when the warning is about the therapist's own side."
 CLEARED_TEXTS: dict[str, str] = {
     "media_stopped": "{who} audio is coming through again.",
     "connection_lost": "{who} connection is back.",
@@ -45,6 +52,7 @@ SETTLED_TEXTS: dict[str, str] = {
     "audio_dropouts": "no more lost words.",
     "mic_silent": "sound is coming from the microphone again.",
     "audible_concealment": "the incoming audio is complete again.",
+    "video_frozen": "the picture is moving smoothly again.",
     "talk_over_delay": "the delay is no longer getting in the way.",
     "talk_balance": "the conversation is more balanced again.",
 }
@@ -61,6 +69,8 @@ SRE_TEXTS: dict[str, str] = {
     "audible_concealment": "{role} hears {value:.1%} concealed audio over 15 s "
     "(probe; threshold {threshold:.0%})",
     "connection_lost": "{role} leg ended without media (lost/failed)",
+    "video_frozen": "{role} inbound video frozen: score {value:.1f} over 30 s (max of W3C "
+    "freeze seconds and 0.5 s per freeze; threshold {threshold:.1f})",
     "talk_over_delay": "overlap {value:.1f} s in 30 s while RTT > 300 ms",
     "talk_balance": "a role's talk share {value:.0%} over 5 min (threshold {threshold:.0%})",
 }
@@ -89,7 +99,8 @@ def texts(
         what = SETTLED_TEXTS.get(kind, SETTLED_FALLBACK)
         therapist = template.format(who=who, whose=whose, what=what)
     else:
-        therapist = THERAPIST_TEXTS[kind].format(who=who, whose=whose)
+        own = OWN_SIDE_TEXTS.get(kind) if role == "therapist" else None
+        therapist = (own or THERAPIST_TEXTS[kind]).format(who=who, whose=whose)
     sre = SRE_TEXTS[kind].format(
         role=role or SESSION_ROLE,
         value=value,

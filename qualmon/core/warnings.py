@@ -92,6 +92,21 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         raise_m=3,
         clear_after_seconds=2.0,
     ),
+    # The picture keeps freezing (W3C freezes of the leg's video, from RTP alone): ≥ 2 freezes
+    # or ≥ 1 s of freezing in the last 30 s. The value is max(freeze seconds, 0.5 s per
+    # freeze) over 30 s, so 1.0 is either condition; cleared once 15 s passed without a
+    # freeze. A W3C freeze is already a hold the viewer notices (≥ 150 ms beyond the usual
+    # frame interval, about 183 ms at 30 fps): one in 30 s is a blip, two are a pattern.
+    Rule(
+        "video_frozen",
+        "warning",
+        1.0,
+        clear_threshold=0.0,
+        clear_measure="video_frozen_recent",
+        raise_n=1,
+        raise_m=1,
+        clear_after_seconds=0.5,
+    ),
     Rule(
         "connection_lost",
         "critical",

@@ -10,8 +10,10 @@ from .model import (
     BUCKET_SECONDS,
     QualityBand,
     SessionReport,
+    VideoBand,
     clinician_summary,
     quality_band,
+    video_band,
 )
 
 WIDTH = 960
@@ -24,6 +26,14 @@ BAND_COLOURS: dict[QualityBand, str] = {
     "good": "#2e7d32",
     "fair": "#f2a900",
     "poor": "#c62828",
+    "none": "#bdbdbd",
+}
+VIDEO_ROW_HEIGHT = 18
+"Extra height of a lane whose role sent video: its picture row."
+VIDEO_COLOURS: dict[VideoBand, str] = {
+    "smooth": "#2e7d32",
+    "choppy": "#f2a900",
+    "frozen": "#c62828",
     "none": "#bdbdbd",
 }
 SPEECH_COLOUR = "#3f6fb5"
@@ -73,7 +83,11 @@ def render_timeline_svg(report: SessionReport) -> str:
     def w(t0: float, t1: float) -> float:
         return max(1.0, x(t1) - x(t0))
 
-    lanes_height = len(report.roles) * (LANE_HEIGHT + LANE_GAP)
+    with_video = {p.role for p in report.points if p.video_frozen is not None}
+    lanes_height = sum(
+        LANE_HEIGHT + LANE_GAP + (VIDEO_ROW_HEIGHT if role in with_video else 0)
+        for role in report.roles
+    )
     height = lanes_height + AXIS_HEIGHT
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
@@ -81,10 +95,12 @@ def render_timeline_svg(report: SessionReport) -> str:
         '<title id="tl-title">Session timeline</title>',
         '<desc id="tl-desc">For each participant: network quality in 5-second bands '
         "(green good, amber fair, red poor, grey no data), speech activity in blue, "
-        "dropouts as dark red marks and warnings in orange.</desc>",
+        "dropouts as dark red marks and warnings in orange; for a participant who sent "
+        "video, the picture in 5-second bands (green smooth, amber under 15 frames a "
+        "second, red frozen).</desc>",
     ]
-    for lane_no, role in enumerate(report.roles):
-        top = lane_no * (LANE_HEIGHT + LANE_GAP) + 4
+    top = 4
+    for role in report.roles:
         out.append(f'<g class="lane" data-role="{_e(role)}" transform="translate(0 {top})">')
         out.append(
             f'<text x="4" y="16" class="role">{_e(role)}</text>'
@@ -134,9 +150,31 @@ def render_timeline_svg(report: SessionReport) -> str:
                 f'fill="{WARNING_COLOUR}"/><circle cx="{x(t0):.1f}" cy="50.5" r="4" '
                 f'fill="{WARNING_COLOUR}"/></g>'
             )
+        if role in with_video:
+            out.append(_video_row(report, role, x, w))
         out.append("</g>")
+        top += LANE_HEIGHT + LANE_GAP + (VIDEO_ROW_HEIGHT if role in with_video else 0)
     out.append(_axis(span, lanes_height, x))
     out.append("</svg>")
+    return "".join(out)
+
+
+def _video_row(report: SessionReport, role: str, x: Any, w: Any) -> str:
+    """The role's picture per 5 s bucket, under its audio rows."""
+    out = ['<g class="video"><text x="4" y="67" class="row">video</text>']
+    for p in (p for p in report.points if p.role == role and p.video_frozen is not None):
+        band = video_band(p)
+        fps = f"{p.video_fps_min:.0f} fps at the lowest" if p.video_fps_min is not None else "–"
+        tip = (
+            f"{clock_text(p.t_seconds)}–{clock_text(p.t_seconds + BUCKET_SECONDS)}: "
+            f"picture {band}; {fps}" + (", froze" if p.video_frozen else "")
+        )
+        out.append(
+            f'<rect class="picture {band}" x="{x(p.t_seconds):.1f}" y="58" '
+            f'width="{w(p.t_seconds, p.t_seconds + BUCKET_SECONDS):.1f}" height="12" '
+            f'fill="{VIDEO_COLOURS[band]}"><title>{_e(tip)}</title></rect>'
+        )
+    out.append("</g>")
     return "".join(out)
 
 

@@ -17,6 +17,9 @@ GOOD_MOS = 4.0
 "E-model R ≈ 80 ('users satisfied', G.107 annex B) and above: good."
 FAIR_MOS = 3.6
 "R ≈ 70 to 80 ('some users dissatisfied'): fair; below: poor."
+LOW_FPS = 15.0
+"Below this a face's movement looks jerky (the usual floor for conversational video)."
+VideoBand = Literal["smooth", "choppy", "frozen", "none"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class TimelinePoint:
     "The leg went without media (stalled) at some sample in the bucket."
     dropouts: int
     "The role's dropouts that began before the bucket's end (so far)."
+    video_fps_min: float | None = None
+    "Lowest frame rate sampled in the bucket (complete frames in the last second); None"
+    " without video or before its first complete frame."
+    video_frozen: bool | None = None
+    "A W3C freeze was counted in the bucket; None without video in it."
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,18 @@ def quality_band(point: TimelinePoint) -> QualityBand:
     return "fair" if point.mos >= FAIR_MOS else "poor"
 
 
+def video_band(point: TimelinePoint) -> VideoBand:
+    """How a role's picture was in a bucket: frozen (a freeze), choppy (under 15 fps),
+    smooth, or none (no video)."""
+    if point.video_frozen is None:
+        return "none"
+    if point.video_frozen:
+        return "frozen"
+    if point.video_fps_min is not None and point.video_fps_min < LOW_FPS:
+        return "choppy"
+    return "smooth"
+
+
 def degraded_buckets(report: SessionReport) -> set[int]:
     """Bucket numbers in which some role's audio was not good (MOS, stall or a dropout)."""
     bad: set[int] = set()
@@ -328,6 +348,11 @@ def clinician_summary(
         if n:
             noun = "dropout" if n == 1 else "dropouts"
             parts.append(f"{n} {noun} while the {leg.role} was speaking.")
+    for role in report.roles:
+        frozen = sum(1 for p in report.points if p.role == role and p.video_frozen)
+        if frozen:
+            share = min(1.0, frozen * BUCKET_SECONDS / max(report.duration_seconds, 1.0))
+            parts.append(f"The {role}'s picture froze at times ({_percent(share)} of the session).")
     if any(leg.dropouts for leg in report.legs) and not any(
         leg.dropouts_in_speech for leg in report.legs
     ):

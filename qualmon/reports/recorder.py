@@ -14,6 +14,7 @@ from ..sessions.leg import Leg
 from ..sessions.observer import SessionEnd, SessionObserver
 from ..sessions.resume import Resumed
 from ..sessions.session import Session
+from ..warnings.video import leg_video
 from .async_store import AsyncReportStore
 from .model import (
     BUCKET_SECONDS,
@@ -85,6 +86,9 @@ class ReportRecorder(SessionObserver):
                 bucket.stalled = True
                 continue
             bucket.add(snap.recent_loss_ratio, snap.jitter_seconds, snap.rtt_seconds, snap.mos)
+            video = leg_video(leg, now)
+            if video is not None:
+                track.video_sample(leg, video, bucket)
             track.jitter.add(snap.jitter_seconds)
             if snap.rtt_seconds is not None:
                 track.rtt.add(snap.rtt_seconds)

@@ -44,7 +44,19 @@ def load_report(db: Db, session_id: str, started_at: float | None = None) -> Ses
         )
     )
     points = tuple(
-        TimelinePoint(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+        TimelinePoint(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            bool(r[6]),
+            bool(r[7]),
+            r[8],
+            r[9],
+            None if r[10] is None else bool(r[10]),
+        )
         for r in db.execute(
             f"SELECT role, {POINT_COLUMNS} FROM timeline WHERE report_id = ?"
             " ORDER BY role, t_seconds",

@@ -15,7 +15,8 @@ LEG_COLUMNS = (
 )
 "Columns of `legs` after (report_id, role), in LegAggregate's field order (reads use it too)."
 POINT_COLUMNS = (
-    "t_seconds, recent_loss_ratio, jitter_seconds, rtt_seconds, mos, speaking, stalled, dropouts"
+    "t_seconds, recent_loss_ratio, jitter_seconds, rtt_seconds, mos, speaking, stalled, dropouts,"
+    " video_fps_min, video_frozen"
 )
 "Columns of `timeline` after (report_id, role), in TimelinePoint's field order."
 
@@ -74,7 +75,7 @@ def save_checkpoint(db: Db, cp: Checkpoint) -> int:
     )
     db.executemany(
         f"INSERT INTO timeline (report_id, role, {POINT_COLUMNS})"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         f" ON CONFLICT (report_id, role, t_seconds) DO UPDATE SET {_replace(POINT_COLUMNS)}",
         [
             (
@@ -88,6 +89,8 @@ def save_checkpoint(db: Db, cp: Checkpoint) -> int:
                 p.speaking,
                 p.stalled,
                 p.dropouts,
+                p.video_fps_min,
+                p.video_frozen,
             )
             for p in cp.points
         ],

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from ..core.quantiles import LogHistogram
 from ..core.rtp_stats import Dropout
 from ..core.speech import Segment
+from ..core.video import VideoSnapshot
+from ..core.video_freezes import FreezeCounts, grown
 from ..sessions.leg import Leg
 from ..sessions.snapshot import RoleSnapshot
 from .model import BUCKET_SECONDS, LegAggregate, TimelinePoint
@@ -22,6 +24,15 @@ class Bucket:
     rtt: float | None = None
     mos: float | None = None
     stalled: bool = False
+    video_fps_min: float | None = None
+    video_frozen: bool | None = None
+
+    def add_video(self, fps: float | None, froze: bool) -> None:
+        """One video sample: its frame rate (None before a complete frame), a freeze since
+        the last sample."""
+        if fps is not None:
+            self.video_fps_min = fps if self.video_fps_min is None else min(self.video_fps_min, fps)
+        self.video_frozen = bool(self.video_frozen) or froze
 
     def add(self, loss: float, jitter: float, rtt: float | None, mos: float | None) -> None:
         self.loss = loss if self.loss is None else max(self.loss, loss)
@@ -61,6 +72,17 @@ class Track:
     "How many of `leg.stats.dropouts` became marks."
     speech_written: int = 0
     "Closed speech segments already stored."
+    video_leg: Leg | None = None
+    video_counts: FreezeCounts = field(default_factory=FreezeCounts)
+    "The freeze counters of `video_leg` at the last sample (a new leg starts from zero)."
+
+    def video_sample(self, leg: Leg, video: VideoSnapshot, bucket: Bucket) -> None:
+        """Put a video leg's sample into its bucket: lowest frame rate, a freeze since."""
+        counts = FreezeCounts(video.freezes, video.freeze_seconds)
+        before = self.video_counts if self.video_leg is leg else FreezeCounts()
+        self.video_leg, self.video_counts = leg, counts
+        fps = video.frames_per_second if video.frames_received else None
+        bucket.add_video(fps, grown(before, counts).freezes > 0)
 
 
 @dataclass
@@ -117,4 +139,6 @@ def timeline_point(
         speaking=speaking,
         stalled=bucket.stalled,
         dropouts=sum(1 for m in track.marks if m.bucket <= bucket.index),
+        video_fps_min=bucket.video_fps_min,
+        video_frozen=bucket.video_frozen,
     )

@@ -43,6 +43,7 @@ from .keys import (
 )
 from .memory_trim import trim_periodically
 from .metrics import QualmonMetrics, register_live_collector
+from .video_metrics import VideoMetrics
 from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     """Build the service; `metrics` lets tests inject a fresh registry."""
     quiet_noisy_loggers()
     metrics = metrics or QualmonMetrics()
-    sessions = SessionRegistry(settings, observers=[metrics])
+    sessions = SessionRegistry(settings, observers=[metrics, VideoMetrics(metrics.registry)])
     register_live_collector(metrics, sessions, settings.max_legs)
 
     # Offers are capped by the WHIP handler with a clear 413; the app limit only stops abuse.

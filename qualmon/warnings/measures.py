@@ -7,6 +7,7 @@ from ..core.rtp_stats import RtpLegStats
 from ..core.speech import Segment
 from ..core.turns import intersection_length
 from ..sessions.session import Session
+from .video import VideoWindows, leg_video
 
 # (seconds, packets the window needs, scale to the 5 s threshold): see the high_loss rule.
 # At a stream's start a single loss among a few packets would otherwise read as a high rate.
@@ -29,13 +30,19 @@ def loss_value(stats: RtpLegStats, now: float) -> float | None:
 
 
 def measurements(
-    session: Session, now: float, *, talk_balance: bool = True
+    session: Session,
+    now: float,
+    *,
+    talk_balance: bool = True,
+    video: VideoWindows | None = None,
 ) -> dict[tuple[str, str | None], float | None]:
     """The value of every rule for every role of this session, now (monotonic seconds).
 
-    talk_balance=False skips that (off by default) rule's 5-minute scan.
+    talk_balance=False skips that (off by default) rule's 5-minute scan. `video` holds the
+    session's freeze windows across ticks; without it there is no video_frozen measure.
     """
     values: dict[tuple[str, str | None], float | None] = {}
+    video_roles: set[str] = set()
     rtts: list[float] = []
     recent: dict[str, list[Segment]] = {}
     for role, slot in session.slots.items():
@@ -53,6 +60,7 @@ def measurements(
             values[("connection_lost", role)] = 1.0 if leg.end_reason in ("lost", "failed") else 0.0
             continue
         values[("connection_lost", role)] = 0.0
+        video_roles.add(role)  # a stalled leg keeps its window: its freezes are not new
         values[("media_stopped", role)] = leg.seconds_since_last_packet(now)
         recent[role] = slot.segmenter.segments_since(now - OVERLAP_WINDOW_SECONDS)
         if leg.state != "live":
@@ -72,6 +80,13 @@ def measurements(
             sum(1 for d in leg.dropouts_in_speech if d.started_at >= now - DROPOUT_WINDOW_SECONDS)
         )
         values[("mic_silent", role)] = 1.0 if slot.segmenter.mic_silent() else 0.0
+        picture = leg_video(leg, now) if video is not None else None
+        if video is not None and picture is not None:
+            frozen, lately = video.frozen(role, leg, picture, now)
+            values[("video_frozen", role)] = frozen
+            values[("video_frozen_recent", role)] = lately
+    if video is not None:
+        video.forget(video_roles)
     if len(recent) == 2:
         a, b = recent.values()
         slow = bool(rtts) and max(rtts) > OVERLAP_RTT_SECONDS

@@ -14,6 +14,7 @@ from ..sessions.registry import SessionRegistry
 from ..sessions.session import Session
 from ..sessions.snapshot import SessionSnapshot
 from .measures import measurements
+from .video import VideoWindows
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class SessionWarnings:
     subscribers: set[asyncio.Queue[StreamMessage | None]] = field(default_factory=set)
     last_snapshot_at: float = 0.0
     finished: bool = False
+    video: VideoWindows = field(default_factory=VideoWindows)
+    "Each role's recent freezes (video_frozen), kept across ticks."
 
 
 class WarningsRuntime:
@@ -161,7 +164,9 @@ class WarningsRuntime:
             state = self.state_for(session)
             if state.finished:
                 continue
-            values = measurements(session, now, talk_balance=self.talk_balance_enabled)
+            values = measurements(
+                session, now, talk_balance=self.talk_balance_enabled, video=state.video
+            )
             for found in state.engine.evaluate(now, values, kinds=kinds):
                 # The engine runs on the monotonic clock; outputs get Unix seconds.
                 event = replace(found, at=wall - (now - found.at))

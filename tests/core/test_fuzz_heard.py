@@ -11,11 +11,17 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from qualmon.core.heard import HeardError, HeardSample, HeardTracker, sample_from_json
-from qualmon.core.heard_sample import MAX_COUNTER, MAX_SECONDS
+from qualmon.core.heard_sample import (
+    MAX_COUNTER,
+    MAX_FRAME_SIDE,
+    MAX_FRAMES_PER_SECOND,
+    MAX_SECONDS,
+)
 
 from ..fuzz_json import json_trees, mutated_json, to_json
 from ..fuzzing import examples
 from .test_heard import T0, chrome_dump, inbound
+from .test_heard_video import video_entry
 
 pytestmark = pytest.mark.fuzz
 
@@ -47,6 +53,11 @@ KEYS = (
     "transport",
     "audio",
     "video",
+    "freezeCount",
+    "totalFreezesDuration",
+    "framesPerSecond",
+    "frameWidth",
+    "frameHeight",
 )
 "Names the parser reads (as keys and as values), so changes land where they matter."
 SAMPLES = (
@@ -61,6 +72,7 @@ SAMPLES = (
             {"type": "transport", "id": "T", "selectedCandidatePairId": "C"},
         ],
     },
+    {"timestamp": T0, "stats": [inbound(), video_entry()]},
 )
 
 
@@ -94,7 +106,7 @@ def test_any_json_is_a_sample_or_a_one_line_refusal(body: str) -> None:
     assert isinstance(sample, HeardSample)
     assert sample.inbound
     numbers: list[Any] = [sample.timestamp_ms, sample.rtt_seconds, sample.remote_fraction_lost]
-    for stream in sample.inbound:
+    for stream in (*sample.inbound, *sample.video):
         numbers += [value for value in vars(stream).values() if not isinstance(value, str)]
     for value in numbers:
         assert value is None or (math.isfinite(value) and abs(value) <= MAX_COUNTER), value
@@ -147,6 +159,23 @@ def streams(draw: st.DrawFn, stream_id: str) -> dict[str, Any]:
 
 
 @st.composite
+def videos(draw: st.DrawFn) -> dict[str, Any]:
+    """An inbound video entry with any in-range values, some left out."""
+    entry: dict[str, Any] = {
+        "type": "inbound-rtp",
+        "kind": "video",
+        "id": "V",
+        "freezeCount": draw(COUNTER),
+        "totalFreezesDuration": draw(DELAY),
+        "framesPerSecond": draw(st.floats(0, MAX_FRAMES_PER_SECOND)),
+        "frameWidth": draw(st.integers(0, MAX_FRAME_SIDE)),
+        "frameHeight": draw(st.integers(0, MAX_FRAME_SIDE)),
+    }
+    left_out = draw(st.sets(st.sampled_from(sorted(entry)[:-3])))
+    return {k: v for k, v in entry.items() if k not in left_out or k == "id"}
+
+
+@st.composite
 def sample_sequences(draw: st.DrawFn) -> list[tuple[float, dict[str, Any]]]:
     """1..6 in-range samples a few seconds apart, on one or two stream ids."""
     out = []
@@ -154,6 +183,8 @@ def sample_sequences(draw: st.DrawFn) -> list[tuple[float, dict[str, Any]]]:
     for _ in range(draw(st.integers(1, 6))):
         at += draw(STEP_MS)
         entries: list[dict[str, Any]] = [draw(streams(i)) for i in sorted(draw(STREAM_IDS))]
+        if draw(st.booleans()):
+            entries.append(draw(videos()))
         rtt = draw(RTT)
         if rtt is not None:
             entries.append({"type": "remote-inbound-rtp", "id": "R", "roundTripTime": rtt})
@@ -178,5 +209,10 @@ def test_accepted_samples_always_make_a_snapshot(sequence: list[tuple[float, Any
         value = getattr(snapshot, name)
         assert value is None or 0.0 <= value <= 1.0, (name, value)
     assert snapshot.mos is None or 1.0 <= snapshot.mos <= 4.5, snapshot.mos
+    video = vars(snapshot).pop("video", None)
     for name, value in vars(snapshot).items():
-        assert value is None or math.isfinite(value), (name, value)
+        assert name == "video" or value is None or math.isfinite(value), (name, value)
+    if video is not None:
+        assert video.freezes >= 0 and video.freeze_seconds >= 0
+        for name, value in vars(video).items():
+            assert value is None or math.isfinite(value), (name, value)

@@ -86,17 +86,28 @@ async def test_a_call_through_janus_is_measured(rig: JanusRig) -> None:
                 return False
         return True
 
-    async def rtt_measured() -> dict[str, Any] | None:
-        legs: dict[str, Any] = (await rig.service.session_json("call"))["legs"]
-        return legs if all(legs[r]["rtt_seconds"] is not None for r in ROLES) else None
+    seen: list[dict[str, float | None]] = []
 
-    # While the script plays: Janus measures RTT only while it sends media to a subscriber.
-    legs = await wait_for(rtt_measured, timeout=20, what="RTT from Janus' events")
-    print("rtt_seconds", {r: legs[r]["rtt_seconds"] for r in ROLES})
-    for role in ROLES:
-        assert legs[role]["rtt_seconds"] == pytest.approx(0.100, abs=0.010), (role, legs)
-        sfu = legs[role]["sfu"]
-        assert sfu is not None and sfu["rtt_seconds"] == pytest.approx(0.100, abs=0.010)
+    async def rtt_is_the_delay() -> dict[str, Any] | None:
+        legs: dict[str, Any] = (await rig.service.session_json("call"))["legs"]
+        seen.append({r: legs[r]["rtt_seconds"] for r in ROLES})
+        ok = all(
+            legs[r]["rtt_seconds"] == pytest.approx(0.100, abs=0.010)
+            and legs[r]["sfu"] is not None
+            and legs[r]["sfu"]["rtt_seconds"] == legs[r]["rtt_seconds"]
+            for r in ROLES
+        )
+        return legs if ok else None
+
+    # While the script plays: Janus measures RTT only while it sends media to a subscriber,
+    # from each receiver report; on a busy machine one report may come late (measured 123 ms
+    # for a 100 ms delay while other suites ran), so the 100 ms must show within the script,
+    # not in the first report.
+    try:
+        await wait_for(rtt_is_the_delay, timeout=fixture.seconds, interval=0.5, what="RTT")
+    except AssertionError:
+        raise AssertionError(f"RTT never the 100 ms injected; last seen {seen[-5:]}") from None
+    print("rtt_seconds", seen[-1])
     await wait_for(heard_to_the_end, timeout=fixture.seconds + 30, what="the script heard")
 
     async def both_stalled() -> bool:

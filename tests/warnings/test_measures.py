@@ -9,8 +9,9 @@ from qualmon.core.heard import HeardTracker
 from qualmon.sessions.leg import EndReason
 from qualmon.sessions.session import Session
 from qualmon.warnings.measures import measurements
+from qualmon.warnings.video import VideoWindows
 
-from ..fakes import FakeClock, join_session, probe_sample
+from ..fakes import FakeClock, give_video, join_session, probe_sample
 
 LIVE_KINDS = {
     "connection_lost",
@@ -190,3 +191,44 @@ async def test_audible_concealment_from_a_fresh_probe(clock: FakeClock) -> None:
     clock.advance(8.25)
     values = measurements(session, clock(), talk_balance=False)
     assert values == {("audible_concealment", "client"): None}
+
+
+async def test_video_frozen_from_the_freezes_of_the_last_30_s(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """A video leg has video_frozen (30 s) and its recovery measure (15 s), from the freezes
+    its VideoSnapshot counted since the session's windows first looked at it."""
+    session = Session("s1", wall_clock=clock.wall)
+    leg, source = join_session(session, "client", settings, clock)
+    video = give_video(leg)
+    windows = VideoWindows()
+    source.send(25)
+    values = measurements(session, clock(), talk_balance=False, video=windows)
+    assert {kind for kind, _ in values} == LIVE_KINDS | {"video_frozen", "video_frozen_recent"}
+    assert values[("video_frozen", "client")] == 0.0
+    video.freeze(0.2)
+    source.send(25)
+    values = measurements(session, clock(), talk_balance=False, video=windows)
+    assert values[("video_frozen", "client")] == 0.5  # one freeze counts at least 0.5 s
+    source.send(1000)  # 20 s later, a second one
+    video.freeze(0.3)
+    values = measurements(session, clock(), talk_balance=False, video=windows)
+    assert values[("video_frozen", "client")] == 1.0
+    assert values[("video_frozen_recent", "client")] == 0.5
+    source.send(16 * 50)  # 16 s without a freeze: recovered, but still within the 30 s
+    values = measurements(session, clock(), talk_balance=False, video=windows)
+    assert values[("video_frozen", "client")] == 0.5
+    assert values[("video_frozen_recent", "client")] == 0.0
+
+
+async def test_no_video_frozen_without_video_or_windows(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """An audio-only leg has no video measure; nor has a caller that keeps no windows."""
+    session = Session("s1", wall_clock=clock.wall)
+    leg, source = join_session(session, "client", settings, clock)
+    source.send(25)
+    values = measurements(session, clock(), talk_balance=False, video=VideoWindows())
+    assert {kind for kind, _ in values} == LIVE_KINDS
+    give_video(leg)
+    assert {kind for kind, _ in measurements(session, clock(), talk_balance=False)} == LIVE_KINDS

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ...core.heard_sample import (
     MAX_COUNTER,
+    MAX_FRAME_SIDE,
+    MAX_FRAMES_PER_SECOND,
     MAX_ID_CHARS,
     MAX_INBOUND_STREAMS,
     MAX_SECONDS,
@@ -19,7 +21,10 @@ def _number(low: float, high: float, *, integer: bool = False) -> Schema:
 
 
 _STREAM_ID: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
-_KIND: Schema = {"enum": ["audio", "video"], "description": "video entries are skipped."}
+_KIND: Schema = {
+    "enum": ["audio", "video"],
+    "description": "inbound video entries are read (InboundVideo), remote-inbound ones skipped.",
+}
 _INBOUND_AUDIO: Schema = {
     "description": "An inbound-rtp audio stream; cumulative counters.",
     "properties": {
@@ -36,6 +41,18 @@ _INBOUND_AUDIO: Schema = {
         "audioLevel": _number(0, 1),
     },
     "required": ["id", "packetsReceived"],
+}
+_INBOUND_VIDEO: Schema = {
+    "description": "An inbound-rtp video stream; freezes as W3C counts them, cumulative.",
+    "properties": {
+        "id": _STREAM_ID,
+        "freezeCount": _number(0, MAX_COUNTER, integer=True),
+        "totalFreezesDuration": _number(0, MAX_COUNTER),
+        "framesPerSecond": _number(0, MAX_FRAMES_PER_SECOND),
+        "frameWidth": _number(0, MAX_FRAME_SIDE, integer=True),
+        "frameHeight": _number(0, MAX_FRAME_SIDE, integer=True),
+    },
+    "required": ["id"],
 }
 _REMOTE_AUDIO: Schema = {
     "description": "The far end's view of this participant's audio (kind defaults to audio).",
@@ -99,6 +116,7 @@ STATS_SAMPLE: Schema = {
                         {"properties": {"kind": _KIND}, "required": ["kind"]}, type="inbound-rtp"
                     ),
                     _when(_INBOUND_AUDIO, type="inbound-rtp", kind="audio"),
+                    _when(_INBOUND_VIDEO, type="inbound-rtp", kind="video"),
                     _when({"properties": {"kind": _KIND}}, type="remote-inbound-rtp"),
                     _when(_REMOTE_AUDIO, type="remote-inbound-rtp", kind="audio"),
                     _when(_CANDIDATE_PAIR, type="candidate-pair"),

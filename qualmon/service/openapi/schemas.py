@@ -90,6 +90,20 @@ HEARD = closed(
         "audio_level": maybe(RATIO),
         "mos": maybe(MOS),
         "seconds_since_last_sample": SECONDS,
+        "video": described(
+            maybe(
+                closed(
+                    {
+                        "freezes": described(COUNT, "W3C freezeCount, cumulative."),
+                        "freeze_seconds": described(SECONDS, "W3C totalFreezesDuration."),
+                        "frames_per_second": maybe({"type": "number", "minimum": 0}),
+                        "width": maybe(COUNT),
+                        "height": maybe(COUNT),
+                    }
+                )
+            ),
+            "The inbound video this participant receives; null without.",
+        ),
     }
 )
 
@@ -244,6 +258,13 @@ _TIMELINE_POINT = closed(
         "speaking": {"type": "boolean"},
         "stalled": {"type": "boolean"},
         "dropouts": described(COUNT, "The role's dropouts so far."),
+        "video_fps_min": described(
+            maybe({"type": "number", "minimum": 0}),
+            "Lowest frame rate sampled in the bucket; null without video.",
+        ),
+        "video_frozen": described(
+            maybe({"type": "boolean"}), "A W3C video freeze in the bucket; null without video."
+        ),
     }
 )
 _DROPOUT = closed(

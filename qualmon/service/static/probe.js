@@ -6,7 +6,8 @@
  *   probe.detach();
  *
  * Every intervalMs (default 2000, at least 1000) it reads pc.getStats(), keeps the inbound
- * audio counters, the remote-inbound RTT/loss and the selected candidate pair's RTT, and POSTs
+ * audio counters, the inbound video freezes, frame rate and size, the remote-inbound RTT/loss
+ * and the selected candidate pair's RTT, and POSTs
  * them (cumulative: the service computes the deltas) to <url>/v1/sessions/<session>/stats.
  * The session comes from options.session or from the token's payload. Failed posts back off
  * (doubling, up to 60 s); a 401/403 or a closed connection stops the probe. Nothing here ever
@@ -19,6 +20,9 @@
     "packetsReceived", "packetsLost", "jitter", "concealedSamples", "silentConcealedSamples",
     "concealmentEvents", "totalSamplesReceived", "jitterBufferDelay",
     "jitterBufferEmittedCount", "audioLevel"
+  ];
+  var VIDEO_FIELDS = [
+    "freezeCount", "totalFreezesDuration", "framesPerSecond", "frameWidth", "frameHeight"
   ];
   var REMOTE_FIELDS = ["roundTripTime", "fractionLost"];
   var DEFAULT_INTERVAL_MS = 2000;
@@ -53,6 +57,7 @@
   // The W3C shape the service expects, or null while nothing is received yet.
   function buildSample(report, timestamp) {
     var inbound = [];
+    var video = [];
     var remote = [];
     var pairs = {};
     var selectedPairId = null;
@@ -61,6 +66,8 @@
       var id = String(s.id).slice(0, MAX_ID_CHARS);
       if (s.type === "inbound-rtp" && kind === "audio" && isNumber(s.packetsReceived)) {
         inbound.push(pick(s, {type: "inbound-rtp", kind: "audio", id: id}, INBOUND_FIELDS));
+      } else if (s.type === "inbound-rtp" && kind === "video") {
+        video.push(pick(s, {type: "inbound-rtp", kind: "video", id: id}, VIDEO_FIELDS));
       } else if (s.type === "remote-inbound-rtp" && kind === "audio") {
         remote.push(pick(s, {type: "remote-inbound-rtp", kind: "audio", id: id}, REMOTE_FIELDS));
       } else if (s.type === "candidate-pair") {
@@ -70,7 +77,8 @@
       }
     });
     if (!inbound.length) return null;
-    var stats = inbound.slice(0, MAX_INBOUND).concat(remote.slice(0, 4));
+    var stats = inbound.slice(0, MAX_INBOUND)
+      .concat(video.slice(0, MAX_INBOUND), remote.slice(0, 4));
     var pair = selectedPairId ? pairs[selectedPairId] : null;
     if (!pair) {
       for (var key in pairs) {
