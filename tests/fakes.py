@@ -346,9 +346,10 @@ class FakeVideo(VideoStats):
 
 
 def give_video(leg: Leg, video: FakeVideo | None = None) -> FakeVideo:
-    """Make `leg` a video leg (the edge sets `Leg.video`; until then the attribute is new)."""
+    """Make `leg` a video leg whose measures are set by hand (the edge sets `Leg.video` from
+    `use_video_codec`)."""
     found = video or FakeVideo()
-    leg.video = found  # type: ignore[attr-defined]  # Leg.video arrives with the video edge
+    leg.video = found
     return found
 
 

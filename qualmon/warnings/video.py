@@ -1,14 +1,11 @@
 """A leg's video measures as the outputs read them, and the video_frozen rule's windows.
 
-`leg_video` is the one place the outputs (warnings, metrics, reports) reach a leg's video:
-INTEGRATION — until the video edge lands, `Leg` has no `video` attribute, so this reads it
-with getattr; once `Leg.video: VideoStats | None` exists, the body becomes
-`return leg.video.snapshot(now) if leg.video is not None else None`.
+`leg_video` is the one place the outputs (warnings, metrics, reports) reach a leg's video.
 """
 
 from __future__ import annotations
 
-from ..core.video import VideoSnapshot, VideoStats
+from ..core.video import VideoSnapshot
 from ..core.video_freezes import FreezeCounts, FreezeWindow, frozen_score
 from ..sessions.leg import Leg
 
@@ -22,8 +19,7 @@ FROZEN_RECOVERY_SECONDS = 15.0
 
 def leg_video(leg: Leg, now: float) -> VideoSnapshot | None:
     """The leg's video measures now; None for an audio-only leg."""
-    stats = getattr(leg, "video", None)
-    return stats.snapshot(now) if isinstance(stats, VideoStats) else None
+    return leg.video.snapshot(now) if leg.video is not None else None
 
 
 def freeze_counts(video: VideoSnapshot) -> FreezeCounts:
