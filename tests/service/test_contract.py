@@ -213,3 +213,21 @@ async def test_listed_reports_match_the_contract(tmp_path: Path) -> None:
             listing = await r.json()
     assert [row["id"] for row in listing["reports"]] == ["b", "a"]
     check("ReportList", listing)
+
+
+def test_a_video_leg_matches_the_contract(settings: Settings, clock: FakeClock) -> None:
+    """legs.<role>.video: a measured video leg's every field, and null before a keyframe's
+    size is known; an audio-only leg's null is covered above."""
+    live = Session("S2", wall_clock=clock.wall)
+    leg, source = join_session(live, "client", settings, clock)
+    leg.use_video_codec("vp8")
+    source.send(10)
+    for number in range(20):
+        clock.advance(1 / 30)
+        source.video_frame(number, lose=(0,) if number == 7 else ())
+    doc = session_json(live.snapshot(clock()), instance="qm-0")
+    video = doc["legs"]["client"]["video"]
+    assert video["codec"] == "vp8" and video["frames_received"] > 0
+    check("SessionListed", doc)
+    with pytest.raises(AssertionError, match="is not one of"):
+        check("Video", {**video, "codec": "vp9"})
