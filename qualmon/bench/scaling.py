@@ -136,6 +136,14 @@ class ConfigResult:
         return capacity(self.per_worker, budget, marginal=marginal)
 
     @property
+    def others_cores(self) -> float:
+        """Cores busy with neither the server nor the load generator: a round in which this
+        is not near 0 shared the machine with other work."""
+        ours = sum(w.cpu_rate for w in self.per_worker)
+        ours += self.supervisor_cpu_rate + self.load_generator_cpu_rate
+        return self.machine_busy_cores - ours
+
+    @property
     def lag_p99_ms(self) -> float | None:
         """The worst worker's p99."""
         lags = [w.lag_p99_ms for w in self.per_worker if w.lag_p99_ms is not None]
@@ -168,6 +176,7 @@ def report(
         "ratio": ratio,
         "marginal_ratios": marginal,
         "marginal_ratio": statistics.median(marginal),
+        "others_cores": {str(k): [r[k].others_cores for r in rounds] for k in (1, n)},
         "lag_p99_ms": {str(k): [r[k].lag_p99_ms for r in rounds] for k in (1, n)},
         "sessions_split": sum(r[k].sessions_split for r in rounds for k in (1, n)),
         "goals": {f"ratio>={GOAL_RATIO}": ratio >= GOAL_RATIO},
@@ -184,7 +193,7 @@ def print_table(result: dict[str, Any], rounds: Sequence[Mapping[int, ConfigResu
     print(
         f"{'round':<6}{'workers':>8}{'legs':>6}{'legs per worker':>17}{'sessions':>10}"
         f"{'split':>6}{'ms/leg·s':>10}{'lag p99 ms':>12}{'capacity':>10}{'load gen':>9}"
-        f"{'machine':>9}"
+        f"{'others':>8}"
     )
     for i, by_workers in enumerate(rounds, 1):
         for k in (1, n):
@@ -197,7 +206,7 @@ def print_table(result: dict[str, Any], rounds: Sequence[Mapping[int, ConfigResu
                 f"{'/'.join(map(str, c.legs_per_worker)):>17}"
                 f"{'/'.join(str(w.sessions) for w in c.per_worker):>10}{c.sessions_split:>6}"
                 f"{cost:>10}{lags:>12}{c.capacity(budget):>10.0f}"
-                f"{c.load_generator_cpu_rate:>9.2f}{c.machine_busy_cores:>9.2f}"
+                f"{c.load_generator_cpu_rate:>9.2f}{c.others_cores:>8.2f}"
             )
     print()
     print(
@@ -205,8 +214,8 @@ def print_table(result: dict[str, Any], rounds: Sequence[Mapping[int, ConfigResu
         " summed over workers;"
     )
     print(
-        "load gen / machine = cores used by the publishers (this process) / by everything;"
-        " '/' separates workers."
+        "load gen = cores used by the publishers (this process); others = cores busy with"
+        " anything else (not ~0: a disturbed round); '/' separates workers."
     )
     spread = ", ".join(f"{r:.2f}" for r in result["ratios"])
     print(

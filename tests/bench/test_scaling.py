@@ -16,6 +16,7 @@ from qualmon.bench.scaling import (
     capacity,
     histogram_quantile,
     parse_metrics,
+    print_table,
     report,
 )
 from qualmon.cli import build_parser
@@ -102,7 +103,9 @@ def test_a_worker_without_legs_is_costed_like_the_others() -> None:
     assert capacity([worker(0, 0.01)], 0.7) == 0.0
 
 
-def test_report_takes_the_median_of_the_ratios_within_rounds() -> None:
+def test_report_takes_the_median_of_the_ratios_within_rounds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rounds = [
         {1: config(1, worker(40, 0.4)), 2: config(2, worker(40, 0.4), worker(40, 0.4))},
         # A slower minute for both: the ratio within the round is what counts.
@@ -115,6 +118,10 @@ def test_report_takes_the_median_of_the_ratios_within_rounds() -> None:
     assert out["goals"] == {"ratio>=1.8": True}
     assert out["legs_per_worker"] == 40
     assert out["sessions_split"] == 0
+    # 1.0 machine cores busy: 0.3 the load generator, the rest the workers and others.
+    assert out["others_cores"]["1"] == pytest.approx([0.3, 0.2, 0.3])
+    print_table(out, rounds)
+    assert "capacity(2) / capacity(1)  median 1.82  [2.00, 1.82, 1.60]" in capsys.readouterr().out
 
 
 def test_bench_workers_defaults_to_two() -> None:
