@@ -138,6 +138,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.pipeline import run_bench
 
+    if args.workers:
+        from .bench.workers import run_workers_bench
+
+        _configure_logging(False)
+        logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(run_workers_bench(args))
     if args.soak or args.cycles:
         from .bench.soak import run_soak
 
@@ -219,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(func=cmd_publish)
 
     bench = sub.add_parser("bench", help="CPU per leg: qualmon pipeline vs bare aiortc receive")
-    bench.add_argument("--legs", type=_integer, default=40, help="legs published at once")
+    bench.add_argument(
+        "--legs",
+        type=_integer,
+        default=40,
+        help="legs published at once (--workers: per worker, so N workers get N × this)",
+    )
     bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
     bench.add_argument("--rounds", type=_integer, default=3, help="bare/qualmon pairs (median)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -274,6 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=_integer,
         metavar="N",
         help="N short sessions after a warm-up: RSS, fds, threads and tasks against baseline",
+    )
+    bench.add_argument(
+        "--workers",
+        type=_workers,
+        nargs="?",
+        const=2,
+        metavar="N",
+        help="legs `serve --workers N` (N default 2) carries against one worker at a CPU"
+        " budget per worker (--legs per worker, --seconds, --rounds: both each round)",
+    )
+    bench.add_argument(
+        "--budget",
+        type=float,
+        default=0.7,
+        help="--workers: the share of a core per worker capacity is counted at (default 0.7)",
     )
     bench.set_defaults(func=cmd_bench)
 

@@ -18,6 +18,7 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ GOAL_RATIO = 1.15
 GOAL_LEGS_PER_CORE = 55
 GOAL_LAG_P99_SECONDS = 0.050
 WARMUP_SECONDS = 3.0
+ROLES = ("therapist", "client")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,29 @@ async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> None
     raise RuntimeError("receiver did not start within 30 s")
 
 
+async def publish_legs(
+    http: aiohttp.ClientSession,
+    url: str,
+    secret: str,
+    legs: int,
+    into: list[WhipPublisher],
+    *,
+    packets: Sequence[bytes],
+) -> None:
+    """Connect `legs` legs of pre-encoded Opus to `url`/whip, one after another, two per
+    session (`bench-0` therapist, `bench-0` client, `bench-1` …); each is appended to `into`
+    once started, so the caller closes every started one should a later one fail."""
+    for i in range(legs):
+        token = issue_token(secret, scope="publish", session=session_of_leg(i), role=ROLES[i % 2])
+        publisher = WhipPublisher(url=url + "/whip", token=token, packets=packets, http=http)
+        await publisher.start()
+        into.append(publisher)
+
+
+def session_of_leg(i: int) -> str:
+    return f"bench-{i // 2}"
+
+
 async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -> ReceiverResult:
     """Publish `legs` legs to a fresh receiver of this mode and measure its CPU."""
     port, secret = free_port(), secrets.token_hex(32)
@@ -86,18 +111,7 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
         async with aiohttp.ClientSession() as http:
             await wait_healthy(http, url, proc)
             progress(f"[{mode}] connecting {legs} legs …")
-            for i in range(legs):
-                token = issue_token(
-                    secret,
-                    scope="publish",
-                    session=f"bench-{i // 2}",
-                    role=("therapist", "client")[i % 2],
-                )
-                publisher = WhipPublisher(
-                    url=url + "/whip", token=token, packets=packets, http=http
-                )
-                await publisher.start()
-                publishers.append(publisher)
+            await publish_legs(http, url, secret, legs, publishers, packets=packets)
             await asyncio.sleep(WARMUP_SECONDS)
             async with http.post(url + "/bench/lag/reset") as r:
                 await r.read()
