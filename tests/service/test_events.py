@@ -75,8 +75,10 @@ async def test_loss_raises_and_clears_over_sse_and_ws(service: Service, publishe
             )
             assert raised_at - onset <= 2.0 + 0.5  # goal 2 s; 0.5 s tick and poll slack
             doc = await service.session_json("w")
-            # 10 % loss may bring low_mos too; only the client has warnings, high_loss among them.
-            assert {w["role"] for w in doc["warnings"]} == {"client"}
+            # 10 % loss may bring low_mos too. The loss is the client's only: no high_loss for
+            # the therapist (whose leg a loaded machine may still make jittery, lowering MOS).
+            loss_roles = {w["role"] for w in doc["warnings"] if w["kind"] == "high_loss"}
+            assert loss_roles == {"client"}, doc["warnings"]
             warning = next(w for w in doc["warnings"] if w["kind"] == "high_loss")
             assert warning["severity"] == "warning" and warning["threshold"] == 0.043
             assert "client" in warning["therapist_text"].lower() and warning["sre_text"]
