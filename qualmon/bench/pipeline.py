@@ -137,9 +137,7 @@ async def measure(
         async with aiohttp.ClientSession() as http:
             await wait_healthy(http, url, proc)
             progress(f"[{mode}] connecting {legs} legs …")
-            await publish_legs(
-                http, url, secret, legs, publishers, packets=packets, video=video
-            )
+            await publish_legs(http, url, secret, legs, publishers, packets=packets, video=video)
             await asyncio.sleep(WARMUP_SECONDS)
             async with http.post(url + "/bench/lag/reset") as r:
                 await r.read()
