@@ -135,9 +135,21 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return asyncio.run(run_publish(args))
 
 
+VIDEO_BENCH_LEGS = 16
+"Audio+video legs of `bench --video`: the receiver and the publishers stay under a core each."
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.pipeline import run_bench
 
+    if args.legs is None:
+        args.legs = VIDEO_BENCH_LEGS if args.video else 40
+    if args.video:
+        from .bench.video_cost import run_video_bench
+
+        _configure_logging(False)
+        logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(run_video_bench(args))
     if args.workers:
         from .bench.workers import run_workers_bench
 
@@ -228,12 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--legs",
         type=_integer,
-        default=40,
-        help="legs published at once (--workers: per worker, so N workers get N × this)",
+        default=None,
+        help="legs published at once (default 40, --video 16; --workers: per worker, so N"
+        " workers get N × this)",
     )
     bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
     bench.add_argument("--rounds", type=_integer, default=3, help="bare/qualmon pairs (median)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
+    bench.add_argument(
+        "--video",
+        action="store_true",
+        help="a video leg's cost (VP8 ~30 fps ~1 Mbit/s) as a multiple of an audio leg's",
+    )
     bench.add_argument(
         "--warnings",
         action="store_true",

@@ -18,7 +18,7 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ import aiohttp
 from ..service.auth import issue_token
 from ..sim.audio import speech_like_packets
 from ..sim.publisher import WhipPublisher
+from ..sim.video_replay import EncodedVideoTrack
 from . import receiver
 from .procfs import cpu_seconds, free_port, rss_mb
 
@@ -53,6 +54,14 @@ class ReceiverResult:
     "The receiver's resident memory at the end of the measured time."
     rss_growth_mb_per_minute: float = 0.0
     "Over the measured time (an undrained track grows ~70 MB/min)."
+    publisher_cores: float = 0.0
+    "CPU of this (publishing) process over the measured time, in cores."
+    observed: dict[str, Any] | None = None
+    "What measure()'s `inspect` read from the receiver at the end of the measured time."
+
+
+Inspect = Callable[[aiohttp.ClientSession, str, str, int], Awaitable[dict[str, Any]]]
+"(http, receiver url, token secret, legs) -> what to keep of the receiver's own view."
 
 
 async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> None:
@@ -76,13 +85,21 @@ async def publish_legs(
     into: list[WhipPublisher],
     *,
     packets: Sequence[bytes],
+    video: Sequence[bytes] | None = None,
 ) -> None:
-    """Connect `legs` legs of pre-encoded Opus to `url`/whip, one after another, two per
-    session (`bench-0` therapist, `bench-0` client, `bench-1` …); each is appended to `into`
-    once started, so the caller closes every started one should a later one fail."""
+    """Connect `legs` legs of pre-encoded Opus (and, with `video`, replayed VP8 frames) to
+    `url`/whip, one after another, two per session (`bench-0` therapist, `bench-0` client,
+    `bench-1` …); each is appended to `into` once started, so the caller closes every
+    started one should a later one fail."""
     for i in range(legs):
         token = issue_token(secret, scope="publish", session=session_of_leg(i), role=ROLES[i % 2])
-        publisher = WhipPublisher(url=url + "/whip", token=token, packets=packets, http=http)
+        publisher = WhipPublisher(
+            url=url + "/whip",
+            token=token,
+            packets=packets,
+            http=http,
+            video=EncodedVideoTrack(video) if video is not None else None,
+        )
         await publisher.start()
         into.append(publisher)
 
@@ -91,8 +108,17 @@ def session_of_leg(i: int) -> str:
     return f"bench-{i // 2}"
 
 
-async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -> ReceiverResult:
-    """Publish `legs` legs to a fresh receiver of this mode and measure its CPU."""
+async def measure(
+    mode: str,
+    legs: int,
+    seconds: float,
+    progress: Any = print,
+    *,
+    video: Sequence[bytes] | None = None,
+    inspect: Inspect | None = None,
+) -> ReceiverResult:
+    """Publish `legs` legs (with `video`, audio and VP8 video) to a fresh receiver of this
+    mode and measure its CPU; `inspect` reads the receiver's own view after measuring."""
     port, secret = free_port(), secrets.token_hex(32)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -111,16 +137,19 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
         async with aiohttp.ClientSession() as http:
             await wait_healthy(http, url, proc)
             progress(f"[{mode}] connecting {legs} legs …")
-            await publish_legs(http, url, secret, legs, publishers, packets=packets)
+            await publish_legs(http, url, secret, legs, publishers, packets=packets, video=video)
             await asyncio.sleep(WARMUP_SECONDS)
             async with http.post(url + "/bench/lag/reset") as r:
                 await r.read()
             vad0 = await _vad_frames(http, url, mode)
             rss0 = rss_mb(proc.pid)
+            own0 = cpu_seconds(os.getpid())
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             progress(f"[{mode}] measuring {seconds:g} s …")
             await asyncio.sleep(seconds)
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            own1 = cpu_seconds(os.getpid())
+            observed = await inspect(http, url, secret, legs) if inspect is not None else None
             rss1 = rss_mb(proc.pid)
             vad1 = await _vad_frames(http, url, mode)
             async with http.get(url + "/bench/lag") as r:
@@ -157,6 +186,8 @@ async def measure(mode: str, legs: int, seconds: float, progress: Any = print) -
         vad_frames_per_leg_second=(vad1 - vad0) / (legs * elapsed),
         rss_mb=rss1,
         rss_growth_mb_per_minute=(rss1 - rss0) * 60 / elapsed,
+        publisher_cores=(own1 - own0) / elapsed,
+        observed=observed,
     )
 
 

@@ -148,6 +148,10 @@ def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Applica
             {
                 "tasks": len(asyncio.all_tasks()),
                 "threads": threading.active_count(),
+                # aiortc names its per-receiver decoder threads "audio-decoder"/"video-decoder".
+                "decoder_threads": sorted(
+                    t.name for t in threading.enumerate() if t.name.endswith("-decoder")
+                ),
                 "sessions": len(registry.sessions),
                 "ended": len(registry.ended),
             }
