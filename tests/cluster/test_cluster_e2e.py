@@ -19,7 +19,6 @@ import psycopg
 import pytest
 
 from qualmon.core.rendezvous import Candidate, choose_owner
-from qualmon.sim.publisher import WhipError, WhipPublisher
 
 from ..conftest import wait_for
 from ..service.serving import EXIT_BUDGET_SECONDS, Harness, Server
@@ -82,21 +81,6 @@ def has_media(doc: dict[str, Any] | None, *, more_than: int = 0) -> bool:
     return doc is not None and all(
         doc["legs"].get(role, {}).get("packets_received", 0) > more_than for role in ROLES
     )
-
-
-async def publish_retrying(
-    harness: Harness, server: Server, session: str, role: str, *, timeout: float = 30.0
-) -> WhipPublisher:
-    """Publish, trying again after a 503 (owner gone, its lease not yet run out) as a WHIP
-    client honouring Retry-After would."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await harness.publish(server, session, role)
-        except WhipError as exc:
-            if exc.status != 503 or time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.25)
 
 
 def rows(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -228,7 +212,7 @@ async def test_a_killed_owners_sessions_go_on_elsewhere(harness: Harness, pg_dsn
         answered_after = []
         for session in moving:
             for role in ROLES:
-                await publish_retrying(harness, entry, session, role)
+                await harness.publish_retrying(entry, session, role)
                 answered_after.append(time.monotonic() - killed_at)
         assert max(answered_after) < FAILOVER_GOAL_SECONDS, answered_after
         assert min(answered_after) > LEASE_SECONDS / 2  # it waited for the lease, not less

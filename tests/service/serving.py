@@ -9,6 +9,7 @@ import shutil
 import socket
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from qualmon.service.auth import issue_token
-from qualmon.sim.publisher import WhipPublisher
+from qualmon.sim.publisher import WhipError, WhipPublisher
 
 from ..conftest import SECRET, wait_for
 from ..privacy import leaks, store_bytes
@@ -215,6 +216,20 @@ class Harness:
         self.publishers.append(publisher)
         await publisher.start()
         return publisher
+
+    async def publish_retrying(
+        self, server: Server, session: str, role: str, *, timeout: float = 30.0
+    ) -> WhipPublisher:
+        """Publish, trying again after a 503 (the session's owner is gone and its lease not
+        yet run out) as a WHIP client honouring Retry-After would, for at most `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await self.publish(server, session, role)
+            except WhipError as exc:
+                if exc.status != 503 or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.25)
 
     async def close_publishers(self) -> None:
         for publisher in self.publishers:

@@ -16,10 +16,9 @@ import pytest
 
 from qualmon.config import Settings
 from qualmon.core.instants import iso
-from qualmon.sim.publisher import WhipError, WhipPublisher
 
 from ..conftest import Service, make_settings, wait_for
-from .serving import EXIT_BUDGET_SECONDS, Harness, Server, has_media_checkpoint, stored_rows
+from .serving import EXIT_BUDGET_SECONDS, Harness, has_media_checkpoint, stored_rows
 
 pytestmark = pytest.mark.realtime
 
@@ -188,7 +187,7 @@ async def test_kill_9_then_reconnect_elsewhere_continues_the_report(harness: Har
         admin = {"Authorization": "Bearer " + harness.token("admin")}
         # The dead instance still owns the session until its lease runs out (6 s): until
         # then an offer is answered 503 + Retry-After, and a client tries again.
-        publishers = [await publish_retrying(harness, server, "moving", role) for role in roles]
+        publishers = [await harness.publish_retrying(server, "moving", role) for role in roles]
 
         async def session() -> dict[str, Any]:
             async with http.get(server.url + "/v1/sessions/moving", headers=admin) as r:
@@ -227,21 +226,6 @@ async def test_kill_9_then_reconnect_elsewhere_continues_the_report(harness: Har
         assert kept == first_speech[role]
         assert len(final_speech[role]) > len(first_speech[role])
     harness.assert_nothing_leaked()
-
-
-async def publish_retrying(
-    harness: Harness, server: Server, session: str, role: str, *, timeout: float = 20.0
-) -> WhipPublisher:
-    """Publish, trying again on 503 (the session's owner is gone and its lease not yet run
-    out) as a WHIP client honouring Retry-After would, at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await harness.publish(server, session, role)
-        except WhipError as exc:
-            if exc.status != 503 or time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.5)
 
 
 async def _if(value: Awaitable[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> Any:
