@@ -49,10 +49,11 @@ test: system-deps setup $(TOOLS_STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/python -O -m pytest -q -m "not realtime"
 
-# The inner loop: everything that needs no real-time media nor the speech corpus (< 60 s).
+# The inner loop: everything that needs no real-time media, the speech corpus nor seconds of
+# waiting (marker `slow`): about 100 s on the 2-core dev machine.
 test-fast: setup $(TOOLS_STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not realtime and not corpus"
+	$(BIN)/python -m pytest -q -m "not realtime and not corpus and not slow"
 
 # Property-based tests only, long: 10,000 random examples per target (QUALMON_FUZZ_EXAMPLES=N
 # for fewer), failures kept in .hypothesis/ and replayed first next time. Prints the p99 and

@@ -181,6 +181,7 @@ async def probed_service(cluster: Cluster, session_id: str) -> AsyncIterator[Ser
         yield service
 
 
+@pytest.mark.slow
 async def test_database_down_mid_session(
     own_cluster: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -236,6 +237,7 @@ async def test_database_down_under_a_whip_leg(
     told_once(caplog, own_cluster)
 
 
+@pytest.mark.slow
 async def test_a_frozen_database(own_cluster: Cluster, caplog: pytest.LogCaptureFixture) -> None:
     """The server hangs without closing its connections (SIGSTOP): calls are cut after
     their deadline, so the store degrades as if the server were down, reads answer 503
@@ -253,6 +255,7 @@ async def test_a_frozen_database(own_cluster: Cluster, caplog: pytest.LogCapture
     told_once(caplog, own_cluster)
 
 
+@pytest.mark.slow
 async def test_shutdown_on_a_frozen_database_ends_in_time(own_cluster: Cluster) -> None:
     """Frozen while the service stops: the last write attempt is cut, the app closes
     within the 10 s SIGTERM budget."""

@@ -63,6 +63,7 @@ async def test_stats_posted_anywhere_land_on_the_owner(trio: dict[str, Instance]
     assert relay_count(b, "relayed") == 0  # the owner answered everything itself
 
 
+@pytest.mark.slow
 async def test_an_event_raised_on_the_owner_streams_through_another_instance(
     trio: dict[str, Instance],
 ) -> None:
