@@ -50,16 +50,19 @@ class Membership:
         live_legs: Callable[[], int],
         local_sessions: Callable[[], Collection[str]],
         registry: CollectorRegistry,
+        is_local: Callable[[str], bool] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """`live_legs` and `local_sessions` read the registry: its live leg count and the
-        ids of its live sessions."""
+        ids of its live sessions (each heartbeat); `is_local` answers for one session without
+        listing them all (each request; default: look in `local_sessions()`)."""
         self.instance_id = instance_id
         self.advertise_url = advertise_url
         self._store = store
         self._capacity_legs = capacity_legs
         self._live_legs = live_legs
         self._local_sessions = local_sessions
+        self._is_local = is_local or (lambda session_id: session_id in local_sessions())
         self._wall_clock = wall_clock
         self._state: InstanceState = "serving"
         self._started_at = wall_clock()
@@ -119,7 +122,7 @@ class Membership:
         """The session's owner (see `SessionOwners`): live here → this instance, without
         asking the store; else a live owner's claim; else, with `claim`, the instance the
         store's atomic claim chose (every racing instance gets the same one)."""
-        if session_id in self._local_sessions():
+        if self._is_local(session_id):
             return self._self_owner()
         now = self._wall_clock()
         cached = self._cache.get(session_id)

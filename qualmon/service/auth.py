@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import jwt
 from aiohttp import web
@@ -106,6 +106,20 @@ def _token_from(request: web.Request, *, allow_query: bool) -> str | None:
     return None
 
 
+_VERIFIED = web.RequestKey("verified_token", tuple)
+"Where a request keeps its token's claims once verified: the relay looks before the handler."
+
+
+def _verified(request: web.Request, secret: str, token: str) -> Claims:
+    """verify_token, once per request and token (TokenError as it raises)."""
+    cached = request.get(_VERIFIED)
+    if cached is not None and cached[0] == token:
+        return cast(Claims, cached[1])
+    claims = verify_token(secret, token)
+    request[_VERIFIED] = (token, claims)
+    return claims
+
+
 def token_claims(request: web.Request, secret: str) -> Claims | None:
     """The verified claims of the request's token (header or `?token=`), or None: for
     looking before the handler does, which then answers a bad token with its 401."""
@@ -113,7 +127,7 @@ def token_claims(request: web.Request, secret: str) -> Claims | None:
     if token is None:
         return None
     try:
-        return verify_token(secret, token)
+        return _verified(request, secret, token)
     except TokenError:
         return None
 
@@ -130,7 +144,7 @@ def authenticate(request: web.Request, secret: str, *, allow_query: bool = False
     if token is None:
         raise _unauthorized("missing bearer token")
     try:
-        return verify_token(secret, token)
+        return _verified(request, secret, token)
     except TokenError as exc:
         raise _unauthorized(str(exc)) from None
 

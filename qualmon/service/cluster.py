@@ -45,6 +45,7 @@ def setup(app: web.Application) -> None:
         capacity_legs=settings.max_legs,
         live_legs=sessions.live_leg_count,
         local_sessions=lambda: {s.id for s in sessions.live_sessions()},
+        is_local=sessions.is_live,
         registry=app[metrics_key].registry,
     )
     app[membership_key] = membership

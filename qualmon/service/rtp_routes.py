@@ -12,6 +12,7 @@ import binascii
 import contextlib
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -69,9 +70,10 @@ def _no_constants(name: str) -> None:
     raise AttachError(f"{name} is not a JSON number")
 
 
-def json_object(body: bytes) -> dict[str, Any]:
-    """`body` as a strict JSON object (UTF-8, no repeated keys, no NaN/Infinity), or
-    AttachError saying in one line what is wrong with it; every attach route reads this way."""
+def json_object(body: bytes, fields: Collection[str]) -> dict[str, Any]:
+    """`body` as a strict JSON object (UTF-8, no repeated keys, no NaN/Infinity) of `fields`
+    only, or AttachError saying in one line what is wrong with it; every attach route reads
+    this way."""
     try:
         doc = json.loads(
             body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constants
@@ -84,15 +86,15 @@ def json_object(body: bytes) -> dict[str, Any]:
         raise AttachError("body is not JSON") from None
     if not isinstance(doc, dict):
         raise AttachError("body must be a JSON object")
+    for key in doc:
+        if key not in fields:
+            raise AttachError(f"unknown field {key[:40]!r}")
     return doc
 
 
 def parse_attach(body: bytes) -> AttachRequest:
     """The attach request in `body`, or AttachError saying what is wrong with it."""
-    doc = json_object(body)
-    for key in doc:
-        if key not in FIELDS:
-            raise AttachError(f"unknown field {key[:40]!r}")
+    doc = json_object(body, FIELDS)
     role = doc.get("role")
     if role is not None and role not in ROLES:
         raise AttachError(f"role must be {' or '.join(ROLES)}")

@@ -82,6 +82,11 @@ class SessionRegistry:
     def live_leg_count(self) -> int:
         return sum(1 for leg in self.legs_by_resource.values() if leg.state != "ended")
 
+    def is_live(self, session_id: str) -> bool:
+        """The session is live here (a dict look-up: asked on every relayed route)."""
+        session = self.sessions.get(session_id)
+        return session is not None and session.live
+
     def live_sessions(self) -> list[Session]:
         return [s for s in self.sessions.values() if s.live]
 
@@ -165,8 +170,7 @@ class SessionRegistry:
     async def _resumable(self, session_id: str) -> Resumed | None:
         """The stored report to continue if this leg starts the session here; never raises
         (a store that cannot answer costs the continuation, not the leg)."""
-        session = self.sessions.get(session_id)
-        if self.resume_from is None or (session is not None and session.live):
+        if self.resume_from is None or self.is_live(session_id):
             return None
         try:
             return await self.resume_from(session_id)
@@ -210,9 +214,9 @@ class SessionRegistry:
         return session, interval
 
     def _live_role(self, session_id: str, role: str) -> bool:
-        session = self.sessions.get(session_id)
-        if session is None or not session.live:
+        if not self.is_live(session_id):
             return False
+        session = self.sessions[session_id]
         slot = session.slots.get(role)
         return bool(slot and slot.leg and slot.leg.state != "ended")
 
