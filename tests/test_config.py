@@ -161,7 +161,7 @@ def test_port_zero_means_any_free_port() -> None:
         settings_from_env({"QUALMON_SECRET": SECRET, "QUALMON_PORT": "70000"})
 
 
-@pytest.mark.parametrize("name", ["QUALMON_SPEECH", "QUALMON_TALK_BALANCE"])
+@pytest.mark.parametrize("name", ["QUALMON_SPEECH", "QUALMON_TALK_BALANCE", "QUALMON_FAST_RTP"])
 def test_on_off_variables_take_the_same_words(name: str) -> None:
     """on/off/1/0/true/false in any case for both; anything else is an error, not 'off'."""
     assert settings_from_env({"QUALMON_SECRET": SECRET, name: ""}) == settings_from_env(
@@ -170,7 +170,11 @@ def test_on_off_variables_take_the_same_words(name: str) -> None:
     for word, on in [("on", True), ("TRUE", True), ("1", True), ("Off", False), ("0", False)]:
         settings = settings_from_env({"QUALMON_SECRET": SECRET, name: word})
         talk_balance = next(r for r in settings.warning_rules if r.kind == "talk_balance")
-        enabled = settings.speech_enabled if name == "QUALMON_SPEECH" else talk_balance.enabled
+        enabled = {
+            "QUALMON_SPEECH": settings.speech_enabled,
+            "QUALMON_TALK_BALANCE": talk_balance.enabled,
+            "QUALMON_FAST_RTP": settings.fast_rtp,
+        }[name]
         assert enabled is on, word
     for garbage in ("yes", "enabled", "maybe"):
         with pytest.raises(ConfigError, match=f"{name} must be on or off"):

@@ -58,6 +58,7 @@ def values_for(name: str) -> st.SearchStrategy[str]:
             ["127.0.0.1", "127.0.0.1, ::1", "::1,", "localhost", "192.0.2.1.5", "1.2.3.4,x", ","]
         ),
         "QUALMON_SPEECH": st.sampled_from(["on", "off", "maybe", "TRUE"]),
+        "QUALMON_FAST_RTP": st.sampled_from(["on", "off", "perhaps", "0"]),
         "QUALMON_TALK_BALANCE": st.sampled_from(["on", "off", "0", "yes"]),
         "QUALMON_VAD_MODE": st.sampled_from(["0", "3", "4", "٣", " 2"]),
         "QUALMON_WARNING_RULES": RULE_TEXT,
@@ -94,6 +95,7 @@ NAMES = (
     "QUALMON_RETENTION_DAYS",
     "QUALMON_ICE_ADDRESSES",
     "QUALMON_SPEECH",
+    "QUALMON_FAST_RTP",
     "QUALMON_VAD_MODE",
     "QUALMON_MIC_SILENT_SECONDS",
     "QUALMON_TALK_BALANCE",

@@ -81,6 +81,9 @@ class Settings:
     emodel: EModelParams = field(default_factory=EModelParams)
     speech_enabled: bool = True
     "Speech activity and talk turns (QUALMON_SPEECH=off keeps only network measures)."
+    fast_rtp: bool = True
+    "A measured Opus leg's SRTP packets skip aiortc's queue, task hop and decoder-only work"
+    " (media/fast_rtp.py); QUALMON_FAST_RTP=off takes aiortc's usual way (same numbers)."
     vad_mode: int = 3
     "webrtcvad aggressiveness 0..3 (QUALMON_VAD_MODE). 3: on the realistic corpus mode 2 calls"
     " floors and echo speech in whole runs the voice classifier cannot take apart."
@@ -277,6 +280,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
     speech_enabled = _switch(env, "QUALMON_SPEECH")
     if speech_enabled is not None:
         values["speech_enabled"] = speech_enabled
+    fast_rtp = _switch(env, "QUALMON_FAST_RTP")
+    if fast_rtp is not None:
+        values["fast_rtp"] = fast_rtp
     rules = DEFAULT_RULES
     if _switch(env, "QUALMON_TALK_BALANCE"):
         rules = tuple(replace(r, enabled=True) if r.kind == "talk_balance" else r for r in rules)

@@ -23,6 +23,7 @@ from aiortc.sdp import candidate_from_sdp
 from ..config import Settings
 from ..core.leg_source import LegFeed
 from . import opus
+from .fast_rtp import install_fast_audio_path
 from .negotiated import NegotiatedCodec, frame_time_mapper, negotiated_codec
 from .offer import OfferError, ValidatedOffer, check_candidate
 from .speech import OpusPacketSpeech, SpeechPipeline
@@ -125,8 +126,19 @@ class WhipSource:
         codec = negotiated_codec(answer)
         self._feed.use_clock_rate(codec.clock_rate)
         self._start_speech(codec)
+        self._take_fast_path()
         self._spawn(self._probe_rtt())
         return answer
+
+    def _take_fast_path(self) -> None:
+        # Only where aiortc's decoder is stopped: the short way skips what feeds it.
+        if not self._settings.fast_rtp or self._aiortc_decoding_wanted:
+            return
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                uninstall = install_fast_audio_path(transceiver.receiver, self._on_rtp)
+                if uninstall is not None:
+                    self._uninstall_taps.append(uninstall)
 
     def _is_measured_video(self, kind: str, mid: str | None) -> bool:
         wanted = self._offer.video_mid
