@@ -227,10 +227,6 @@ def serve_receiver(mode: str, port: int, secret: str, db_path: str = ":memory:")
 
     app.cleanup_ctx.append(lag_task)
     _lag_routes(app, sampler)
-    if os.environ.get("QUALMON_BENCH_LOOP") == "uvloop":
-        import uvloop
-
-        uvloop.install()
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 

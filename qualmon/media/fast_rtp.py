@@ -8,11 +8,13 @@ qualmon stopped (tap.skip_aiortc_decoding), the jitter buffer's frames go nowher
 at 40 legs, the queue hop, the task wake-up and the receiver's unused work were about a
 quarter of the network pipeline's CPU.
 
-So for the SSRCs of the receivers registered here, this module replaces aioice's
-`Connection.data_received` (the protocol calls it per datagram) with a function that, in
-the same call: unprotects SRTP, parses the packet with the transport's header-extension
-map, gives it to the receiver's tap sink, and keeps what aiortc still needs of it — the
-stream statistics its RTCP receiver reports are made from. Everything else (DTLS, SRTCP,
+So for the SSRCs of the receivers registered here, this module wraps each aioice protocol's
+`datagram_received` (asyncio calls it per datagram; aioice would first try the datagram as a
+STUN message) and, for any other way in, the connection's `data_received`, with a function
+that, in the same call: unprotects SRTP, reads the RTP header (core/rtp_header.py: no header
+extensions, which only routing needed), gives the packet to the receiver's tap sink, and
+keeps what aiortc still needs of it — the stream statistics its RTCP receiver reports are
+made from. Everything else (DTLS, SRTCP,
 STUN, video, packets of an SSRC not yet routed, and any packet while older ones still wait
 in aiortc's queue, so order is kept) goes the usual way.
 
@@ -31,19 +33,23 @@ from typing import Any
 import pylibsrtp
 from aiortc import RTCRtpReceiver
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RtpPacket
 
-from .tap import PacketSink
+from ..core.leg_source import RtpPacketView
+from ..core.rtp_header import RtpHeader, parse_rtp_header
 
 log = logging.getLogger(__name__)
 
 RECEIVER_STREAMS = "_RTCRtpReceiver__remote_streams"
 "aiortc's per-SSRC RTCP statistics of a receiver (what its receiver reports say)."
 RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
-DTLS_INTERNALS = ("_rx_srtp", "_rtp_router", "_rtp_header_extensions_map", "transport")
+DTLS_INTERNALS = ("_rx_srtp", "_rtp_router", "transport")
 ICE_CONNECTION = "_connection"
+CONNECTION_PROTOCOLS = "_protocols"
 CONNECTION_QUEUE = "_queue"
 ROUTER_SSRCS = "ssrc_table"
+
+PacketSink = Callable[[RtpPacketView, float], None]
+"Called with each RTP packet as it comes off SRTP and its arrival time (the path's clock)."
 
 
 class FastAudioPath:
@@ -59,11 +65,25 @@ class FastAudioPath:
         self._router = dtls._rtp_router
         self._ssrcs: dict[int, Any] = getattr(self._router, ROUTER_SSRCS)
         self._clock = clock
-        self._receivers: dict[Any, Callable[[RtpPacket], None]] = {}
+        self._receivers: dict[Any, Callable[[RtpHeader], None]] = {}
         self._original = connection.data_received
         self.packets = 0
         self.failures = 0
         connection.data_received = self._data_received
+        self._protocols: list[tuple[Any, Any]] = []
+        for protocol in getattr(connection, CONNECTION_PROTOCOLS):
+            self._protocols.append((protocol, self._wrap(protocol)))
+
+    def _wrap(self, protocol: Any) -> Callable[[bytes, Any], None]:
+        original = protocol.datagram_received
+        take = self._take
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            if not take(data):
+                original(data, addr)
+
+        protocol.datagram_received = datagram_received
+        return datagram_received
 
     def add(self, receiver: RTCRtpReceiver, sink: PacketSink) -> None:
         """Take this receiver's packets the short way from now on, giving them to sink."""
@@ -72,7 +92,7 @@ class FastAudioPath:
         clock = self._clock
         receiver_any: Any = receiver
 
-        def handle(packet: RtpPacket) -> None:
+        def handle(packet: RtpHeader) -> None:
             # aiortc's _handle_rtp_packet for an audio receiver, less what only fed the
             # stopped decoder (depacketising, the jitter buffer) and the synchronization
             # sources' wall-clock stamps nothing here reads.
@@ -85,7 +105,7 @@ class FastAudioPath:
             stream = streams.get(packet.ssrc)
             if stream is None:
                 stream = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-            stream.add(packet)
+            stream.add(packet)  # type: ignore[arg-type]  # reads sequence_number, timestamp
 
         self._receivers[receiver] = handle
 
@@ -96,20 +116,36 @@ class FastAudioPath:
         self._receivers.clear()
         if self._connection.__dict__.get("data_received") == self._data_received:
             del self._connection.data_received
+        for protocol, wrapper in self._protocols:
+            if protocol.__dict__.get("datagram_received") is wrapper:
+                del protocol.datagram_received
 
     def _data_received(self, data: bytes, component: int) -> None:
-        handle = self._handler_of(data)
-        if handle is None:
+        if not self._take(data):
             self._original(data, component)
-            return
+
+    def _take(self, data: bytes) -> bool:
+        """Handle this datagram the short way if it is one of ours; False leaves it.
+
+        Ours: RTP (first byte 128–191, second not an RTCP type 192–223), past DTLS, of an
+        SSRC aiortc has already routed to a registered receiver, with nothing older still
+        queued on the usual way (so packets reach the sink in arrival order).
+        """
+        if len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 224:
+            return False
+        srtp = self._dtls._rx_srtp
+        if srtp is None or self._queue.qsize():
+            return False
+        handle = self._receivers.get(self._ssrcs.get(int.from_bytes(data[8:12], "big")))
+        if handle is None:
+            return False
         try:
-            plain = self._dtls._rx_srtp.unprotect(data)
+            plain = srtp.unprotect(data)
         except pylibsrtp.Error:
-            return  # as aiortc: a packet SRTP refuses (replayed, forged) is dropped
-        try:
-            packet = RtpPacket.parse(plain, self._dtls._rtp_header_extensions_map)
-        except ValueError:
-            return
+            return True  # as aiortc: a packet SRTP refuses (replayed, forged) is dropped
+        packet = parse_rtp_header(plain)
+        if packet is None:
+            return True  # as aiortc: dropped
         self.packets += 1
         try:
             handle(packet)
@@ -119,19 +155,7 @@ class FastAudioPath:
             self.failures += 1
             if self.failures == 1:
                 log.exception("fast RTP path: a packet's handling failed")
-
-    def _handler_of(self, data: bytes) -> Callable[[RtpPacket], None] | None:
-        # RTP only (first byte 128–191, second not an RTCP type 192–223), past DTLS, of an
-        # SSRC aiortc has already routed to a registered receiver, with nothing older still
-        # queued on the usual way (so packets reach the sink in arrival order).
-        if len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 224:
-            return None
-        if self._dtls._rx_srtp is None or self._queue.qsize():
-            return None
-        receiver = self._ssrcs.get(int.from_bytes(data[8:12], "big"))
-        if receiver is None:
-            return None
-        return self._receivers.get(receiver)
+        return True
 
 
 def install_fast_audio_path(
@@ -153,6 +177,7 @@ def install_fast_audio_path(
         connection = getattr(dtls.transport, ICE_CONNECTION)
         getattr(dtls._rtp_router, ROUTER_SSRCS)
         getattr(connection, CONNECTION_QUEUE)
+        getattr(connection, CONNECTION_PROTOCOLS)
         for name in (RECEIVER_STREAMS, RECEIVER_CODECS, "_enabled"):
             getattr(receiver, name)
     except AttributeError as exc:

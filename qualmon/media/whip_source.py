@@ -17,11 +17,10 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcicetransport import RTCIceCandidate
-from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
 from ..config import Settings
-from ..core.leg_source import LegFeed
+from ..core.leg_source import LegFeed, RtpPacketView
 from . import opus
 from .fast_rtp import install_fast_audio_path
 from .negotiated import NegotiatedCodec, frame_time_mapper, negotiated_codec
@@ -263,7 +262,7 @@ class WhipSource:
         if self.pc.connectionState == "failed":
             self._feed.on_failed()
 
-    def _on_rtp(self, packet: RtpPacket, arrival_seconds: float) -> None:
+    def _on_rtp(self, packet: RtpPacketView, arrival_seconds: float) -> None:
         if self._closed:
             return
         if self._first_rtp_timestamp is None:
