@@ -31,9 +31,15 @@ from ..sim.video_replay import EncodedVideoTrack
 from . import receiver
 from .procfs import cpu_seconds, free_port, rss_mb
 
-GOAL_RATIO = 1.15
-GOAL_LEGS_PER_CORE = 55
-GOAL_LAG_P99_SECONDS = 0.050
+GOAL_RATIO = 0.30
+"Issue 17: the full pipeline at most 0.30 × a bare aiortc receive (was 1.15, issue 1)."
+GOAL_NETWORK_RATIO = 0.20
+GOAL_LEGS_PER_CORE = 250
+GOAL_CPU_SHARE = 0.70
+"Legs per core are counted at this share of a core (issue 17: 250 legs at < 70 % CPU)."
+GOAL_LAG_P99_SECONDS = 0.020
+GOAL_LAG_LEGS = 100
+"The lag goal holds at this many legs in one process (`--legs 100`)."
 WARMUP_SECONDS = 3.0
 ROLES = ("therapist", "client")
 
@@ -216,22 +222,28 @@ def report(rounds: list[dict[str, ReceiverResult]]) -> dict[str, Any]:
     full_cpu = statistics.median(r["qualmon"].cpu_ms_per_leg_second for r in rounds)
     lag_p99 = max(r["qualmon"].lag_p99_ms for r in rounds)
     ratio = statistics.median(ratios("qualmon"))
-    legs_per_core = 1000 / full_cpu
+    legs_per_core = GOAL_CPU_SHARE * 1000 / full_cpu
+    network_ratio = statistics.median(ratios("network"))
+    legs = rounds[0]["qualmon"].legs
     return {
         "rounds": [{mode: asdict(result) for mode, result in r.items()} for r in rounds],
         "ratios": ratios("qualmon"),
         "network_ratios": ratios("network"),
         "ratio": ratio,
-        "network_ratio": statistics.median(ratios("network")),
+        "network_ratio": network_ratio,
         "speech_ratios": speech_ratios,
         "speech_ratio": statistics.median(speech_ratios),
         "legs_per_core": legs_per_core,
         "lag_p99_ms": lag_p99,
-        "legs": rounds[0]["qualmon"].legs,
+        "legs": legs,
         "goals": {
-            "ratio<=1.15": ratio <= GOAL_RATIO,
-            "legs_per_core>=55": legs_per_core >= GOAL_LEGS_PER_CORE,
-            "lag_p99<50ms": lag_p99 < GOAL_LAG_P99_SECONDS * 1000,
+            "ratio<=0.30": ratio <= GOAL_RATIO,
+            "network_ratio<=0.20": network_ratio <= GOAL_NETWORK_RATIO,
+            "legs_per_core_at_70%>=250": legs_per_core >= GOAL_LEGS_PER_CORE,
+            # Measured at other leg counts the lag says nothing of the goal.
+            "lag_p99<20ms_at_100_legs": (
+                lag_p99 < GOAL_LAG_P99_SECONDS * 1000 if legs == GOAL_LAG_LEGS else None
+            ),
         },
     }
 
@@ -273,12 +285,15 @@ def print_table(result: dict[str, Any]) -> None:
     print("bare = aiortc receive, tracks drained; network = qualmon without speech activity")
     print("(QUALMON_SPEECH=off); full = qualmon as shipped (RTP tap, RTT probe, VAD, turns).")
     print("VAD/s = 20 ms frames classified per leg per second (50 when every leg is heard).")
-    for key, label in (("network_ratios", "network / bare"), ("ratios", "full / bare")):
+    for key, label, goal in (
+        ("network_ratios", "network / bare", GOAL_NETWORK_RATIO),
+        ("ratios", "full / bare", GOAL_RATIO),
+    ):
         values = result[key]
         spread = ", ".join(f"{r:.3f}" for r in values)
         print(
             f"ratio {label:<15} median {statistics.median(values):.3f}  [{spread}]"
-            f"  (goal <= {GOAL_RATIO})"
+            f"  (goal <= {goal:.2f})"
         )
     speech = ", ".join(f"{r:.3f}" for r in result["speech_ratios"])
     print(
@@ -286,12 +301,17 @@ def print_table(result: dict[str, Any]) -> None:
         "  (goal <= 0.15)"
     )
     print(
-        f"legs per core at the full pipeline's median cost: {result['legs_per_core']:.0f}"
-        f"  (goal >= {GOAL_LEGS_PER_CORE})"
+        f"legs per core at {GOAL_CPU_SHARE:.0%} CPU at the full pipeline's median cost:"
+        f" {result['legs_per_core']:.0f}  (goal >= {GOAL_LEGS_PER_CORE})"
+    )
+    lag_goal = (
+        f"goal < {GOAL_LAG_P99_SECONDS * 1000:.0f} ms"
+        if result["legs"] == GOAL_LAG_LEGS
+        else f"the goal is < {GOAL_LAG_P99_SECONDS * 1000:.0f} ms at --legs {GOAL_LAG_LEGS}"
     )
     print(
         f"event-loop lag p99 at {result['legs']} legs (worst round): "
-        f"{result['lag_p99_ms']:.1f} ms  (goal < 50 ms)"
+        f"{result['lag_p99_ms']:.1f} ms  ({lag_goal})"
     )
 
 
