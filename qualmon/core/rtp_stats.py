@@ -69,7 +69,7 @@ class RtpSnapshot:
     "Arrival time (monotonic seconds) of the newest packet, None before the first."
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stream:
     """Sequence state of one SSRC."""
 
