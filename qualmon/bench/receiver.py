@@ -124,7 +124,8 @@ def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Applica
     from ..service.keys import sessions_key
 
     settings = settings_from_env(
-        {},
+        # Only the switch the README's before/after runs flip (`QUALMON_FAST_RTP=off`).
+        {k: v for k, v in os.environ.items() if k == "QUALMON_FAST_RTP"},
         secret=secret,
         port=port,
         max_legs=10_000,
