@@ -162,11 +162,13 @@ class VadFramer:
             if unsure:
                 pitch = dict(zip(unsure, periodicities(samples[unsure]).tolist(), strict=True))
         sink = self.sink
+        # Python floats once: indexing a numpy array per frame makes a numpy scalar each time.
+        level_list, energy_list = levels.tolist(), energies.tolist()
         for i, (start, _, speech) in enumerate(batch):
             sink.add_frame(
-                start, VAD_FRAME_SECONDS, speech, float(levels[i]), low_band.get(i), pitch.get(i)
+                start, VAD_FRAME_SECONDS, speech, level_list[i], low_band.get(i), pitch.get(i)
             )
-            self._level_energy += float(energies[i])
+            self._level_energy += energy_list[i]
             self._level_frames += 1
             if self._level_frames >= LEVEL_BATCH_FRAMES:
                 self._flush_level(start + VAD_FRAME_SECONDS)
