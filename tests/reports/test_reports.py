@@ -171,9 +171,10 @@ async def test_stored_report_json(stored: Backend, service: Service) -> None:
     assert doc["quality_degraded_ratio"] == pytest.approx(10 / 60)
     assert len(doc["timeline"]["points"]["client"]) == 12
     assert doc["warnings"][0]["kind"] == "high_loss"
-    assert "client talk share 41 %" in doc["summary"]
+    # Percentages as CLDR writes them in English (41%); German would say 41 %.
+    assert "client talk share 41%" in doc["summary"]
     assert "2 dropouts while the client was speaking" in doc["summary"]
-    assert "degraded for 17 % of the session" in doc["summary"]
+    assert "degraded for 17% of the session" in doc["summary"]
     status, crashed = await get(
         service, "/v1/sessions/crashed/report", headers=service.auth("admin")
     )
