@@ -69,9 +69,11 @@ class Catalogs:
         return self._by_locale[locale]
 
 
-def load_catalogs(locales: Collection[str] = LOCALES, directory: Path = LOCALES_DIR) -> Catalogs:
-    """Every locale's catalog, or CatalogError naming the first that is missing."""
-    return Catalogs({locale: load_localizer(locale, directory) for locale in locales})
+def load_catalogs(locales: Collection[str] = LOCALES, directory: Path | None = None) -> Catalogs:
+    """Every locale's catalog (from LOCALES_DIR unless `directory`), or CatalogError naming
+    the first that is missing."""
+    where = directory or LOCALES_DIR
+    return Catalogs({locale: load_localizer(locale, where) for locale in locales})
 
 
 def english() -> Localizer:
