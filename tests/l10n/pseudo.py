@@ -33,7 +33,11 @@ ALLOWED_ASCII_WORDS = {"UTC"}
 def pseudo(text: str) -> str:
     """`text` accented and bracketed; {placeholders} kept as they are."""
     parts = _PLACEHOLDER.split(text)
-    return OPEN + "".join(p if _PLACEHOLDER.fullmatch(p) else p.translate(_LETTERS) for p in parts) + CLOSE
+    return (
+        OPEN
+        + "".join(p if _PLACEHOLDER.fullmatch(p) else p.translate(_LETTERS) for p in parts)
+        + CLOSE
+    )
 
 
 def pseudo_localizer() -> Localizer:

@@ -37,8 +37,15 @@ def stored(**overrides: object) -> SessionReport:
     )
     start = base.started_at
     warnings = tuple(
-        WarningRecord(rule.kind, rule.severity, None if rule.scope == "session" else "client",
-                      start + 10 * n, None if n == 0 else start + 10 * n + 5, 0.5, rule.threshold)
+        WarningRecord(
+            rule.kind,
+            rule.severity,
+            None if rule.scope == "session" else "client",
+            start + 10 * n,
+            None if n == 0 else start + 10 * n + 5,
+            0.5,
+            rule.threshold,
+        )
         for n, rule in enumerate(DEFAULT_RULES)
     )
     dropouts = (*base.dropouts, DropoutMark("therapist", 30.0, 0.2, None))
