@@ -355,5 +355,7 @@ def test_locale_names_a_catalog() -> None:
 @pytest.mark.parametrize("value", ["ja", "pt", "de-AT", "english", "ｄｅ", "de;q=1", "qps"])
 def test_a_locale_without_a_catalog_is_a_start_up_error(value: str) -> None:
     """No guessing for a setting: `pt` or `de-AT` would be a catalog's neighbour, not it."""
-    with pytest.raises(ConfigError, match="QUALMON_LOCALE must be one of en, de, fr, es, pt_BR, nl"):
+    with pytest.raises(
+        ConfigError, match="QUALMON_LOCALE must be one of en, de, fr, es, pt_BR, nl"
+    ):
         settings_from_env({"QUALMON_SECRET": SECRET, "QUALMON_LOCALE": value})

@@ -138,6 +138,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:24px 0 8px}
 padding:12px 16px;border-left:4px solid var(--accent);margin:0}
 table{border-collapse:collapse;font-size:14px;margin:0 0 12px}
 th,td{padding:4px 10px;text-align:left;border-bottom:1px solid var(--line)}
+td{white-space:nowrap}
 thead th{background:var(--th)} tbody th{font-weight:600}
 caption{text-align:left;font-weight:600;padding:8px 0 4px}
 figure{margin:0;overflow-x:auto}

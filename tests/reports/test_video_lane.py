@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qualmon.reports.async_store import AsyncReportStore
 from qualmon.l10n.catalogs import english
+from qualmon.reports.async_store import AsyncReportStore
 from qualmon.reports.document import report_json
 from qualmon.reports.html import render_report_html
 from qualmon.reports.model import video_band

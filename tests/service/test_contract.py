@@ -18,8 +18,8 @@ import qualmon
 from qualmon.config import Settings
 from qualmon.core.heard import HeardTracker, sample_from_json
 from qualmon.core.warnings import WarningEvent
-from qualmon.media.offer import validate_offer
 from qualmon.l10n.catalogs import english, load_localizer
+from qualmon.media.offer import validate_offer
 from qualmon.reports.document import report_json
 from qualmon.reports.model import WarningRecord
 from qualmon.reports.store import ReportStore

@@ -122,7 +122,9 @@ async def test_session_paths_take_any_id(
 
 
 LANGS = st.one_of(
-    st.sampled_from(["de", "pt-BR", "pt_br", "PT", "de-AT", "ja", "zh-Hant-TW", "x", "", "e\u0301n"]),
+    st.sampled_from(
+        ["de", "pt-BR", "pt_br", "PT", "de-AT", "ja", "zh-Hant-TW", "x", "", "e\u0301n"]
+    ),
     nasty_text(max_size=40),
 )
 
