@@ -73,7 +73,7 @@ test: system-deps setup $(TOOLS_STAMP) $(AXE)
 
 # The inner loop: everything that needs no real-time media, the speech corpus nor seconds of
 # waiting (marker `slow`): about 100 s on the 2-core dev machine.
-test-fast: setup $(TOOLS_STAMP)
+test-fast: setup $(TOOLS_STAMP) $(AXE)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not realtime and not corpus and not slow"
 
