@@ -21,7 +21,7 @@ from .keys import (
     store_key,
     warnings_key,
 )
-from .language import default_localizer, request_localizer
+from .language import default_localizer, language_headers, request_localizer
 from .views import session_json
 
 LIST_SCOPES = ("cluster", "local")
@@ -56,7 +56,7 @@ async def get_session(request: web.Request) -> web.Response:
     warnings = runtime.active(session_id) if runtime is not None else ()
     return web.json_response(
         session_json(snapshot, warnings, instance=request.app[instance_id_key], loc=loc),
-        headers={"Content-Language": loc.tag},
+        headers=language_headers(loc),
     )
 
 

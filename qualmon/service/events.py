@@ -20,7 +20,7 @@ from ..l10n.localizer import Localizer
 from ..warnings.runtime import Pulse, StreamMessage, WarningObserver, WarningsRuntime
 from .auth import authenticate, authorize_session, require
 from .keys import metrics_key, sessions_key, settings_key, warnings_key
-from .language import request_localizer
+from .language import language_headers, request_localizer
 from .views import stream_message
 from .widget_page import render_widget
 
@@ -98,7 +98,7 @@ async def sse(request: web.Request) -> web.StreamResponse:
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",  # proxies must not hold events back
-                "Content-Language": loc.tag,
+                **language_headers(loc),
             }
         )
         await response.prepare(request)
@@ -117,7 +117,7 @@ async def ws(request: web.Request) -> web.StreamResponse:
     # Subscribe before the upgrade, so a session gone meanwhile is a plain 404, not a 101.
     async with _subscription(request, session_id) as queue:
         socket = web.WebSocketResponse(heartbeat=15.0)
-        socket.headers["Content-Language"] = loc.tag
+        socket.headers.update(language_headers(loc))
         await socket.prepare(request)
 
         async def drain_client() -> None:
@@ -155,7 +155,7 @@ async def widget(request: web.Request) -> web.Response:
             "Content-Security-Policy": WIDGET_CSP,
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
-            "Content-Language": loc.tag,
+            **language_headers(loc),
         },
     )
 

@@ -36,6 +36,12 @@ def request_localizer(request: web.Request) -> Localizer:
     return catalogs.get(locale)
 
 
+def language_headers(loc: Localizer) -> dict[str, str]:
+    """What an answer in `loc`'s language says about it; `Vary`, since the same URL answers
+    differently for another Accept-Language."""
+    return {"Content-Language": loc.tag, "Vary": "Accept-Language"}
+
+
 def default_localizer(app: web.Application) -> Localizer:
     """QUALMON_LOCALE's catalog."""
     return app[catalogs_key].get(app[settings_key].locale)

@@ -39,7 +39,7 @@ from .keys import (
     timeline_key,
     warnings_key,
 )
-from .language import request_localizer
+from .language import language_headers, request_localizer
 from .metrics import register_store_collector
 from .views import session_json
 
@@ -115,7 +115,7 @@ async def get_report(request: web.Request) -> web.Response:
     doc = report_json(report, loc)
     if live is not None:
         doc["live"] = live
-    return web.json_response(doc, headers={**PRIVATE_HEADERS, "Content-Language": loc.tag})
+    return web.json_response(doc, headers={**PRIVATE_HEADERS, **language_headers(loc)})
 
 
 async def get_report_html(request: web.Request) -> web.Response:
@@ -127,7 +127,7 @@ async def get_report_html(request: web.Request) -> web.Response:
         headers={
             **PRIVATE_HEADERS,
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "Content-Language": loc.tag,
+            **language_headers(loc),
         },
     )
 

@@ -284,6 +284,19 @@ def test_cli_report_prints_the_summary(stored: Backend) -> None:
     assert missing.returncode == 1 and "nobody" in missing.stderr
 
 
+def test_cli_report_speaks_the_asked_language(stored: Backend) -> None:
+    """--lang (else QUALMON_LOCALE) for the clinician summary; a language without a catalog
+    is exit 2 before the store is opened."""
+    result = run_cli("report", "stored", "--lang", "de", db=stored.target)
+    assert result.returncode == 0, result.stderr
+    assert "2 Aussetzer, während die Klient:in sprach." in result.stdout
+    result = run_cli("report", "stored", "--json", "--lang", "fr", db=stored.target)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"].startswith("Séance de 60\u00a0secondes")
+    result = run_cli("report", "stored", "--lang", "ja", db=stored.target)
+    assert result.returncode == 2 and "no catalog for 'ja'" in result.stderr
+
+
 def test_cli_report_names_a_missing_sqlite_store(tmp_path: Path) -> None:
     nowhere = run_cli("report", "stored", db=str(tmp_path / "absent.db"))
     assert nowhere.returncode == 2 and "absent.db" in nowhere.stderr

@@ -179,6 +179,7 @@ async def test_the_report_in_the_readers_language(service: Service) -> None:
         f"{service.url}/v1/sessions/r1/report.html", params={"token": watch, "lang": "es"}
     ) as r:
         assert r.status == 200 and r.headers["Content-Language"] == "es"
+        assert r.headers["Vary"] == "Accept-Language"
         page = await r.text()
     assert page.startswith('<!DOCTYPE html><html lang="es">')
     for heading in ("Resumen", "Cronología", "Conversación", "Avisos"):
