@@ -4,6 +4,7 @@ and the timeline's text alternative opens from the keyboard."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +20,8 @@ STARTED = float(int(time.time()) - 3600)
 
 
 @pytest.fixture
-def settings(tmp_path: object) -> Settings:
-    return make_settings(db_path=str(tmp_path) + "/reports.db")  # type: ignore[operator]
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(db_path=str(tmp_path / "reports.db"))
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def backend(settings: Settings) -> Backend:
 
 @pytest.fixture
 async def stored(backend: Backend, service: Service) -> str:
-    """An ended session with dropouts, a warning and a video lane, saved through the store."""
+    """An ended session with dropouts and a warning, saved in the service's store."""
     store = backend.open()
     store.save(checkpoint("a11y", started_at=STARTED, ended_at=STARTED + 60, end_reason="ended"))
     store.record_warning(
