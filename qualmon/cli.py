@@ -113,7 +113,12 @@ def cmd_token(args: argparse.Namespace) -> int:
         raise ConfigError("QUALMON_SECRET is not set: tokens are signed with it")
     try:
         token = issue_token(
-            secret, scope=args.scope, session=args.session, role=args.role, ttl_seconds=args.ttl
+            secret,
+            scope=args.scope,
+            session=args.session,
+            role=args.role,
+            ttl_seconds=args.ttl,
+            locale=args.locale,
         )
     except TokenError as exc:
         raise ConfigError(str(exc)) from None
@@ -212,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--scope", required=True, choices=("publish", "watch", "admin"))
     token.add_argument("--session", help="the platform's session id (publish, watch)")
     token.add_argument("--role", choices=("therapist", "client"), help="publish tokens only")
+    token.add_argument(
+        "--locale",
+        help="the reader's language, a tag such as de or pt-BR (a watch token's widget and"
+        " streams; a therapist's publish token also sets the session's webhook texts)",
+    )
     token.add_argument(
         "--ttl", type=_integer, default=3600, help="lifetime in seconds (default 3600)"
     )
@@ -321,12 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=cmd_bench)
 
-    from .reports.cli import add_store_flag, run_purge, run_report
+    from .reports.cli import add_lang_flag, add_store_flag, run_purge, run_report
 
     report = sub.add_parser("report", help="print a stored session report (reads QUALMON_DB)")
     report.add_argument("session_id", help="the platform's session id (its newest report)")
     report.add_argument("--json", action="store_true", help="the report as JSON")
     add_store_flag(report)
+    add_lang_flag(report)
     report.set_defaults(func=run_report)
 
     purge = sub.add_parser("purge", help="delete stored reports of sessions ended before DATE")

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from qualmon.config import Settings
 from qualmon.core.quantiles import percentile
+from qualmon.l10n.catalogs import Catalogs
 from qualmon.service.app import PrivateAccessLogger, create_app
 from qualmon.service.auth import issue_token
 from qualmon.service.keys import sessions_key
@@ -161,12 +162,17 @@ def warning_observer() -> RecordingWarningObserver:
 
 @asynccontextmanager
 async def run_service(
-    settings: Settings, *, middlewares: Sequence[Any] = (), port: int = 0
+    settings: Settings,
+    *,
+    middlewares: Sequence[Any] = (),
+    port: int = 0,
+    catalogs: Catalogs | None = None,
 ) -> AsyncIterator[Service]:
     """A real app on a random loopback port with a fresh metrics registry; `middlewares`
-    run outside the app's own (the fuzz tests time refusals with one)."""
+    run outside the app's own (the fuzz tests time refusals with one); `catalogs` adds
+    locales (the pseudo-locale)."""
     metrics = QualmonMetrics(CollectorRegistry())
-    app = create_app(settings, metrics=metrics)
+    app = create_app(settings, metrics=metrics, catalogs=catalogs)
     for index, middleware in enumerate(middlewares):
         app.middlewares.insert(index, middleware)
     # The access logger `qualmon serve` uses: no client address, no query string.

@@ -222,6 +222,18 @@ def test_token_publish_without_role_exits_2(env: dict[str, str], tmp_path: Path)
     assert result.stdout == ""
 
 
+def test_token_carries_a_locale_claim(env: dict[str, str], tmp_path: Path) -> None:
+    """--locale: the reader's language in the token; a non-tag is refused (exit 2)."""
+    env["QUALMON_SECRET"] = SECRET
+    result = run_cli(
+        "token", "--scope", "watch", "--session", "s", "--locale", "pt-BR", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert verify_token(SECRET, result.stdout.strip()).locale == "pt-BR"
+    bad = run_cli("token", "--scope", "admin", "--locale", "<de>", env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and "locale must be a language tag" in bad.stderr
+
+
 def test_token_without_secret_exits_2(env: dict[str, str], tmp_path: Path) -> None:
     """No QUALMON_SECRET: exit 2 naming it."""
     result = run_cli("token", "--scope", "admin", env=env, cwd=tmp_path)

@@ -345,3 +345,21 @@ def test_bad_cluster_settings_are_start_up_errors(name: str, value: str, needle:
     with pytest.raises(ConfigError, match=name) as caught:
         settings_from_env({"QUALMON_SECRET": "s" * 40, name: value})
     assert needle in str(caught.value)
+
+
+def test_locale_names_a_catalog() -> None:
+    """QUALMON_LOCALE: en by default; a catalog's name in either spelling and any case."""
+    assert settings_from_env({"QUALMON_SECRET": SECRET}).locale == "en"
+    for raw, locale in (("de", "de"), (" pt-BR ", "pt_BR"), ("pt_br", "pt_BR"), ("NL", "nl")):
+        assert settings_from_env({"QUALMON_SECRET": SECRET, "QUALMON_LOCALE": raw}).locale == (
+            locale
+        )
+
+
+@pytest.mark.parametrize("value", ["ja", "pt", "de-AT", "english", "ｄｅ", "de;q=1", "qps"])
+def test_a_locale_without_a_catalog_is_a_start_up_error(value: str) -> None:
+    """No guessing for a setting: `pt` or `de-AT` would be a catalog's neighbour, not it."""
+    with pytest.raises(
+        ConfigError, match="QUALMON_LOCALE must be one of en, de, fr, es, pt_BR, nl"
+    ):
+        settings_from_env({"QUALMON_SECRET": SECRET, "QUALMON_LOCALE": value})

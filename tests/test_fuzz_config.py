@@ -82,6 +82,9 @@ def values_for(name: str) -> st.SearchStrategy[str]:
         "QUALMON_ADVERTISE_URL": st.sampled_from(
             ["http://qm-0.qm:8080", "https://[::1]:8443/", "http://h/x", "ftp://h", "http://"]
         ),
+        "QUALMON_LOCALE": st.sampled_from(
+            ["de", "pt-BR", "pt_br", "NL", "pt", "de-AT", "ja", "qps", " fr ", "ｄｅ", "e\u0301s"]
+        ),
     }.get(name, numbers())
     return st.one_of(plausible, nasty_text(max_size=30), numbers())
 
@@ -114,6 +117,7 @@ NAMES = (
     "QUALMON_REUSE_PORT",
     "QUALMON_INSTANCE_ID",
     "QUALMON_ADVERTISE_URL",
+    "QUALMON_LOCALE",
 )
 "Every variable qualmon/config.py reads."
 

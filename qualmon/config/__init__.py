@@ -16,6 +16,7 @@ from ..core.speech import SpeechParams
 from ..core.turns import TurnParams
 from ..core.voice import VoiceParams
 from ..core.warnings import DEFAULT_RULES, Rule, override_rules
+from ..l10n.locales import DEFAULT_LOCALE, LOCALES, exact_locale
 from .errors import ConfigError as ConfigError
 from .values import (
     MAX_PORT as MAX_PORT,
@@ -130,6 +131,9 @@ class Settings:
     advertise_url: str | None = None
     "The http(s) base URL other instances reach this one at (QUALMON_ADVERTISE_URL); None:"
     " `http://host:port` (`cluster.identity.advertise_url_of`)."
+    locale: str = DEFAULT_LOCALE
+    "The therapist's language when no request says (QUALMON_LOCALE): the widget, reports and"
+    " event streams without ?lang= or Accept-Language, and the webhook."
 
 
 _ON = ("on", "1", "true")
@@ -216,6 +220,17 @@ def _janus_secret(env: Mapping[str, str], name: str) -> str | None:
     if not (raw.isascii() and raw.isprintable()) or len(raw) < 16:
         raise ConfigError(f"{name} must be at least 16 printable ASCII characters")
     return raw
+
+
+def _locale(env: Mapping[str, str]) -> str:
+    """QUALMON_LOCALE: one of the locales with a catalog (`pt-BR` and `pt_br` name pt_BR)."""
+    raw = env.get("QUALMON_LOCALE", "").strip()
+    if not raw:
+        return DEFAULT_LOCALE
+    locale = exact_locale(raw)
+    if locale is None:
+        raise ConfigError(f"QUALMON_LOCALE must be one of {', '.join(LOCALES)}, got {raw[:40]!r}")
+    return locale
 
 
 def _check_overrides(overrides: Mapping[str, object]) -> None:
@@ -331,6 +346,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object)
         values["advertise_url"] = advertise_url(
             env["QUALMON_ADVERTISE_URL"], "QUALMON_ADVERTISE_URL"
         )
+    values["locale"] = _locale(env)
     _check_overrides(overrides)
     values.update({k: v for k, v in overrides.items() if v is not None})
     secret = values["secret"]

@@ -1,62 +1,145 @@
 """The words of every warning, for the therapist and for SREs: the one place they live.
 
-Nothing else in qualmon holds user-visible warning wording, so the gettext catalogs can
-later take over this module alone. The rules that decide when to warn are in warnings.py.
+Therapist texts are English message ids, marked with N_ so the gettext catalogs
+(`qualmon/l10n/locales`) carry their translations; each is a whole sentence per side (the
+client's, or the therapist's own), since "the client's" and "your" do not compose in other
+languages. `therapist_text` takes a gettext function and so translates at the output edge;
+the core itself stays English and pure. SRE texts stay English (operators, logs). The rules
+that decide when to warn are in warnings.py.
 """
 
 from __future__ import annotations
 
-# Placeholders: {who}/{whose} name whose side it is (see _who); SRE texts get {role},
-# {value} and {threshold} in the rule's unit, and {value_ms}/{threshold_ms} for seconds.
+from collections.abc import Callable
 
-THERAPIST_TEXTS: dict[str, str] = {
-    "high_loss": "{who} audio is breaking up. You may want to ask them to repeat anything "
-    "important.",
-    "high_rtt": "There is a noticeable delay on {whose} connection. Leaving a little more "
-    "time before replying can help avoid talking over each other.",
-    "high_jitter": "{who} connection is unsteady, so their voice may sound choppy.",
-    "low_mos": "Call quality on {whose} side is poor right now. If it continues, a short "
-    "pause or reconnecting may help.",
-    "audio_dropouts": "Some of {whose} words were lost. You may want to ask them to repeat "
-    "what they just said.",
-    "media_stopped": "{who} audio has stopped reaching the session. They may not hear you "
-    "either; check in with them.",
-    "mic_silent": "We are not picking up any sound from {whose} microphone. They may be muted.",
-    "audible_concealment": "{who} connection is losing parts of the incoming audio, so words "
-    "may be missed. Repeating anything important can help.",
-    "connection_lost": "{who} connection has dropped. They may be trying to reconnect.",
-    "video_frozen": "{who} picture keeps freezing; their voice may still be fine — ask "
-    "before assuming they are not responding.",
-    "talk_over_delay": "The connection delay is making it easy to talk over each other. "
-    "Short pauses before replying can help.",
-    "talk_balance": "For your information: one participant has been doing most of the "
-    "talking for a while.",
+from .msgid import N_
+
+Gettext = Callable[[str], str]
+"A catalog's gettext: message id in, its translation out."
+
+CLIENT = "client"
+OWN = "therapist"
+"Whose side a warning is about: the client's, or the therapist's own (read as 'your')."
+
+THERAPIST_TEXTS: dict[str, dict[str | None, str]] = {
+    "high_loss": {
+        CLIENT: N_(
+            "The client's audio is breaking up. You may want to ask them to repeat anything "
+            "important."
+        ),
+        OWN: N_(
+            "Your audio is breaking up. The client may miss some of your words; repeating "
+            "anything important can help."
+        ),
+    },
+    "high_rtt": {
+        CLIENT: N_(
+            "There is a noticeable delay on the client's connection. Leaving a little more "
+            "time before replying can help avoid talking over each other."
+        ),
+        OWN: N_(
+            "There is a noticeable delay on your connection. Leaving a little more time "
+            "before replying can help avoid talking over each other."
+        ),
+    },
+    "high_jitter": {
+        CLIENT: N_("The client's connection is unsteady, so their voice may sound choppy."),
+        OWN: N_("Your connection is unsteady, so your voice may sound choppy to the client."),
+    },
+    "low_mos": {
+        CLIENT: N_(
+            "Call quality on the client's side is poor right now. If it continues, a short "
+            "pause or reconnecting may help."
+        ),
+        OWN: N_(
+            "Call quality on your side is poor right now. If it continues, a short pause or "
+            "reconnecting may help."
+        ),
+    },
+    "audio_dropouts": {
+        CLIENT: N_(
+            "Some of the client's words were lost. You may want to ask them to repeat what "
+            "they just said."
+        ),
+        OWN: N_("Some of your words were lost. You may want to repeat what you just said."),
+    },
+    "media_stopped": {
+        CLIENT: N_(
+            "The client's audio has stopped reaching the session. They may not hear you "
+            "either; check in with them."
+        ),
+        OWN: N_(
+            "Your audio has stopped reaching the session. The client may not hear you; check "
+            "your microphone and connection."
+        ),
+    },
+    "mic_silent": {
+        CLIENT: N_(
+            "We are not picking up any sound from the client's microphone. They may be muted."
+        ),
+        OWN: N_("We are not picking up any sound from your microphone. It may be muted."),
+    },
+    "audible_concealment": {
+        CLIENT: N_(
+            "The client's connection is losing parts of the incoming audio, so words may be "
+            "missed. Repeating anything important can help."
+        ),
+        OWN: N_(
+            "Your connection is losing parts of the incoming audio, so you may miss some "
+            "words. Asking the client to repeat anything important can help."
+        ),
+    },
+    "connection_lost": {
+        CLIENT: N_("The client's connection has dropped. They may be trying to reconnect."),
+        OWN: N_("Your connection has dropped. Reconnecting should bring you back in."),
+    },
+    "video_frozen": {
+        CLIENT: N_(
+            "The client's picture keeps freezing; their voice may still be fine — ask before "
+            "assuming they are not responding."
+        ),
+        OWN: N_(
+            "Your picture keeps freezing for the client; your voice may still be reaching "
+            "them. Letting them know you are still there can help."
+        ),
+    },
+    "talk_over_delay": {
+        None: N_(
+            "The connection delay is making it easy to talk over each other. Short pauses "
+            "before replying can help."
+        ),
+    },
+    "talk_balance": {
+        None: N_(
+            "For your information: one participant has been doing most of the talking for a while."
+        ),
+    },
 }
-"What the therapist reads when a warning is raised, by kind."
-OWN_SIDE_TEXTS: dict[str, str] = {
-    "video_frozen": "Your picture keeps freezing for the client; your voice may still be "
-    "reaching them. Letting them know you are still there can help.",
+"What the therapist reads when a warning is raised, by kind and whose side it is about."
+CLEARED_TEXTS: dict[str, dict[str | None, str]] = {
+    "media_stopped": {
+        CLIENT: N_("The client's audio is coming through again."),
+        OWN: N_("Your audio is coming through again."),
+    },
+    "connection_lost": {
+        CLIENT: N_("The client's connection is back."),
+        OWN: N_("Your connection is back."),
+    },
 }
-"Kinds whose advice differs when the warning is about the therapist's own side."
-CLEARED_TEXTS: dict[str, str] = {
-    "media_stopped": "{who} audio is coming through again.",
-    "connection_lost": "{who} connection is back.",
-}
-"Cleared texts of their own; every other kind says SETTLED_TEXT with its SETTLED_TEXTS entry."
-SETTLED_TEXT = "This has settled: {what}"
+"Cleared texts that name whose side recovered; every other kind says its SETTLED_TEXTS."
 SETTLED_TEXTS: dict[str, str] = {
-    "high_loss": "audio is coming through clearly again.",
-    "high_rtt": "the delay is back to normal.",
-    "high_jitter": "the connection is steady again.",
-    "low_mos": "call quality has recovered.",
-    "audio_dropouts": "no more lost words.",
-    "mic_silent": "sound is coming from the microphone again.",
-    "audible_concealment": "the incoming audio is complete again.",
-    "video_frozen": "the picture is moving smoothly again.",
-    "talk_over_delay": "the delay is no longer getting in the way.",
-    "talk_balance": "the conversation is more balanced again.",
+    "high_loss": N_("This has settled: audio is coming through clearly again."),
+    "high_rtt": N_("This has settled: the delay is back to normal."),
+    "high_jitter": N_("This has settled: the connection is steady again."),
+    "low_mos": N_("This has settled: call quality has recovered."),
+    "audio_dropouts": N_("This has settled: no more lost words."),
+    "mic_silent": N_("This has settled: sound is coming from the microphone again."),
+    "audible_concealment": N_("This has settled: the incoming audio is complete again."),
+    "video_frozen": N_("This has settled: the picture is moving smoothly again."),
+    "talk_over_delay": N_("This has settled: the delay is no longer getting in the way."),
+    "talk_balance": N_("This has settled: the conversation is more balanced again."),
 }
-SETTLED_FALLBACK = "resolved."
+SETTLED_FALLBACK = N_("This has settled: resolved.")
 SRE_TEXTS: dict[str, str] = {
     "high_loss": "{role} inbound RTP loss {value:.1%} (5 s-equivalent: worst of 1/2/5 s "
     "windows; threshold {threshold:.1%})",
@@ -80,27 +163,39 @@ SESSION_ROLE = "session"
 "The {role} of a session-scope warning, which belongs to no one leg."
 
 
-def _who(role: str | None) -> tuple[str, str]:
-    """{who} and {whose}: the therapist reads about their own side as "your"."""
-    if role == "client":
-        return "The client's", "the client's"
-    if role == "therapist":
-        return "Your", "your"
-    return "The", "the"
+def _english(message: str) -> str:
+    return message
 
 
-def texts(
-    kind: str, role: str | None, value: float, threshold: float, *, cleared: bool
-) -> tuple[str, str]:
-    """(therapist text, SRE text) of a warning raised or cleared; KeyError for unknown kinds."""
-    who, whose = _who(role)
+def _side_text(by_side: dict[str | None, str], role: str | None) -> str:
+    """The text for `role`'s side; a session-scope kind has one text for every role, and a
+    leg warning without a known role (the runtime raises none) reads as the client's."""
+    if None in by_side:
+        return by_side[None]
+    return by_side.get(role, by_side[CLIENT])
+
+
+def therapist_message(kind: str, role: str | None, *, cleared: bool) -> str:
+    """The English message id of a warning's therapist text; KeyError for unknown kinds."""
     if cleared:
-        template = CLEARED_TEXTS.get(kind, SETTLED_TEXT)
-        what = SETTLED_TEXTS.get(kind, SETTLED_FALLBACK)
-        therapist = template.format(who=who, whose=whose, what=what)
-    else:
-        own = OWN_SIDE_TEXTS.get(kind) if role == "therapist" else None
-        therapist = (own or THERAPIST_TEXTS[kind]).format(who=who, whose=whose)
+        own = CLEARED_TEXTS.get(kind)
+        if own is not None:
+            return _side_text(own, role)
+        if kind not in THERAPIST_TEXTS:
+            raise KeyError(kind)
+        return SETTLED_TEXTS.get(kind, SETTLED_FALLBACK)
+    return _side_text(THERAPIST_TEXTS[kind], role)
+
+
+def therapist_text(
+    kind: str, role: str | None, *, cleared: bool, gettext: Gettext = _english
+) -> str:
+    """What the therapist reads, through `gettext` (English without one)."""
+    return gettext(therapist_message(kind, role, cleared=cleared))
+
+
+def sre_text(kind: str, role: str | None, value: float, threshold: float, *, cleared: bool) -> str:
+    """What SREs read: technical, English, with the measured value and the threshold."""
     sre = SRE_TEXTS[kind].format(
         role=role or SESSION_ROLE,
         value=value,
@@ -108,4 +203,15 @@ def texts(
         value_ms=value * 1000,
         threshold_ms=threshold * 1000,
     )
-    return therapist, (CLEARED_PREFIX + sre if cleared else sre)
+    return CLEARED_PREFIX + sre if cleared else sre
+
+
+def texts(
+    kind: str, role: str | None, value: float, threshold: float, *, cleared: bool
+) -> tuple[str, str]:
+    """(therapist text in English, SRE text) of a warning raised or cleared; KeyError for
+    unknown kinds."""
+    return (
+        therapist_text(kind, role, cleared=cleared),
+        sre_text(kind, role, value, threshold, cleared=cleared),
+    )

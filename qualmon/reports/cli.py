@@ -8,11 +8,16 @@ import os
 import sys
 
 from ..core.instants import iso, parse_instant
+from ..l10n.catalogs import CatalogError, load_localizer
+from ..l10n.locales import DEFAULT_LOCALE, LOCALES, match_locale
+from ..l10n.localizer import Localizer
+from .document import report_json
 from .faults import STORE_ERRORS, describe
-from .model import SessionReport, clinician_summary, report_json
+from .model import SessionReport
 from .pg_store import is_postgresql
 from .sql_store import BaseReportStore
 from .stores import open_store, store_label
+from .summary import clinician_summary
 
 DEFAULT_DB = "qualmon.db"
 
@@ -46,14 +51,37 @@ def _ms(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{value * 1000:.{digits}f} ms"
 
 
-def text_report(report: SessionReport) -> str:
-    """The summary and per-role numbers, for a terminal."""
+def add_lang_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lang",
+        help="language of the clinician summary: a tag such as de or pt-BR "
+        f"(QUALMON_LOCALE, default {DEFAULT_LOCALE})",
+    )
+
+
+def _localizer(args: argparse.Namespace) -> Localizer | None:
+    """The summary's language: --lang, else QUALMON_LOCALE, else English; None (after a
+    message) if no catalog speaks it or it cannot be loaded."""
+    wish = args.lang or os.environ.get("QUALMON_LOCALE") or DEFAULT_LOCALE
+    locale = match_locale(wish)
+    if locale is None:
+        print(f"qualmon: no catalog for {wish[:40]!r} (have {', '.join(LOCALES)})", file=sys.stderr)
+        return None
+    try:
+        return load_localizer(locale)
+    except CatalogError as exc:
+        print(f"qualmon: {exc}", file=sys.stderr)
+        return None
+
+
+def text_report(report: SessionReport, loc: Localizer) -> str:
+    """The summary (in `loc`'s language) and per-role numbers, for a terminal."""
     state = report.end_reason or "live (last saved " + str(iso(report.checkpoint_at)) + ")"
     lines = [
         f"Session {report.session_id}: {state}",
         f"Started {iso(report.started_at)}, {report.duration_seconds:.0f} s",
         "",
-        clinician_summary(report),
+        clinician_summary(report, loc),
         "",
     ]
     header: tuple[str, ...] = ("role", "received", "lost", "jitter p50/p95", "RTT p50/p95")
@@ -89,6 +117,9 @@ def text_report(report: SessionReport) -> str:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    loc = _localizer(args)
+    if loc is None:
+        return 2
     store = _open(args)
     if store is None:
         return 2
@@ -100,9 +131,9 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"qualmon: no report for session {args.session_id!r}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(report_json(report), indent=2))
+        print(json.dumps(report_json(report, loc), indent=2, ensure_ascii=False))
     else:
-        print(text_report(report))
+        print(text_report(report, loc))
     return 0
 
 

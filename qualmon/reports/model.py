@@ -1,11 +1,10 @@
-"""Session reports as records: what the store keeps, the JSON shape, and a plain summary."""
+"""Session reports as records: what the store keeps, and the measures derived from them."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..core.instants import iso
 from ..core.turns import TurnStats
 
 ReportEndReason = Literal["ended", "lost", "interrupted", "shutdown"]
@@ -251,119 +250,3 @@ def quality_degraded_ratio(report: SessionReport) -> float:
         for b in degraded_buckets(report)
     )
     return min(1.0, seconds / duration)
-
-
-def report_json(report: SessionReport) -> dict[str, Any]:
-    """The report as served by the API and printed by `qualmon report --json`."""
-    end = report.ended_at or report.checkpoint_at
-    roles = report.roles
-    warned = degraded_ratio(report.warnings, report.started_at, end)
-    degraded = quality_degraded_ratio(report)
-    return {
-        "id": report.session_id,
-        "state": "ended" if report.ended_at is not None else "live",
-        "started_at": iso(report.started_at),
-        "ended_at": iso(report.ended_at),
-        "checkpoint_at": iso(report.checkpoint_at),
-        "end_reason": report.end_reason,
-        "duration_seconds": round(report.duration_seconds, 3),
-        "roles": list(roles),
-        "legs": {leg.role: _without_role(asdict(leg)) for leg in report.legs},
-        "turns": report.turns,
-        "degraded_ratio": warned,
-        "quality_degraded_ratio": degraded,
-        "warnings": [
-            {**asdict(w), "raised_at": iso(w.raised_at), "cleared_at": iso(w.cleared_at)}
-            for w in report.warnings
-        ],
-        "timeline": {
-            "bucket_seconds": BUCKET_SECONDS,
-            "points": {
-                role: [_without_role(asdict(p)) for p in report.points if p.role == role]
-                for role in roles
-            },
-        },
-        "speech": {
-            role: [[s.start_seconds, s.end_seconds] for s in report.speech if s.role == role]
-            for role in roles
-        },
-        "dropouts": {
-            role: [_without_role(asdict(d)) for d in report.dropouts if d.role == role]
-            for role in roles
-        },
-        "summary": clinician_summary(report, degraded=degraded, warned=warned),
-    }
-
-
-def _without_role(doc: dict[str, Any]) -> dict[str, Any]:
-    doc.pop("role", None)
-    doc.pop("index", None)
-    return doc
-
-
-# -- words ---------------------------------------------------------------------
-
-_ENDINGS: dict[str, str] = {
-    "ended": "ended normally",
-    "lost": "ended when the connection was lost",
-    "interrupted": "was interrupted by a monitor restart; figures run to the last save",
-    "shutdown": "was cut short when the monitor shut down",
-}
-
-
-def _percent(ratio: float) -> str:
-    value = ratio * 100
-    return f"{value:.0f} %" if value >= 1 or value == 0 else "under 1 %"
-
-
-def _minutes(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min"
-
-
-def clinician_summary(
-    report: SessionReport, *, degraded: float | None = None, warned: float | None = None
-) -> str:
-    """A few plain sentences for the therapist: how the audio was, who talked, what was lost.
-
-    `degraded` (quality_degraded_ratio) and `warned` (degraded_ratio) when already computed.
-    """
-    ending = _ENDINGS.get(report.end_reason or "", "is still running")
-    parts = [f"Session of {_minutes(report.duration_seconds)}; it {ending}."]
-    if degraded is None:
-        degraded = quality_degraded_ratio(report)
-    if degraded == 0:
-        parts.append("Audio was good throughout.")
-    else:
-        parts.append(f"Audio was degraded for {_percent(degraded)} of the session.")
-    shares = report.turns.get("talk_share") or {}
-    said = "; ".join(
-        f"{role} talk share {_percent(shares[role])}" for role in report.roles if role in shares
-    )
-    if said:
-        parts.append(said[0].upper() + said[1:] + ".")
-    for leg in report.legs:
-        n = leg.dropouts_in_speech
-        if n:
-            noun = "dropout" if n == 1 else "dropouts"
-            parts.append(f"{n} {noun} while the {leg.role} was speaking.")
-    for role in report.roles:
-        frozen = sum(1 for p in report.points if p.role == role and p.video_frozen)
-        if frozen:
-            share = min(1.0, frozen * BUCKET_SECONDS / max(report.duration_seconds, 1.0))
-            parts.append(f"The {role}'s picture froze at times ({_percent(share)} of the session).")
-    if any(leg.dropouts for leg in report.legs) and not any(
-        leg.dropouts_in_speech for leg in report.legs
-    ):
-        parts.append("No words were lost to dropouts.")
-    if report.warnings:
-        if warned is None:
-            end = report.ended_at or report.checkpoint_at
-            warned = degraded_ratio(report.warnings, report.started_at, end)
-        n = len(report.warnings)
-        parts.append(
-            f"{n} warning{'s' if n != 1 else ''} raised, active for {_percent(warned)} "
-            "of the session."
-        )
-    return " ".join(parts)

@@ -21,6 +21,7 @@ from .keys import (
     store_key,
     warnings_key,
 )
+from .language import default_localizer, language_headers, request_localizer
 from .views import session_json
 
 LIST_SCOPES = ("cluster", "local")
@@ -35,7 +36,8 @@ async def list_sessions(request: web.Request) -> web.Response:
         raise bad_request(f"scope must be one of {', '.join(LIST_SCOPES)}")
     snapshots = request.app[sessions_key].snapshots(time.monotonic())
     instance = request.app[instance_id_key]
-    local = [session_json(s, instance=instance) for s in snapshots]
+    loc = default_localizer(request.app)  # no warnings listed: nothing to translate
+    local = [session_json(s, instance=instance, loc=loc) for s in snapshots]
     owners = request.app.get(owners_key)
     if scope == "local":
         return web.json_response({"sessions": local})
@@ -49,10 +51,12 @@ async def get_session(request: web.Request) -> web.Response:
     snapshot = request.app[sessions_key].snapshot_of(session_id, time.monotonic())
     if snapshot is None:
         raise web.HTTPNotFound(text="unknown session\n")
+    loc = request_localizer(request)
     runtime = request.app.get(warnings_key)
     warnings = runtime.active(session_id) if runtime is not None else ()
     return web.json_response(
-        session_json(snapshot, warnings, instance=request.app[instance_id_key])
+        session_json(snapshot, warnings, instance=request.app[instance_id_key], loc=loc),
+        headers=language_headers(loc),
     )
 
 

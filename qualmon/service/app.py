@@ -16,7 +16,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..cluster.identity import instance_id_of
-from ..config import Settings, check_webhook
+from ..config import ConfigError, Settings, check_webhook
+from ..l10n.catalogs import CatalogError, Catalogs, load_catalogs
 from ..media.ice import host_addresses_while_running
 from ..sessions.registry import SessionRegistry
 from . import (
@@ -34,15 +35,19 @@ from . import (
     whip,
 )
 from .keys import (
+    catalogs_key,
     instance_id_key,
     metrics_key,
     sessions_key,
     settings_key,
+    therapist_locales_key,
     warnings_key,
     webhook_key,
 )
+from .language import remember_therapist_locale
 from .memory_trim import trim_periodically
 from .metrics import QualmonMetrics, register_live_collector
+from .therapist_locales import TherapistLocales
 from .video_metrics import VideoMetrics
 from .webhook import WebhookSender
 
@@ -183,9 +188,24 @@ async def _name_instance(request: web.Request, response: web.StreamResponse) -> 
     response.headers["Qualmon-Instance"] = request.app[instance_id_key]
 
 
-def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> web.Application:
-    """Build the service; `metrics` lets tests inject a fresh registry."""
+def _catalogs(settings: Settings, catalogs: Catalogs | None) -> Catalogs:
+    """The catalogs given, else the compiled ones; a missing one stops the start (exit 2)."""
+    try:
+        catalogs = catalogs or load_catalogs()
+    except CatalogError as exc:
+        raise ConfigError(str(exc)) from None
+    if settings.locale not in catalogs:
+        raise ConfigError(f"QUALMON_LOCALE={settings.locale} has no catalog")
+    return catalogs
+
+
+def create_app(
+    settings: Settings, *, metrics: QualmonMetrics | None = None, catalogs: Catalogs | None = None
+) -> web.Application:
+    """Build the service; `metrics` lets tests inject a fresh registry, `catalogs` more
+    locales (the tests' pseudo-locale)."""
     quiet_noisy_loggers()
+    catalogs = _catalogs(settings, catalogs)
     metrics = metrics or QualmonMetrics()
     sessions = SessionRegistry(settings, observers=[metrics, VideoMetrics(metrics.registry)])
     register_live_collector(metrics, sessions, settings.max_legs)
@@ -193,9 +213,12 @@ def create_app(settings: Settings, *, metrics: QualmonMetrics | None = None) -> 
     # Offers are capped by the WHIP handler with a clear 413; the app limit only stops abuse.
     app = web.Application(
         client_max_size=max(settings.max_offer_bytes, 1 << 16) * 4,
-        middlewares=[_errors, relay.middleware],
+        # The locale middleware inside the relay's: it sees requests handled here only.
+        middlewares=[_errors, relay.middleware, remember_therapist_locale],
     )
     app[settings_key] = settings
+    app[catalogs_key] = catalogs
+    app[therapist_locales_key] = TherapistLocales(catalogs, settings.locale)
     app[instance_id_key] = instance_id_of(settings)
     app[sessions_key] = sessions
     app[metrics_key] = metrics
@@ -236,6 +259,7 @@ def _setup_webhook(app: web.Application) -> None:
         settings.webhook_secret or "",
         registry=app[metrics_key].registry,
         timeout_seconds=settings.webhook_timeout_seconds,
+        localizer_for=app[therapist_locales_key].localizer_for,
     )
     app[webhook_key] = sender
     app[warnings_key].add_observer(sender)

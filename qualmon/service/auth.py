@@ -9,6 +9,7 @@ from typing import Literal, cast
 import jwt
 from aiohttp import web
 
+from ..l10n.locales import is_language_tag
 from ..sessions.snapshot import ROLES, Role
 
 Scope = Literal["publish", "watch", "admin"]
@@ -24,6 +25,9 @@ class Claims:
     session: str | None
     role: Role | None
     expires_at: int
+    locale: str | None = None
+    "The language the platform asks for (`locale` claim, a tag such as de or pt-BR): the"
+    " reader's with a watch token, the therapist's with a therapist's publish token."
 
 
 class TokenError(ValueError):
@@ -38,6 +42,7 @@ def issue_token(
     role: str | None = None,
     ttl_seconds: int = 3600,
     now: float | None = None,
+    locale: str | None = None,
 ) -> str:
     """Sign a token; refuses claim combinations the service would reject."""
     if scope not in SCOPES:
@@ -54,12 +59,16 @@ def issue_token(
         raise TokenError(f"session ids are 1–{MAX_SESSION_ID_CHARS} characters")
     if ttl_seconds <= 0:
         raise TokenError("ttl must be positive")
+    if locale is not None and not is_language_tag(locale):
+        raise TokenError("locale must be a language tag such as de or pt-BR")
     issued = int(now if now is not None else time.time())
     payload: dict[str, object] = {"scope": scope, "iat": issued, "exp": issued + ttl_seconds}
     if session is not None:
         payload["session"] = session
     if role is not None:
         payload["role"] = role
+    if locale is not None:
+        payload["locale"] = locale
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
@@ -88,11 +97,16 @@ def verify_token(secret: str, token: str) -> Claims:
         raise TokenError("invalid token: publish token without a valid role")
     if session is not None and len(session) > MAX_SESSION_ID_CHARS:
         raise TokenError("invalid token: session id too long")
+    locale = payload.get("locale")
+    # A tag no catalog speaks is still a tag (the next wish decides); a non-tag is a mistake.
+    if locale is not None and not (isinstance(locale, str) and is_language_tag(locale)):
+        raise TokenError("invalid token: locale is not a language tag")
     return Claims(
         scope=scope,
         session=session,
         role=role if scope == "publish" else None,
         expires_at=int(payload["exp"]),
+        locale=locale,
     )
 
 

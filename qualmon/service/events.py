@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from importlib import resources
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -18,10 +16,13 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..core.warnings import DEFAULT_RULES, WarningEvent
+from ..l10n.localizer import Localizer
 from ..warnings.runtime import Pulse, StreamMessage, WarningObserver, WarningsRuntime
 from .auth import authenticate, authorize_session, require
 from .keys import metrics_key, sessions_key, settings_key, warnings_key
+from .language import language_headers, request_localizer
 from .views import stream_message
+from .widget_page import render_widget
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,10 @@ async def _subscription(
 
 
 async def _messages(
-    request: web.Request, queue: asyncio.Queue[StreamMessage | None]
+    request: web.Request, queue: asyncio.Queue[StreamMessage | None], loc: Localizer
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event, data) pairs, with a heartbeat whenever nothing happened for a while; ends on
-    None."""
+    """(event, data) pairs, the therapist's words in `loc`'s language, with a heartbeat
+    whenever nothing happened for a while; ends on None."""
     talk_balance = request.app[warnings_key].talk_balance_enabled
     while True:
         try:
@@ -82,7 +83,7 @@ async def _messages(
             continue
         if message is None:
             return
-        event, data = stream_message(message)
+        event, data = stream_message(message, loc)
         if isinstance(message, Pulse):
             data["talk_balance_enabled"] = talk_balance
         yield event, data
@@ -90,17 +91,19 @@ async def _messages(
 
 async def sse(request: web.Request) -> web.StreamResponse:
     session_id = _authorize(request)
+    loc = request_localizer(request)
     async with _subscription(request, session_id) as queue:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",  # proxies must not hold events back
+                **language_headers(loc),
             }
         )
         await response.prepare(request)
         try:
-            async for event, data in _messages(request, queue):
+            async for event, data in _messages(request, queue, loc):
                 frame = f"event: {event}\ndata: {json.dumps(data)}\n\n"
                 await response.write(frame.encode())
         except ConnectionResetError:
@@ -110,9 +113,11 @@ async def sse(request: web.Request) -> web.StreamResponse:
 
 async def ws(request: web.Request) -> web.StreamResponse:
     session_id = _authorize(request)
+    loc = request_localizer(request)
     # Subscribe before the upgrade, so a session gone meanwhile is a plain 404, not a 101.
     async with _subscription(request, session_id) as queue:
         socket = web.WebSocketResponse(heartbeat=15.0)
+        socket.headers.update(language_headers(loc))
         await socket.prepare(request)
 
         async def drain_client() -> None:
@@ -122,7 +127,7 @@ async def ws(request: web.Request) -> web.StreamResponse:
 
         reader = asyncio.create_task(drain_client())
         try:
-            async for event, data in _messages(request, queue):
+            async for event, data in _messages(request, queue, loc):
                 if socket.closed or reader.done():
                     break
                 await socket.send_json({"event": event, "data": data})
@@ -136,26 +141,21 @@ async def ws(request: web.Request) -> web.StreamResponse:
     return socket
 
 
-def _widget_html() -> str:
-    return resources.files("qualmon.service").joinpath("static/widget.html").read_text("utf-8")
-
-
 async def widget(request: web.Request) -> web.Response:
     claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
     require(claims, scopes=("watch", "admin"))
     session_id = claims.session or request.query.get("session", "")
     if not session_id:
         raise web.HTTPBadRequest(text="an admin token needs ?session=ID\n")
-    page = _widget_html().replace(
-        "<body>", f'<body data-session="{html.escape(session_id, quote=True)}">', 1
-    )
+    loc = request_localizer(request)
     return web.Response(
-        text=page,
+        text=render_widget(loc, session_id),
         content_type="text/html",
         headers={
             "Content-Security-Policy": WIDGET_CSP,
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
+            **language_headers(loc),
         },
     )
 

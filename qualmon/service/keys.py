@@ -11,6 +11,7 @@ from aiohttp import web
 from ..cluster.membership import Membership
 from ..cluster.owners import SessionOwners
 from ..config import Settings
+from ..l10n.catalogs import Catalogs
 from ..media.rtp_ports import PortPool
 from ..reports.async_store import AsyncReportStore
 from ..reports.recorder import ReportRecorder
@@ -22,6 +23,7 @@ from .janus_bridge import JanusBridge
 from .metrics import ProbeMetrics, QualmonMetrics, RtpIngestMetrics
 from .rate_limit import RateLimiter
 from .relay_client import RelayClient
+from .therapist_locales import TherapistLocales
 from .webhook import WebhookSender
 
 settings_key = web.AppKey("settings", Settings)
@@ -46,3 +48,7 @@ membership_key = web.AppKey("membership", Membership)
 owners_key = web.AppKey("owners", SessionOwners)
 "Who owns a session (the membership; the relay asks it). Absent: everything is local."
 relay_key = web.AppKey("relay", RelayClient)
+catalogs_key = web.AppKey("catalogs", Catalogs)
+"Every locale's compiled catalog, loaded when the app is made (a missing one stops the start)."
+therapist_locales_key = web.AppKey("therapist_locales", TherapistLocales)
+"Each session's therapist's locale (publish token claim), for the webhook."

@@ -16,10 +16,12 @@ from aiohttp import web
 from ..config import ConfigError
 from ..core.ascii_digits import parse_ascii_int
 from ..core.instants import iso, parse_instant
+from ..l10n.localizer import Localizer
 from ..reports.async_store import AsyncReportStore
+from ..reports.document import report_json
 from ..reports.faults import STORE_ERRORS, StoreUnavailable, describe
 from ..reports.html import CONTENT_SECURITY_POLICY, render_report_html
-from ..reports.model import SessionReport, report_json
+from ..reports.model import SessionReport
 from ..reports.pending import pending_bound
 from ..reports.recorder import ReportRecorder
 from ..reports.resume import resume_lookup
@@ -37,6 +39,7 @@ from .keys import (
     timeline_key,
     warnings_key,
 )
+from .language import language_headers, request_localizer
 from .metrics import register_store_collector
 from .views import session_json
 
@@ -56,9 +59,13 @@ PRIVATE_HEADERS = {
 }
 
 
-async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, Any] | None]:
-    """The stored report of the path's session (authorised first), plus its live JSON."""
+async def _report_for(
+    request: web.Request,
+) -> tuple[SessionReport, dict[str, Any] | None, Localizer]:
+    """The stored report of the path's session (authorised first), its live JSON, and the
+    reader's language."""
     session_id = authorize_session(request, request.app[settings_key].secret)
+    loc = request_localizer(request)
     registry = request.app[sessions_key]
     session = registry.sessions.get(session_id)
     recorder = request.app[recorder_key]
@@ -69,7 +76,7 @@ async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, An
         started_at = session.started_at
         if session.live:
             live = session_json(
-                session.snapshot(time.monotonic()), instance=request.app[instance_id_key]
+                session.snapshot(time.monotonic()), instance=request.app[instance_id_key], loc=loc
             )
     else:
         ended = registry.ended.get(session_id)
@@ -81,7 +88,7 @@ async def _report_for(request: web.Request) -> tuple[SessionReport, dict[str, An
     report = await _read(store, lambda s: s.load(session_id, started_at))
     if report is None:
         raise web.HTTPNotFound(text="no report for this session\n")
-    return report, live
+    return report, live, loc
 
 
 def _not_saved_yet(store: AsyncReportStore) -> web.HTTPServiceUnavailable:
@@ -104,20 +111,24 @@ async def _read(store: AsyncReportStore, work: Callable[[BaseReportStore], T]) -
 
 
 async def get_report(request: web.Request) -> web.Response:
-    report, live = await _report_for(request)
-    doc = report_json(report)
+    report, live, loc = await _report_for(request)
+    doc = report_json(report, loc)
     if live is not None:
         doc["live"] = live
-    return web.json_response(doc, headers=PRIVATE_HEADERS)
+    return web.json_response(doc, headers={**PRIVATE_HEADERS, **language_headers(loc)})
 
 
 async def get_report_html(request: web.Request) -> web.Response:
-    report, _ = await _report_for(request)
+    report, _, loc = await _report_for(request)
     return web.Response(
-        text=render_report_html(report),
+        text=render_report_html(report, loc),
         content_type="text/html",
         charset="utf-8",
-        headers={**PRIVATE_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY},
+        headers={
+            **PRIVATE_HEADERS,
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            **language_headers(loc),
+        },
     )
 
 

@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from .. import __version__
 from ..core.ascii_digits import is_ascii_digits, parse_ascii_int
 from ..core.warnings import WarningEvent
+from ..l10n.catalogs import english
+from ..l10n.localizer import Localizer
 from ..warnings.runtime import WarningObserver
 from .views import warning_json
 
@@ -148,7 +150,10 @@ class WebhookSender(WarningObserver):
         queue_limit: int = QUEUE_LIMIT,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        localizer_for: Callable[[str], Localizer] | None = None,
     ) -> None:
+        """`localizer_for(session_id)`: the language of that session's therapist texts
+        (the service: the therapist's token claim, else QUALMON_LOCALE); English if None."""
         if not secret:
             raise ValueError("a webhook needs a secret to sign with")
         self._url = url
@@ -161,13 +166,18 @@ class WebhookSender(WarningObserver):
         self.metrics = WebhookMetrics(registry, self._queue.qsize)
         self._task: asyncio.Task[None] | None = None
         self._drop_logged_at = -math.inf
+        if localizer_for is None:
+            source = english()
+            localizer_for = lambda _session_id: source  # noqa: E731 - a constant's function
+        self._localizer_for = localizer_for
 
     @property
     def queued(self) -> int:
         return self._queue.qsize()
 
     def on_warning(self, session_id: str, event: WarningEvent) -> None:
-        self.enqueue(session_id, event.type, warning_json(event))
+        loc = self._localizer_for(session_id)
+        self.enqueue(session_id, event.type, warning_json(event, loc))
 
     def enqueue(self, session_id: str, event: str, warning: dict[str, Any]) -> None:
         """Queue one raised/cleared event; never waits. A full queue loses its oldest event."""

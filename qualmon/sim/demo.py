@@ -198,6 +198,7 @@ def banner(base_url: str, secret: str, *, generated_secret: bool) -> str:
         "Open in a browser:",
         f"  therapist widget  {base_url}/widget?token={lossy_watch}",
         f"  session report    {base_url}/v1/sessions/{lossy.id}/report.html?token={lossy_watch}",
+        "  (either in another language: add &lang=de, fr, es, pt-BR or nl)",
         "",
         "Try:",
         f'  curl -H "Authorization: Bearer $ADMIN_TOKEN" {base_url}/v1/sessions',

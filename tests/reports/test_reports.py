@@ -171,9 +171,10 @@ async def test_stored_report_json(stored: Backend, service: Service) -> None:
     assert doc["quality_degraded_ratio"] == pytest.approx(10 / 60)
     assert len(doc["timeline"]["points"]["client"]) == 12
     assert doc["warnings"][0]["kind"] == "high_loss"
-    assert "client talk share 41 %" in doc["summary"]
+    # Percentages as CLDR writes them in English (41%); German would say 41 %.
+    assert "client talk share 41%" in doc["summary"]
     assert "2 dropouts while the client was speaking" in doc["summary"]
-    assert "degraded for 17 % of the session" in doc["summary"]
+    assert "degraded for 17% of the session" in doc["summary"]
     status, crashed = await get(
         service, "/v1/sessions/crashed/report", headers=service.auth("admin")
     )
@@ -281,6 +282,19 @@ def test_cli_report_prints_the_summary(stored: Backend) -> None:
     assert doc["id"] == "stored" and doc["legs"]["client"]["dropouts"] == 2
     missing = run_cli("report", "nobody", db=stored.target)
     assert missing.returncode == 1 and "nobody" in missing.stderr
+
+
+def test_cli_report_speaks_the_asked_language(stored: Backend) -> None:
+    """--lang (else QUALMON_LOCALE) for the clinician summary; a language without a catalog
+    is exit 2 before the store is opened."""
+    result = run_cli("report", "stored", "--lang", "de", db=stored.target)
+    assert result.returncode == 0, result.stderr
+    assert "2 Aussetzer, während die Klient:in sprach." in result.stdout
+    result = run_cli("report", "stored", "--json", "--lang", "fr", db=stored.target)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"].startswith("Séance de 60\u00a0secondes")
+    result = run_cli("report", "stored", "--lang", "ja", db=stored.target)
+    assert result.returncode == 2 and "no catalog for 'ja'" in result.stderr
 
 
 def test_cli_report_names_a_missing_sqlite_store(tmp_path: Path) -> None:

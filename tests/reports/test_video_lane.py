@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from qualmon.l10n.catalogs import english
 from qualmon.reports.async_store import AsyncReportStore
+from qualmon.reports.document import report_json
 from qualmon.reports.html import render_report_html
-from qualmon.reports.model import report_json, video_band
+from qualmon.reports.model import video_band
 from qualmon.reports.recorder import ReportRecorder
 from qualmon.sessions.registry import SessionRegistry
 
@@ -59,12 +61,12 @@ def test_video_lane_round_trips_and_renders(backend: Backend) -> None:
     ]
     therapist = [p for p in report.points if p.role == "therapist"]
     assert {(p.video_fps_min, p.video_frozen) for p in therapist} == {(None, None)}
-    doc = report_json(report)
+    doc = report_json(report, english())
     assert doc["timeline"]["points"]["client"][4]["video_frozen"] is True
     assert doc["timeline"]["points"]["client"][2]["video_fps_min"] == 12.0
     assert doc["timeline"]["points"]["therapist"][0]["video_frozen"] is None
-    assert "The client's picture froze at times (8 % of the session)." in doc["summary"]
-    html = render_report_html(report)
+    assert "The client's picture froze at times (8% of the session)." in doc["summary"]
+    html = render_report_html(report, english())
     assert html.count('<g class="video">') == 1
     client_lane = html.split('data-role="client"')[1]
     assert '<g class="video">' in client_lane
@@ -82,8 +84,8 @@ def test_reports_without_video_are_unchanged(backend: Backend) -> None:
     finally:
         store.close()
     assert report is not None
-    assert '<g class="video">' not in render_report_html(report)
-    assert "picture" not in report_json(report)["summary"]
+    assert '<g class="video">' not in render_report_html(report, english())
+    assert "picture" not in report_json(report, english())["summary"]
 
 
 async def test_recorder_writes_the_video_lane(backend: Backend, clock: FakeClock) -> None:

@@ -18,8 +18,10 @@ import qualmon
 from qualmon.config import Settings
 from qualmon.core.heard import HeardTracker, sample_from_json
 from qualmon.core.warnings import WarningEvent
+from qualmon.l10n.catalogs import english, load_localizer
 from qualmon.media.offer import validate_offer
-from qualmon.reports.model import WarningRecord, report_json
+from qualmon.reports.document import report_json
+from qualmon.reports.model import WarningRecord
 from qualmon.reports.store import ReportStore
 from qualmon.service.app import create_app
 from qualmon.service.openapi import build_document
@@ -155,20 +157,23 @@ def test_session_json_matches_the_contract(session: Session, clock: FakeClock) -
     snapshot = session.snapshot(clock())
     assert set(snapshot.roles) == {"therapist", "client"}
     warnings = (_warning("high_loss", "client"), _warning("talk_over_delay", None))
-    check("Session", session_json(snapshot, warnings, instance="qm-0.qualmon_1"))
-    check("SessionListed", session_json(snapshot, instance="host-4242"))
+    check("Session", session_json(snapshot, warnings, instance="qm-0.qualmon_1", loc=english()))
+    check("SessionListed", session_json(snapshot, instance="host-4242", loc=english()))
     with pytest.raises(AssertionError, match="does not match"):
-        check("SessionListed", session_json(snapshot, instance="not an id"))
+        check("SessionListed", session_json(snapshot, instance="not an id", loc=english()))
 
 
 def test_stream_messages_match_the_contract(session: Session, clock: FakeClock) -> None:
     """What SSE and WebSocket send: raised, cleared, snapshot, heartbeat, restart."""
     snapshot = session.snapshot(clock())
     messages = [
-        stream_message(_warning("high_loss", "client")),
-        stream_message(_warning("high_loss", "client", "cleared")),
-        stream_message(Pulse(snapshot, (_warning("talk_over_delay", None),), 1_764_000_000.0)),
-        stream_message(Restart(retry_after_seconds=5)),
+        stream_message(_warning("high_loss", "client"), load_localizer("de")),
+        stream_message(_warning("high_loss", "client", "cleared"), english()),
+        stream_message(
+            Pulse(snapshot, (_warning("talk_over_delay", None),), 1_764_000_000.0),
+            load_localizer("pt_BR"),
+        ),
+        stream_message(Restart(retry_after_seconds=5), english()),
         ("heartbeat", {}),
     ]
     messages[2][1]["talk_balance_enabled"] = False  # added by the stream, as events.py does
@@ -190,9 +195,9 @@ def test_reports_match_the_contract(tmp_path: Path, session: Session, clock: Fak
     for session_id in ("ended", "early", "live"):
         report = store.load(session_id)
         assert report is not None
-        docs[session_id] = report_json(report)
+        docs[session_id] = report_json(report, english())
     store.close()
-    docs["live"]["live"] = session_json(session.snapshot(clock()), instance="qm-1")
+    docs["live"]["live"] = session_json(session.snapshot(clock()), instance="qm-1", loc=english())
     assert docs["early"]["turns"] == {}
     for doc in docs.values():
         check("Report", doc)
@@ -225,7 +230,7 @@ def test_a_video_leg_matches_the_contract(settings: Settings, clock: FakeClock) 
     for number in range(20):
         clock.advance(1 / 30)
         source.video_frame(number, lose=(0,) if number == 7 else ())
-    doc = session_json(live.snapshot(clock()), instance="qm-0")
+    doc = session_json(live.snapshot(clock()), instance="qm-0", loc=english())
     video = doc["legs"]["client"]["video"]
     assert video["codec"] == "vp8" and video["frames_received"] > 0
     check("SessionListed", doc)

@@ -38,7 +38,7 @@ INSTANTS = st.one_of(
     nasty_text(max_size=30),
 )
 UNKNOWN_PARAMS = st.dictionaries(
-    st.one_of(st.sampled_from(["lang", "format", "page", "callback", "token2"]), nasty_text()),
+    st.one_of(st.sampled_from(["format", "page", "callback", "token2", "locale"]), nasty_text()),
     # Cut short: a 5000-digit value would pass aiohttp's 8190-byte request-line limit.
     st.one_of(nasty_text(), numbers()).map(lambda value: value[:300]),
     max_size=3,
@@ -74,7 +74,7 @@ async def test_list_reports_answers_or_refuses_its_parameters(
 ) -> None:
     """?limit= (huge, negative, "٣", text), ?since=/?until= (dates, non-dates, foreign digits)
     and unknown parameters: 200 with a list or a one-line 400."""
-    params = without(unknown, "limit", "since", "until", "token")
+    params = without(unknown, "limit", "since", "until", "token", "lang")
     for name, value in (("limit", limit), ("since", since), ("until", until)):
         if value is not None:
             params[name] = value
@@ -90,7 +90,7 @@ async def test_widget_takes_any_session_parameter(
 ) -> None:
     """?session= with an admin token is escaped into the page whatever it holds (empty: a
     one-line 400); a watch token's own session wins; unknown parameters change nothing."""
-    params = {**without(unknown, "session", "token"), "session": session}
+    params = {**without(unknown, "session", "token", "lang"), "session": session}
     token = service.token("admin") if admin else service.token("watch", "w1")
     status, text = await get(service, "/widget", params, token)
     if admin and not session:
@@ -113,9 +113,41 @@ async def test_session_paths_take_any_id(
     """Any session id in the path (percent-encoded), with a watch token for that very id or an
     admin token: 404 for a session that does not exist, never a 5xx."""
     path = f"/v1/sessions/{quote(session, safe='')}{endpoint}"
-    params = without(unknown, "token")
+    params = without(unknown, "token", "lang")
     for token in (service.token("admin"), service.token("watch", session or "x")):
         status, text = await get(service, path, params, token)
         event(f"status {status}")
         assert status < 500, (status, text)
         assert one_line_refusal(status, text), (status, text)
+
+
+LANGS = st.one_of(
+    st.sampled_from(
+        ["de", "pt-BR", "pt_br", "PT", "de-AT", "ja", "zh-Hant-TW", "x", "", "e\u0301n"]
+    ),
+    nasty_text(max_size=40),
+)
+
+
+@examples(60)
+@given(lang=LANGS, accept=st.one_of(st.none(), nasty_text(max_size=60), LANGS))
+async def test_widget_takes_any_lang(service: Service, lang: str, accept: str | None) -> None:
+    """?lang= (tags, foreign scripts, garbage) and any Accept-Language: the page in one of
+    the catalogs' languages, or a one-line 400 when lang is no language tag; never a 5xx."""
+    url = URL(service.url + "/widget", encoded=True).update_query({"lang": lang})
+    headers = {"Authorization": "Bearer " + service.token("watch", "w1")}
+    if accept is not None:
+        # What a client can send: no control characters (aiohttp refuses them), bytes as
+        # latin-1 (how a server reads a header that is not ASCII).
+        printable = "".join(c for c in accept if c.isprintable())
+        headers["Accept-Language"] = printable.encode("utf-8").decode("latin-1")
+    async with service.http.get(url, headers=headers) as r:
+        status, text = r.status, await r.text()
+        language = r.headers.get("Content-Language")
+    event(f"status {status}")
+    if status == 400:
+        assert one_line_refusal(status, text) and "lang" in text, (status, text)
+        return
+    assert status == 200, (status, text)
+    assert language in ("en", "de", "fr", "es", "pt-BR", "nl"), language
+    assert f'<html lang="{language}">' in text

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from qualmon.core.heard import HeardTracker, parse_sample, sample_from_json
-from qualmon.reports.model import report_json
+from qualmon.l10n.catalogs import english
+from qualmon.reports.document import report_json
 from qualmon.reports.store import ReportStore
 from qualmon.service.keys import limiter_key
 from qualmon.service.views import session_json
@@ -61,7 +62,7 @@ def test_video_additions_match_the_contract(tmp_path: Path, clock: FakeClock) ->
     tracker = HeardTracker()
     tracker.add(parse_sample(video_doc(0)), received_at=clock())
     session.slot("client").heard = tracker
-    check("Session", session_json(session.snapshot(clock()), (), instance="qm-0"))
+    check("Session", session_json(session.snapshot(clock()), (), instance="qm-0", loc=english()))
     store = ReportStore(str(tmp_path / "reports.db"))
     base = checkpoint("S1")
     points = tuple(
@@ -74,7 +75,7 @@ def test_video_additions_match_the_contract(tmp_path: Path, clock: FakeClock) ->
     report = store.load("S1")
     store.close()
     assert report is not None
-    check("Report", report_json(report))
+    check("Report", report_json(report, english()))
 
 
 @pytest.mark.parametrize("field", ["freezeCount", "framesPerSecond", "frameWidth"])

@@ -65,9 +65,11 @@ async def test_widget_shows_and_removes_a_warning(
     await item.wait_for(state="visible", timeout=3_000)
     shown_after = time.monotonic() - raised_at
     assert shown_after <= 3.0
-    text = await item.text_content()
+    # The notice says its weight in words before the text (not by colour alone).
+    text = await item.locator(".text").text_content()
     warning = high_loss()
     assert warning is not None and text == warning.therapist_text
+    assert await item.locator(".severity").text_content() == "Notice: "
     assert not await page.locator("#calm").is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "widget-warning.png"))
@@ -79,7 +81,8 @@ async def test_widget_shows_and_removes_a_warning(
 
 
 async def test_widget_marks_itself_stale(service: Service, publishers: Any, page: Any) -> None:
-    """When the service stops answering, the widget says its information is not current."""
+    """When the service stops answering, the widget says its information is not current;
+    its "Reconnect now" button is reached and pressed from the keyboard."""
     await publishers(service, "st", "client")
     await page.goto(f"{service.url}/widget?token={service.token('watch', 'st')}")
     await page.locator("#status", has_text="Live").wait_for(timeout=10_000)
@@ -90,3 +93,9 @@ async def test_widget_marks_itself_stale(service: Service, publishers: Any, page
     await page.locator("#status.stale").wait_for(timeout=20_000)
     status = await page.text_content("#status")
     assert status is not None and "Not updated" in status
+    await page.unroute("**/events*")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "retry"
+    await page.keyboard.press("Enter")
+    await page.locator("#status", has_text="Live").wait_for(timeout=10_000)
+    assert not await page.locator("#retry").is_visible()

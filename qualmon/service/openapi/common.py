@@ -87,6 +87,21 @@ SESSION_ID: Schema = {
 }
 
 
+LANG: Schema = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "description": "The reader's language for the therapist's words (warning texts, widget, "
+    "report page, clinician summary): a language tag such as `de` or `pt-BR`. Precedence: "
+    "`lang`, then the token's `locale` claim, then `Accept-Language`, then QUALMON_LOCALE; "
+    "a tag no catalog speaks passes to the next. The answer's `Content-Language` names the "
+    "language used.",
+    "schema": {"type": "string", "maxLength": 35},
+    "example": "de",
+}
+BAD_LANG = "`lang` is not a language tag."
+
+
 def security(*scopes: Scope, query: bool = False) -> list[dict[str, list[str]]]:
     """Bearer token of one of `scopes` (role names, as OpenAPI 3.1 allows); `query`: the
     same token may travel as `?token=` instead."""
@@ -101,7 +116,9 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "bearerFormat": "JWT",
         "description": "JWT HS256 signed with QUALMON_SECRET (`qualmon token`). Claims: "
         "`scope` publish | watch | admin; `session` (not for admin); `role` therapist | "
-        "client (publish only); `exp`. The scopes an operation lists are the token scopes it "
+        "client (publish only); `exp`; optional `locale`, a language tag (the reader's "
+        "language; a therapist's publish token also sets its session's webhook language). "
+        "The scopes an operation lists are the token scopes it "
         "accepts; watch and publish tokens only for the session in the path.",
     },
     "tokenQuery": {

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ..api import LIST_SCOPES
 from ..report_routes import MAX_LIST_LIMIT, PRIVATE_HEADERS
 from .common import (
+    BAD_LANG,
     HTML,
+    LANG,
     RETRY_AFTER,
     SESSION_ID,
     TEXT,
@@ -87,11 +89,13 @@ def session_paths() -> dict[str, dict[str, Operation]]:
                 operation_id="getSession",
                 tag="Sessions",
                 summary="One session's live numbers and active warnings",
-                description="Per role: network measures, speech, and what its probe heard.",
+                description="Per role: network measures, speech, and what its probe heard; "
+                "active warnings with the therapist's words in the reader's language.",
                 auth=READERS,
-                parameters=[SESSION_ID],
+                parameters=[SESSION_ID, LANG],
                 responses={
                     "200": answer("The session.", json_body(ref("Session"))),
+                    "400": reason(BAD_LANG),
                     "404": UNKNOWN_SESSION,
                 },
             )
@@ -112,8 +116,9 @@ def stream_paths(widget_csp: str) -> dict[str, dict[str, Operation]]:
         "forgets the session (10 minutes after it ended); for a session that is already over, "
         "it is its last `snapshot` and the end.",
         auth=READERS,
-        parameters=[SESSION_ID],
+        parameters=[SESSION_ID, LANG],
         responses={
+            "400": reason(BAD_LANG),
             "200": answer(
                 "An endless event stream.",
                 {"text/event-stream": {"schema": {"type": "string"}}},
@@ -147,13 +152,14 @@ def stream_paths(widget_csp: str) -> dict[str, dict[str, Operation]]:
                 "schema": {"const": "13"},
             },
             SESSION_ID,
+            LANG,
         ],
         responses={
             "101": answer(
                 "Switching to the WebSocket protocol; then text messages, each a "
                 "StreamMessage (see the schema)."
             ),
-            "400": reason("Not a WebSocket handshake."),
+            "400": reason("Not a WebSocket handshake, or " + BAD_LANG),
             "404": UNKNOWN_SESSION,
         },
     )
@@ -162,7 +168,8 @@ def stream_paths(widget_csp: str) -> dict[str, dict[str, Operation]]:
         tag="Live warnings",
         summary="The therapist widget, an embeddable page",
         description="Self-contained (no external assets, strict CSP), for an iframe: "
-        "connection state, current warnings in the therapist's words, a stale notice.",
+        "connection state, current warnings in the therapist's words, a stale notice; in the "
+        "reader's language (`lang`, the token's `locale` claim, Accept-Language, QUALMON_LOCALE).",
         auth=security("watch", "admin", query=True),
         parameters=[
             {
@@ -172,7 +179,8 @@ def stream_paths(widget_csp: str) -> dict[str, dict[str, Operation]]:
                 "description": "The session to watch; needed with an admin token, ignored "
                 "with a watch token (its own session).",
                 "schema": {"type": "string"},
-            }
+            },
+            LANG,
         ],
         responses={
             "200": answer(
@@ -180,7 +188,7 @@ def stream_paths(widget_csp: str) -> dict[str, dict[str, Operation]]:
                 HTML,
                 {**_page_headers(widget_csp), "Cache-Control": NO_STORE["Cache-Control"]},
             ),
-            "400": reason("An admin token without `?session=`."),
+            "400": reason("An admin token without `?session=`, or " + BAD_LANG),
         },
     )
     return {
@@ -207,9 +215,10 @@ def report_paths(report_csp: str) -> dict[str, dict[str, Operation]]:
                 description="The newest report of that id; for a live session a fresh "
                 "checkpoint plus `live`, the session JSON.",
                 auth=READERS,
-                parameters=[SESSION_ID],
+                parameters=[SESSION_ID, LANG],
                 responses={
                     "200": answer("The report.", json_body(ref("Report")), NO_STORE),
+                    "400": reason(BAD_LANG),
                     "404": no_report,
                     "503": store_busy,
                 },
@@ -223,9 +232,10 @@ def report_paths(report_csp: str) -> dict[str, dict[str, Operation]]:
                 description="Self-contained (no external assets, strict CSP): clinician "
                 "summary, SVG timeline, tables.",
                 auth=READERS,
-                parameters=[SESSION_ID],
+                parameters=[SESSION_ID, LANG],
                 responses={
                     "200": answer("The page.", HTML, {**NO_STORE, **_page_headers(report_csp)}),
+                    "400": reason(BAD_LANG),
                     "404": no_report,
                     "503": store_busy,
                 },

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from ...core.warnings import DEFAULT_RULES, EventType, Severity
+from ...l10n.locales import LOCALES, language_tag
 from ...reports.model import ReportEndReason
 from ...sessions.leg import EndReason, LegState
 from ...sessions.snapshot import ROLES
@@ -173,8 +174,18 @@ WARNING = closed(
         "value": {"type": "number"},
         "threshold": {"type": "number"},
         "at": INSTANT,
-        "therapist_text": {"type": "string", "description": "Calm words for the therapist."},
-        "sre_text": {"type": "string", "description": "Technical words for operators."},
+        "therapist_text": {
+            "type": "string",
+            "description": "Calm words for the therapist, in the language `locale` names.",
+        },
+        "sre_text": {"type": "string", "description": "Technical words for operators (English)."},
+        "locale": {
+            "type": "string",
+            "enum": [language_tag(locale) for locale in LOCALES],
+            "description": "The language of `therapist_text` (BCP 47): the stream's `?lang=`, "
+            "the token's `locale` claim, Accept-Language or QUALMON_LOCALE; for the webhook, "
+            "the therapist's publish token's `locale` claim or QUALMON_LOCALE.",
+        },
     }
 )
 

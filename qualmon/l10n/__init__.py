@@ -1,0 +1,1 @@
+"""Languages: message catalogs, locale negotiation and number and date formats (Babel)."""
