@@ -5,7 +5,6 @@ media peers: a therapist's probe that hears 5 % concealment raises audible_conce
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from qualmon.service.keys import limiter_key, store_key, therapist_locales_key
 
 from ..conftest import SECRET, Service, make_settings, run_service, wait_for
 from ..reportdata import checkpoint
+from .test_events import read_sse
 from .test_probe_ingest import post, sample
 from .test_webhook import WEBHOOK_SECRET, Receiver, receiver  # noqa: F401 - the fixture
 
@@ -54,18 +54,8 @@ async def raise_concealment(service: Service, session: str, publish_token: str) 
         assert status == 204, text
 
 
-async def read_sse(response: Any, out: list[tuple[str, dict[str, Any]]]) -> None:
-    event = None
-    async for raw in response.content:
-        line = raw.decode().rstrip("\n")
-        if line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: ") and event is not None:
-            out.append((event, json.loads(line[6:])))
-
-
-def raised(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
-    return next((d for e, d in events if e == "raised"), None)
+def raised(events: list[tuple[str, dict[str, Any], float]]) -> dict[str, Any] | None:
+    return next((d for e, d, _ in events if e == "raised"), None)
 
 
 async def test_streams_speak_the_readers_language(service: Service) -> None:
@@ -75,8 +65,8 @@ async def test_streams_speak_the_readers_language(service: Service) -> None:
     await raise_concealment(service, "s1", token("publish", "s1", "therapist"))
     watch = token("watch", "s1")
     url = f"{service.url}/v1/sessions/s1/events"
-    de_events: list[tuple[str, dict[str, Any]]] = []
-    nl_events: list[tuple[str, dict[str, Any]]] = []
+    de_events: list[tuple[str, dict[str, Any], float]] = []
+    nl_events: list[tuple[str, dict[str, Any], float]] = []
     async with (
         service.http.get(url, params={"token": watch, "lang": "de-AT"}) as de_stream,
         service.http.get(url, params={"token": watch}) as nl_stream,
