@@ -221,6 +221,10 @@ def serve_receiver(mode: str, port: int, secret: str, db_path: str = ":memory:")
 
     async def lag_task(app: web.Application) -> Any:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
+        if mode != "bare":
+            from ..service.memory_trim import freeze_startup_heap
+
+            freeze_startup_heap()  # as `qualmon serve` does
         tasks = [asyncio.create_task(sampler.run()), asyncio.create_task(orphan_watch())]
         yield
         for task in tasks:

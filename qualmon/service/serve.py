@@ -15,6 +15,7 @@ from ..config import Settings
 from .app import PrivateAccessLogger, create_app, start_site
 from .drain_state import DrainState
 from .keys import drain_key, sessions_key
+from .memory_trim import freeze_startup_heap
 from .workers import DRAIN_ALL_SIGNAL
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ async def serve(settings: Settings, *, supervisor_pid: int | None = None) -> int
     watcher = None
     try:
         port = runner.addresses[0][1]  # the real one, should --port be 0
+        frozen = freeze_startup_heap()
+        log.debug("%d objects from start-up kept out of garbage collections", frozen)
         print(f"Running on http://{settings.host}:{port}", flush=True)
         loop = asyncio.get_running_loop()
 

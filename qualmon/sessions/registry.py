@@ -19,6 +19,7 @@ from ..core.leg_source import LegFeed, LegSource
 from .leg import EndReason, Leg
 from .observer import SessionEnd, SessionObserver
 from .resume import Resumed
+from .sampling import SampleSchedule
 from .session import Session
 from .snapshot import EndedSession, SessionSnapshot
 
@@ -63,7 +64,8 @@ class SessionRegistry:
         self._pending = 0
         self.resume_from: ResumeLookup | None = None
         "Set by the report store: asked once per session this instance starts with a leg."
-        self._last_sample_at = 0.0
+        self._leg_samples = SampleSchedule()
+        self._session_samples = SampleSchedule()
         self.accepting = True
         self._shutting_down = False
 
@@ -227,6 +229,7 @@ class SessionRegistry:
         task.add_done_callback(self._closing.discard)
         self._count(leg)
         self._counted.pop(leg.resource_id, None)
+        self._leg_samples.forget(leg.resource_id)
         self.legs_by_resource.pop(leg.resource_id, None)
         ended = leg.end_reason or reason
         self._tell(lambda o: o.on_leg_ended(leg.role, ended))
@@ -278,19 +281,18 @@ class SessionRegistry:
     def tick(self) -> None:
         """Leg timers, metric feeds and forgetting old sessions; call every few 100 ms."""
         now = self._clock()
-        sample = now - self._last_sample_at >= 1.0
-        if sample:
-            self._last_sample_at = now
         for leg in list(self.legs_by_resource.values()):
             leg.tick(now)
             self._count(leg)
-            if sample and leg.state in ("live", "stalled"):
+            if leg.state in ("live", "stalled") and self._leg_samples.due(leg.resource_id, now):
                 self._sample_leg(leg, now)
             if leg.state == "ended":
                 self._retire(leg, leg.end_reason or "failed")
         for session in list(self.sessions.values()):
-            if session.live and sample:
+            if session.live and self._session_samples.due(session.id, now):
                 self._sample_session(session, now)
+            if not session.live:
+                self._session_samples.forget(session.id)
             if session.live:
                 self._maybe_end_session(session.id)
             elif self._settled(session, now):

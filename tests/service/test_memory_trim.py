@@ -56,3 +56,24 @@ def test_memory_trim_setting() -> None:
     for bad in ("-1", "soon", "inf", "٣"):
         with pytest.raises(ConfigError, match="QUALMON_MEMORY_TRIM_SECONDS"):
             settings_from_env({**env, "QUALMON_MEMORY_TRIM_SECONDS": bad})
+
+
+def test_start_up_objects_are_frozen_after_one_collection() -> None:
+    """In a process of its own (frozen objects are never collected): garbage from before
+    the start is collected first, not frozen with the rest."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, weakref\n"
+        "from qualmon.service.memory_trim import freeze_startup_heap\n"
+        "class Cycle:\n"
+        "    pass\n"
+        "c = Cycle(); c.me = c; gone = weakref.ref(c); del c\n"
+        "frozen = freeze_startup_heap()\n"
+        "assert frozen == gc.get_freeze_count() > 1000, frozen\n"
+        "assert gone() is None\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
