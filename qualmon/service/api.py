@@ -21,27 +21,46 @@ from .keys import (
     store_key,
     warnings_key,
 )
+from .paging import PageError, decode_cursor, first_after, next_cursor, parse_limit
 from .views import session_json
 
 LIST_SCOPES = ("cluster", "local")
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    """This instance's sessions (`?scope=local`), or by default the whole cluster's."""
+    """One page of this instance's sessions (`?scope=local`), or by default the whole
+    cluster's: sorted by session id, `limit` at most, those after `cursor`; `next` is the
+    cursor of the page after, null on the last."""
     claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
     require(claims, scopes=("admin",))
     scope = request.query.get("scope", "cluster")
     if scope not in LIST_SCOPES:
         raise bad_request(f"scope must be one of {', '.join(LIST_SCOPES)}")
-    snapshots = request.app[sessions_key].snapshots(time.monotonic())
-    instance = request.app[instance_id_key]
-    local = [session_json(s, instance=instance) for s in snapshots]
+    try:
+        limit = parse_limit(request.query.get("limit"))
+        after = decode_cursor(request.query.get("cursor"))
+    except PageError as exc:
+        raise bad_request(str(exc)) from None
+    registry = request.app[sessions_key]
+    # Only the page's sessions are snapshotted and turned into JSON, not every one held.
+    ids, more = first_after(
+        registry.sessions.keys() | registry.ended.keys(), after=after, limit=limit
+    )
+    now, instance = time.monotonic(), request.app[instance_id_key]
+    local = [
+        session_json(snapshot, instance=instance)
+        for snapshot in (registry.snapshot_of(i, now) for i in ids)
+        if snapshot is not None
+    ]
+    page = {"sessions": local, "next": next_cursor(ids, more)}
     owners = request.app.get(owners_key)
     if scope == "local":
-        return web.json_response({"sessions": local})
+        return web.json_response(page)
     if owners is None:
-        return web.json_response({"sessions": local, "partial": []})  # a cluster of one
-    return web.json_response(await cluster_sessions(request, owners, local))
+        return web.json_response({**page, "partial": []})  # a cluster of one
+    return web.json_response(
+        await cluster_sessions(request, owners, local, more=more, after=after, limit=limit)
+    )
 
 
 async def get_session(request: web.Request) -> web.Response:

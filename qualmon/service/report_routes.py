@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from ..config import ConfigError
-from ..core.ascii_digits import parse_ascii_int
 from ..core.instants import iso, parse_instant
 from ..reports.async_store import AsyncReportStore
 from ..reports.faults import STORE_ERRORS, StoreUnavailable, describe
@@ -26,7 +25,7 @@ from ..reports.resume import resume_lookup
 from ..reports.sql_store import BaseReportStore
 from ..reports.warning_log import WarningTimeline
 from .auth import authenticate, authorize_session, require
-from .http import unavailable
+from .http import bad_request, unavailable
 from .keys import (
     instance_id_key,
     metrics_key,
@@ -38,6 +37,7 @@ from .keys import (
     warnings_key,
 )
 from .metrics import register_store_collector
+from .paging import PageError, parse_limit
 from .views import session_json
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ T = TypeVar("T")
 PURGE_EVERY_SECONDS = 3600.0
 SHUTDOWN_SAVE_SECONDS = 7.0
 "Budget for final saves on SIGTERM; the process must be gone within 10 s."
-MAX_LIST_LIMIT = 1000
 PRIVATE_HEADERS = {
     # Reports are health data and the URL may carry a token: no caching, no referrer.
     "Cache-Control": "no-store",
@@ -138,9 +137,10 @@ async def list_reports(request: web.Request) -> web.Response:
     until = _query_instant(request, "until")
     if since is not None and until is not None and since > until:
         raise web.HTTPBadRequest(text="since must not be after until\n")
-    limit = parse_ascii_int(request.query.get("limit", "100"), max_digits=4)
-    if limit is None or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise web.HTTPBadRequest(text=f"limit must be an integer 1..{MAX_LIST_LIMIT}\n")
+    try:
+        limit = parse_limit(request.query.get("limit"))
+    except PageError as exc:
+        raise bad_request(str(exc)) from None
     await request.app[recorder_key].flush()
     store = request.app[store_key]
     if store.held_back_between(since, until):
