@@ -1,0 +1,155 @@
+"""`qualmon bench`: its flags and which bench runs (each imports what it needs when it runs,
+as the other commands do: aiortc and the service take about a second to import)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from ..config.flags import integer, worker_count
+
+
+def _quiet_logging() -> None:
+    """Warnings and errors only: a bench prints its own progress and table."""
+    from ..service.app import quiet_noisy_loggers
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger().setLevel(logging.WARNING)
+    quiet_noisy_loggers()
+
+
+VIDEO_BENCH_LEGS = 16
+"Audio+video legs of `bench --video`: the receiver and the publishers stay under a core each."
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.legs is None:
+        args.legs = VIDEO_BENCH_LEGS if args.video else 40
+    if args.video:
+        from .video_cost import run_video_bench
+
+        _quiet_logging()
+        return asyncio.run(run_video_bench(args))
+    if args.workers:
+        from .workers import run_workers_bench
+
+        _quiet_logging()
+        return asyncio.run(run_workers_bench(args))
+    if args.soak or args.cycles:
+        from .soak import run_soak
+
+        _quiet_logging()
+        return asyncio.run(run_soak(args))
+    if args.speech:
+        from .speech import run_speech_bench
+
+        _quiet_logging()
+        return asyncio.run(run_speech_bench(args))
+    if args.loss_rule:
+        from .loss_rule import run_loss_rule_bench
+
+        return run_loss_rule_bench(args)
+    if args.warnings:
+        from .warning_latency import run_warning_bench
+
+        _quiet_logging()
+        return asyncio.run(run_warning_bench(args))
+
+    from .pipeline import run_bench
+
+    _quiet_logging()
+    return asyncio.run(run_bench(args))
+
+
+def add_bench_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """The `bench` sub-command on `sub` (the `qualmon` parser's sub-parsers)."""
+    bench = sub.add_parser("bench", help="CPU per leg: qualmon pipeline vs bare aiortc receive")
+    bench.add_argument(
+        "--legs",
+        type=integer,
+        default=None,
+        help="legs published at once (default 40, --video 16; --workers: per worker, so N"
+        " workers get N × this)",
+    )
+    bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
+    bench.add_argument("--rounds", type=integer, default=3, help="bare/qualmon pairs (median)")
+    bench.add_argument("--json", action="store_true", help="print the result as JSON")
+    bench.add_argument(
+        "--video",
+        action="store_true",
+        help="a video leg's cost (VP8 ~30 fps ~1 Mbit/s) as a multiple of an audio leg's",
+    )
+    bench.add_argument(
+        "--warnings",
+        action="store_true",
+        help="measure warning detection/clear latency, flaps and false alarms",
+    )
+    bench.add_argument("--trials", type=integer, default=8, help="--warnings: trials per scenario")
+    bench.add_argument(
+        "--speech",
+        action="store_true",
+        help="speech and talk-turn accuracy on the realistic corpus, and the speech path's CPU"
+        " (--rounds 0 skips the in-service CPU rounds)",
+    )
+    bench.add_argument(
+        "--whip",
+        action="store_true",
+        help="--speech: also publish every fixture over WHIP in real time (about 8 min)",
+    )
+    bench.add_argument(
+        "--batch", type=integer, default=5, help="--speech --whip: sessions published at once"
+    )
+    bench.add_argument(
+        "--loss-rule",
+        action="store_true",
+        help="the high_loss rule on many simulated legs (offline, seconds)",
+    )
+    bench.add_argument(
+        "--legs-sim", type=integer, default=200, help="--loss-rule: simulated legs per row"
+    )
+    bench.add_argument(
+        "--calm-minutes",
+        type=float,
+        default=10.0,
+        help="--warnings/--loss-rule: length of the clean and 1 %%-loss runs",
+    )
+    bench.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="hold --legs live legs with churn this long; RSS, fds, threads, tasks each minute",
+    )
+    bench.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=3.0,
+        help="--soak: one leg ends, one starts, this often",
+    )
+    bench.add_argument(
+        "--cycles",
+        type=integer,
+        metavar="N",
+        help="N short sessions after a warm-up: RSS, fds, threads and tasks against baseline",
+    )
+    bench.add_argument(
+        "--workers",
+        type=worker_count,
+        nargs="?",
+        const=2,
+        metavar="N",
+        help="legs `serve --workers N` (N default 2) carries against one worker at a CPU"
+        " budget per worker (--legs per worker, --seconds, --rounds: both each round)",
+    )
+    bench.add_argument(
+        "--budget",
+        type=float,
+        default=0.7,
+        help="--workers: the share of a core per worker capacity is counted at (default 0.7)",
+    )
+    bench.set_defaults(func=cmd_bench)
+    return bench
