@@ -25,7 +25,18 @@ VIDEO_BENCH_LEGS = 16
 "Audio+video legs of `bench --video`: the receiver and the publishers stay under a core each."
 
 
+CONNECT_BENCH_LEGS = 250
+"Live legs of `bench --connect` (issue 17's goal is stated at 250 legs in one process)."
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.connect:
+        from .connect import run_connect_bench
+
+        if args.legs is None:
+            args.legs = CONNECT_BENCH_LEGS
+        _quiet_logging()
+        return asyncio.run(run_connect_bench(args))
     if args.legs is None:
         args.legs = VIDEO_BENCH_LEGS if args.video else 40
     if args.video:
@@ -152,4 +163,23 @@ def add_bench_parser(
         help="--workers: the share of a core per worker capacity is counted at (default 0.7)",
     )
     bench.set_defaults(func=cmd_bench)
+    api = bench.add_argument_group("API scale (issue 17)")
+    api.add_argument(
+        "--connect",
+        action="store_true",
+        help="POST /whip answer time and whole connect time with --legs (default 250) live"
+        " legs in one process, the live legs sending Opus DTX (a packet every 400 ms)",
+    )
+    api.add_argument(
+        "--connects", type=integer, default=100, help="--connect: legs connected and timed"
+    )
+    api.add_argument(
+        "--gap", type=float, default=0.2, help="--connect: seconds between timed connects"
+    )
+    api.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="--connect: record the receiver with py-spy while timing (FILE.svg: a flame"
+        " graph, FILE.txt: collapsed stacks)",
+    )
     return bench
