@@ -37,6 +37,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.legs = CONNECT_BENCH_LEGS
         _quiet_logging()
         return asyncio.run(run_connect_bench(args))
+    if args.metrics_scale:
+        from .metrics_scale import run_metrics_scale_bench
+
+        _quiet_logging()
+        return asyncio.run(run_metrics_scale_bench(args))
     if args.legs is None:
         args.legs = VIDEO_BENCH_LEGS if args.video else 40
     if args.video:
@@ -181,5 +186,15 @@ def add_bench_parser(
         metavar="FILE",
         help="--connect: record the receiver with py-spy while timing (FILE.svg: a flame"
         " graph, FILE.txt: collapsed stacks)",
+    )
+    api.add_argument(
+        "--metrics-scale",
+        action="store_true",
+        help="GET /metrics and GET /v1/sessions pages with --sessions live sessions of two"
+        " legs each (Opus DTX) across `serve --workers N` (--workers, default 2)",
+    )
+    api.add_argument("--sessions", type=integer, default=500, help="--metrics-scale: live sessions")
+    api.add_argument(
+        "--scrapes", type=integer, default=20, help="--metrics-scale: timed GETs per URL"
     )
     return bench

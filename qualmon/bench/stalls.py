@@ -1,4 +1,5 @@
-"""Where a bench receiver's event loop stalls: the time each fleet-wide periodic call takes.
+"""Where a bench receiver's event loop stalls: the time each fleet-wide periodic call takes,
+and the garbage collector's passes.
 
 A WHIP answer or a DTLS handshake that arrives while the loop runs one synchronous call over
 every live leg waits for it, so such calls set the tail of `qualmon bench --connect`. With
@@ -10,6 +11,7 @@ clock reads per call; the service never does this.
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,11 +47,27 @@ def _timed(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_gc_started: list[float] = []
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    # Python's cyclic collector stops the whole process; a full (generation 2) pass over the
+    # objects of hundreds of peer connections is a stall of its own.
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        label = f"garbage collection, generation {info['generation']}"
+        _durations.setdefault(label, []).append(time.perf_counter() - _gc_started[0])
+
+
 def start_timing() -> None:
-    """Wrap every call in TIMED (this process only; idempotent)."""
+    """Wrap every call in TIMED and time the garbage collector (this process only;
+    idempotent)."""
     for cls, attr, label in TIMED:
         if label not in _durations:
             setattr(cls, attr, _timed(label, getattr(cls, attr)))
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
 
 
 def summary() -> list[dict[str, Any]]:

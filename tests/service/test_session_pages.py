@@ -135,3 +135,13 @@ async def test_pages_are_admin_only(listed: Service) -> None:
         headers=listed.auth("watch", IDS[0]),
     ) as r:
         assert r.status == 403
+
+
+async def test_list_and_metrics_say_what_they_cost_here(listed: Service) -> None:
+    """`Server-Timing: app;dur=<ms>` on the session list and /metrics: the time spent in this
+    instance, told apart from the network and the wait for the event loop."""
+    for path, headers in (("/v1/sessions", listed.auth("admin")), ("/metrics", {})):
+        async with listed.http.get(listed.url + path, headers=headers) as r:
+            assert r.status == 200
+            name, _, duration = r.headers["Server-Timing"].partition(";dur=")
+            assert name == "app" and 0 <= float(duration) < 60_000
