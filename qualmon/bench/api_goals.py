@@ -66,9 +66,10 @@ def verdict(value: float | None, goal: float) -> str:
 
 
 def goal_line(what: str, value: float | None, goal: float, unit: str = "ms") -> str:
-    """`what: <value> (goal <= <goal>) — met|MISSED`, times given in seconds."""
-    scale = 1000.0 if unit == "ms" else 1.0
-    shown = "–" if value is None else f"{value * scale:.1f} {unit}"
+    """`what: <value> (goal <= <goal>) — met|MISSED`; times given in seconds and shown in
+    ms, any other unit shown as given."""
+    scale, digits = (1000.0, 1) if unit == "ms" else (1.0, 3)
+    shown = "–" if value is None else f"{value * scale:.{digits}f} {unit}"
     return f"{what}: {shown}  (goal <= {goal * scale:g} {unit}) — {verdict(value, goal)}"
 
 

@@ -29,7 +29,18 @@ CONNECT_BENCH_LEGS = 250
 "Live legs of `bench --connect` (issue 17's goal is stated at 250 legs in one process)."
 
 
+MEMORY_BENCH_SECONDS = 30.0
+"`bench --memory` holds its legs this long: the per-leg buffers of the last 30 s fill."
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.seconds is None:
+        args.seconds = MEMORY_BENCH_SECONDS if args.memory else 15.0
+    if args.memory:
+        from .memory import run_memory_bench
+
+        _quiet_logging()
+        return asyncio.run(run_memory_bench(args))
     if args.connect:
         from .connect import run_connect_bench
 
@@ -92,7 +103,12 @@ def add_bench_parser(
         help="legs published at once (default 40, --video 16; --workers: per worker, so N"
         " workers get N × this)",
     )
-    bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
+    bench.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="measured time per receiver (default 15; --memory: 30)",
+    )
     bench.add_argument("--rounds", type=integer, default=3, help="bare/qualmon pairs (median)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
     bench.add_argument(
@@ -196,5 +212,11 @@ def add_bench_parser(
     api.add_argument("--sessions", type=integer, default=500, help="--metrics-scale: live sessions")
     api.add_argument(
         "--scrapes", type=integer, default=20, help="--metrics-scale: timed GETs per URL"
+    )
+    api.add_argument(
+        "--memory",
+        action="store_true",
+        help="RSS per live audio leg, qualmon beyond bare aiortc: the slope between a third of"
+        " --legs (default 60) and --legs full-rate legs, --rounds times",
     )
     return bench
