@@ -396,5 +396,7 @@ def _scrape(s: dict[str, Any]) -> str:
     return f"{_ms(s['time'])}, {s['size_bytes'] / 1024:.1f} KB"
 
 
-def _ms(spread: dict[str, Any]) -> str:
+def _ms(spread: dict[str, Any] | None) -> str:
+    if spread is None:
+        return "–"
     return f"{spread['p50'] * 1000:.1f}/{spread['p95'] * 1000:.1f}/{spread['max'] * 1000:.1f} ms"
