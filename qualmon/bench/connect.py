@@ -43,7 +43,7 @@ from .api_goals import (
 )
 from .load import dtx_publisher, start_load
 from .pipeline import ROLES, wait_healthy
-from .procfs import cpu_seconds, free_port, rss_mb
+from .procfs import cpu_seconds, free_port, machine_cpu_seconds, rss_mb
 
 SETTLE_SECONDS = 3.0
 HOLD_SECONDS = 5.0
@@ -62,6 +62,8 @@ class Window:
     lag_p99_ms: float
     calls: tuple[dict[str, Any], ...]
     "The receiver's fleet-wide periodic calls over the window (stalls.summary())."
+    others_cores: float
+    "Cores busy with none of the three (other work on the machine: not ~0, a noisy window)."
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class ConnectResult:
     "Server-Timing of each 201."
     answer: Spread | None
     "The POST's round trip, as the client saw it."
+    ice: Spread | None
+    "POST to ICE `completed`."
     connect: Spread | None
     "POST to `connected`."
     hold: Window
@@ -128,6 +132,7 @@ class Meter:
     def __init__(self, receiver_pid: int, load_pid: int) -> None:
         self._pids = (receiver_pid, load_pid, os.getpid())
         self._cpu0: tuple[float, ...] = ()
+        self._machine0 = 0.0
         self._t0 = 0.0
 
     async def start(self, http: aiohttp.ClientSession, url: str) -> None:
@@ -135,16 +140,19 @@ class Meter:
         async with http.post(url + "/bench/calls/reset") as r:
             await r.read()
         self._cpu0 = tuple(cpu_seconds(pid) for pid in self._pids)
+        self._machine0 = machine_cpu_seconds()[0]
         self._t0 = time.monotonic()
 
     async def stop(self, http: aiohttp.ClientSession, url: str) -> Window:
         cpu1 = tuple(cpu_seconds(pid) for pid in self._pids)
+        machine = (machine_cpu_seconds()[0] - self._machine0) / (time.monotonic() - self._t0)
         elapsed = time.monotonic() - self._t0
         p50, p99 = await lag(http, url)
         async with http.get(url + "/bench/calls") as r:
             calls = tuple(await r.json())
         rates = [(b - a) / elapsed for a, b in zip(self._cpu0, cpu1, strict=True)]
-        return Window(elapsed, rates[0], rates[1], rates[2], p50, p99, calls)
+        others = machine - sum(rates)
+        return Window(elapsed, rates[0], rates[1], rates[2], p50, p99, calls, others)
 
 
 async def legs_seen(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -195,6 +203,7 @@ async def measure(legs: int, connects: int, gap: float, profile: str | None) -> 
     joined: list[WhipPublisher] = []
     server: list[float] = []
     answer: list[float] = []
+    ice: list[float] = []
     connect: list[float] = []
     failed = 0
     async with aiohttp.ClientSession() as http, qualmon_receiver(http) as (proc, url, secret):
@@ -225,6 +234,8 @@ async def measure(legs: int, connects: int, gap: float, profile: str | None) -> 
                         server.append(timing)
                     if publisher.answer_seconds is not None:
                         answer.append(publisher.answer_seconds)
+                    if publisher.ice_seconds is not None:
+                        ice.append(publisher.ice_seconds)
                     if publisher.connect_seconds is not None:
                         connect.append(publisher.connect_seconds)
                 await asyncio.sleep(gap)
@@ -244,6 +255,7 @@ async def measure(legs: int, connects: int, gap: float, profile: str | None) -> 
         failed=failed,
         server=Spread.of(server),
         answer=Spread.of(answer),
+        ice=Spread.of(ice),
         connect=Spread.of(connect),
         hold=hold,
         measuring=measuring,
@@ -268,16 +280,19 @@ def print_result(r: ConnectResult) -> None:
     print(f"{'':<36}{'p50 / p95 / max':>28}")
     print(f"{'server: POST /whip → 201':<36}{spread(r.server):>28}")
     print(f"{'client: POST round trip':<36}{spread(r.answer):>28}")
+    print(f"{'client: POST → ICE completed':<36}{spread(r.ice):>28}")
     print(f"{'client: POST → connected (ICE+DTLS)':<36}{spread(r.connect):>28}")
     print()
     print(
         f"{'':<22}{'receiver cores':>15}{'lag p50':>9}{'lag p99':>9}{'load proc':>10}{'bench':>7}"
+        f"{'others':>8}"
     )
     for name, w in (("live legs only", r.hold), ("while connecting", r.measuring)):
         print(
             f"{name:<22}{w.receiver_cores:>15.2f}{w.lag_p50_ms:>7.1f}ms{w.lag_p99_ms:>7.1f}ms"
-            f"{w.load_cores:>10.2f}{w.bench_cores:>7.2f}"
+            f"{w.load_cores:>10.2f}{w.bench_cores:>7.2f}{w.others_cores:>8.2f}"
         )
+    print("(cores: CPU seconds per second; others: the machine's busy cores less these three)")
     print()
     print("the receiver's fleet-wide periodic calls while connecting (each runs to its end")
     print("before the loop takes anything else, a WHIP answer or a DTLS datagram included):")

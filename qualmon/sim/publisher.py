@@ -59,6 +59,8 @@ class WhipPublisher:
         "The 201's Server-Timing header, if it had one."
         self.answer_seconds: float | None = None
         "From sending the POST to having read its 201."
+        self.ice_seconds: float | None = None
+        "From sending the POST to ICE `completed` (a pair checked and nominated)."
         self.connect_seconds: float | None = None
         "From sending the POST to `connected` (answer, ICE and DTLS), once started."
         # Keep the track paused after connecting, so several publishers can start together.
@@ -89,6 +91,12 @@ class WhipPublisher:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self._token}"}
         posted = time.perf_counter()
+
+        @self.pc.on("iceconnectionstatechange")
+        def on_ice() -> None:
+            if self.pc.iceConnectionState == "completed" and self.ice_seconds is None:
+                self.ice_seconds = time.perf_counter() - posted
+
         async with self._http.post(
             self.url, data=self.pc.localDescription.sdp, headers=headers
         ) as r:

@@ -126,7 +126,7 @@ def test_metrics_are_read_by_name() -> None:
 
 
 def window(cores: float, calls: tuple[dict[str, Any], ...] = ()) -> Window:
-    return Window(10.0, cores, 0.2, 0.05, 0.7, 28.5, calls)
+    return Window(10.0, cores, 0.2, 0.05, 0.7, 28.5, calls, 0.1)
 
 
 def test_the_connect_report(capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,6 +146,7 @@ def test_the_connect_report(capsys: pytest.CaptureFixture[str]) -> None:
         failed=1,
         server=Spread.of([0.004, 0.005, 0.030]),
         answer=Spread.of([0.007, 0.009, 0.050]),
+        ice=Spread.of([0.020, 0.025, 0.070]),
         connect=Spread.of([0.030, 0.035, 0.090]),
         hold=window(0.30),
         measuring=window(0.36, (call,)),
@@ -212,3 +213,16 @@ def test_the_metrics_scale_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert "— MISSED" in out
     assert "(+600 bytes from 50 to 500 sessions: constant in the number of sessions — met)" in out
     assert "limit 100: 5 page(s), 500 sessions (0 listed twice)" in out
+
+
+def test_bench_flags_of_the_api_scale_benches() -> None:
+    from qualmon.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["bench", "--connect"])
+    assert (args.connect, args.legs, args.connects, args.gap) == (True, None, 100, 0.2)
+    args = parser.parse_args(["bench", "--metrics-scale", "--workers", "3"])
+    assert (args.metrics_scale, args.workers, args.sessions, args.scrapes) == (True, 3, 500, 20)
+    args = parser.parse_args(["bench", "--memory", "--legs", "90"])
+    assert (args.memory, args.legs, args.seconds) == (True, 90, None)
+    assert parser.parse_args(["bench"]).seconds is None  # each bench fills in its own
