@@ -4,12 +4,15 @@ legs are live in one qualmon process (issue 17).
 A qualmon receiver as shipped runs in its own process (receiver.py, as the pipeline bench
 starts it); a load process (load.py) brings `--legs` legs live on it, each sending Opus DTX
 (one packet every 400 ms, a silent participant). Then this process connects `--connects`
-more legs of the same kind one at a time, `--gap` seconds apart, and keeps them: for each,
-the server's own time to answer (the 201's Server-Timing, which qualmon_whip_offer_seconds
-also observes), the POST's round trip, and the whole connect from sending the POST to
-`connected` (answer applied, ICE and DTLS done; candidates on 127.0.0.1 only, so no network
-time). Printed beside the goals with the receiver's CPU and event-loop lag while holding the
-live legs and while answering, so a reader can tell a slow answer from a busy machine.
+more legs of the same kind one at a time, `--gap` seconds apart, each ended (WHIP DELETE)
+before the next so that every one meets the same live legs, and takes for each: the
+server's own time to answer (the 201's Server-Timing, which qualmon_whip_offer_seconds also
+observes), the POST's round trip, the time to ICE `completed` and the whole connect from
+sending the POST to `connected` (answer applied, ICE and DTLS done; candidates on 127.0.0.1
+only, so no network time). Printed beside the goals with the receiver's CPU and event-loop
+lag while holding the live legs and while answering, and how long its fleet-wide periodic
+calls and garbage collections held the loop (stalls.py), so a reader can tell a slow answer
+from a busy machine.
 `--profile FILE` records the receiver with py-spy while the connects run.
 """
 
@@ -238,6 +241,9 @@ async def measure(legs: int, connects: int, gap: float, profile: str | None) -> 
                         ice.append(publisher.ice_seconds)
                     if publisher.connect_seconds is not None:
                         connect.append(publisher.connect_seconds)
+                # Ended before the next, so every connect meets the same `legs` live ones.
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    await publisher.stop()
                 await asyncio.sleep(gap)
             measuring = await meter.stop(http, url)
             if spy is not None:
@@ -275,7 +281,8 @@ def print_result(r: ConnectResult) -> None:
         f" {r.live_failed} failed; connected in {r.live_connect_seconds:.0f} s, 4 at a time)"
     )
     print(
-        f"measured connects: {r.connects - r.failed} of {r.connects} (same kind of leg, kept live)"
+        f"measured connects: {r.connects - r.failed} of {r.connects} (same kind of leg, each"
+        " ended before the next)"
     )
     print(f"{'':<36}{'p50 / p95 / max':>28}")
     print(f"{'server: POST /whip → 201':<36}{spread(r.server):>28}")
