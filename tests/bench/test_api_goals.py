@@ -20,8 +20,8 @@ from qualmon.bench.api_goals import (
 )
 from qualmon.bench.connect import ConnectResult, Window, print_result
 from qualmon.bench.memory import leg_counts, round_report
+from qualmon.bench.metrics_report import print_result as print_metrics_scale
 from qualmon.bench.metrics_scale import offer_buckets
-from qualmon.bench.metrics_scale import print_result as print_metrics_scale
 from qualmon.bench.pipeline import ReceiverResult
 
 
