@@ -14,8 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .bench.cli import add_bench_parser
 from .config import ConfigError, server_overrides, settings_from_env
-from .core.ascii_digits import parse_ascii_int
+from .config.flags import integer, worker_count
 
 
 def _configure_logging(verbose: bool, *, worker: bool = False) -> None:
@@ -30,22 +31,11 @@ def _configure_logging(verbose: bool, *, worker: bool = False) -> None:
     quiet_noisy_loggers()
 
 
-def _integer(text: str) -> int:
-    """argparse type: an integer in ASCII digits (int() would also read "٣" as 3).
-
-    The sign is allowed so that `--port -1` gets the settings' own range message.
-    """
-    magnitude = parse_ascii_int(text.removeprefix("-"), max_digits=9)
-    if magnitude is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer in digits 0-9")
-    return -magnitude if text.startswith("-") else magnitude
-
-
 def _add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="listen address (QUALMON_HOST, default 127.0.0.1)")
-    p.add_argument("--port", type=_integer, help="listen port (QUALMON_PORT, default 8080)")
+    p.add_argument("--port", type=integer, help="listen port (QUALMON_PORT, default 8080)")
     p.add_argument(
-        "--max-legs", type=_integer, help="live WHIP leg cap (QUALMON_MAX_LEGS, default 100)"
+        "--max-legs", type=integer, help="live WHIP leg cap (QUALMON_MAX_LEGS, default 100)"
     )
     p.add_argument(
         "--db", dest="db_path", help="SQLite store path or postgresql:// URL (QUALMON_DB)"
@@ -55,16 +45,6 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
         help="comma-separated host-candidate addresses (QUALMON_ICE_ADDRESSES), e.g. 127.0.0.1",
     )
     p.add_argument("-v", "--verbose", action="store_true")
-
-
-def _workers(text: str) -> int:
-    """argparse type: a worker count 1..64."""
-    from .service.workers import MAX_WORKERS
-
-    count = parse_ascii_int(text, max_digits=3)
-    if count is None or not 1 <= count <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"--workers must be 1..{MAX_WORKERS}, got {text!r}")
-    return count
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -140,55 +120,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return asyncio.run(run_publish(args))
 
 
-VIDEO_BENCH_LEGS = 16
-"Audio+video legs of `bench --video`: the receiver and the publishers stay under a core each."
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench.pipeline import run_bench
-
-    if args.legs is None:
-        args.legs = VIDEO_BENCH_LEGS if args.video else 40
-    if args.video:
-        from .bench.video_cost import run_video_bench
-
-        _configure_logging(False)
-        logging.getLogger().setLevel(logging.WARNING)
-        return asyncio.run(run_video_bench(args))
-    if args.workers:
-        from .bench.workers import run_workers_bench
-
-        _configure_logging(False)
-        logging.getLogger().setLevel(logging.WARNING)
-        return asyncio.run(run_workers_bench(args))
-    if args.soak or args.cycles:
-        from .bench.soak import run_soak
-
-        _configure_logging(False)
-        logging.getLogger().setLevel(logging.WARNING)
-        return asyncio.run(run_soak(args))
-    if args.speech:
-        from .bench.speech import run_speech_bench
-
-        _configure_logging(False)
-        logging.getLogger().setLevel(logging.WARNING)
-        return asyncio.run(run_speech_bench(args))
-    if args.loss_rule:
-        from .bench.loss_rule import run_loss_rule_bench
-
-        return run_loss_rule_bench(args)
-    if args.warnings:
-        from .bench.warning_latency import run_warning_bench
-
-        _configure_logging(False)
-        logging.getLogger().setLevel(logging.WARNING)
-        return asyncio.run(run_warning_bench(args))
-
-    _configure_logging(False)
-    logging.getLogger().setLevel(logging.WARNING)
-    return asyncio.run(run_bench(args))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qualmon", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,11 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_flags(serve)
     serve.add_argument(
         "--workers",
-        type=_workers,
+        type=worker_count,
         default=1,
         help="worker processes sharing the port (1..64, default 1: this process serves)",
     )
-    serve.add_argument("--worker-of", type=_integer, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-of", type=integer, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     drain = sub.add_parser(
@@ -223,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         " streams; a therapist's publish token also sets the session's webhook texts)",
     )
     token.add_argument(
-        "--ttl", type=_integer, default=3600, help="lifetime in seconds (default 3600)"
+        "--ttl", type=integer, default=3600, help="lifetime in seconds (default 3600)"
     )
     token.set_defaults(func=cmd_token)
 
@@ -246,90 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("-v", "--verbose", action="store_true")
     publish.set_defaults(func=cmd_publish)
 
-    bench = sub.add_parser("bench", help="CPU per leg: qualmon pipeline vs bare aiortc receive")
-    bench.add_argument(
-        "--legs",
-        type=_integer,
-        default=None,
-        help="legs published at once (default 40, --video 16; --workers: per worker, so N"
-        " workers get N × this)",
-    )
-    bench.add_argument("--seconds", type=float, default=15.0, help="measured time per receiver")
-    bench.add_argument("--rounds", type=_integer, default=3, help="bare/qualmon pairs (median)")
-    bench.add_argument("--json", action="store_true", help="print the result as JSON")
-    bench.add_argument(
-        "--video",
-        action="store_true",
-        help="a video leg's cost (VP8 ~30 fps ~1 Mbit/s) as a multiple of an audio leg's",
-    )
-    bench.add_argument(
-        "--warnings",
-        action="store_true",
-        help="measure warning detection/clear latency, flaps and false alarms",
-    )
-    bench.add_argument("--trials", type=_integer, default=8, help="--warnings: trials per scenario")
-    bench.add_argument(
-        "--speech",
-        action="store_true",
-        help="speech and talk-turn accuracy on the realistic corpus, and the speech path's CPU"
-        " (--rounds 0 skips the in-service CPU rounds)",
-    )
-    bench.add_argument(
-        "--whip",
-        action="store_true",
-        help="--speech: also publish every fixture over WHIP in real time (about 8 min)",
-    )
-    bench.add_argument(
-        "--batch", type=_integer, default=5, help="--speech --whip: sessions published at once"
-    )
-    bench.add_argument(
-        "--loss-rule",
-        action="store_true",
-        help="the high_loss rule on many simulated legs (offline, seconds)",
-    )
-    bench.add_argument(
-        "--legs-sim", type=_integer, default=200, help="--loss-rule: simulated legs per row"
-    )
-    bench.add_argument(
-        "--calm-minutes",
-        type=float,
-        default=10.0,
-        help="--warnings/--loss-rule: length of the clean and 1 %%-loss runs",
-    )
-    bench.add_argument(
-        "--soak",
-        type=float,
-        metavar="MINUTES",
-        help="hold --legs live legs with churn this long; RSS, fds, threads, tasks each minute",
-    )
-    bench.add_argument(
-        "--churn-seconds",
-        type=float,
-        default=3.0,
-        help="--soak: one leg ends, one starts, this often",
-    )
-    bench.add_argument(
-        "--cycles",
-        type=_integer,
-        metavar="N",
-        help="N short sessions after a warm-up: RSS, fds, threads and tasks against baseline",
-    )
-    bench.add_argument(
-        "--workers",
-        type=_workers,
-        nargs="?",
-        const=2,
-        metavar="N",
-        help="legs `serve --workers N` (N default 2) carries against one worker at a CPU"
-        " budget per worker (--legs per worker, --seconds, --rounds: both each round)",
-    )
-    bench.add_argument(
-        "--budget",
-        type=float,
-        default=0.7,
-        help="--workers: the share of a core per worker capacity is counted at (default 0.7)",
-    )
-    bench.set_defaults(func=cmd_bench)
+    add_bench_parser(sub)
 
     from .reports.cli import add_lang_flag, add_store_flag, run_purge, run_report
 

@@ -196,6 +196,11 @@ def _qualmon_app(mode: str, port: int, secret: str, db_path: str) -> web.Applica
     app.router.add_get("/bench/memory", memory)
     if os.environ.get("QUALMON_BENCH_TRACEMALLOC") == "1":
         tracemalloc.start(12)
+    if os.environ.get("QUALMON_BENCH_TIME_CALLS") == "1":
+        from . import stalls  # the bare receiver never loads qualmon's classes
+
+        stalls.start_timing()
+        stalls.add_routes(app)
     return app
 
 

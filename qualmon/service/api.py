@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from aiohttp import web
@@ -22,28 +23,57 @@ from .keys import (
     warnings_key,
 )
 from .language import default_localizer, language_headers, request_localizer
+from .paging import PageError, decode_cursor, first_after, next_cursor, parse_limit
 from .views import session_json
 
 LIST_SCOPES = ("cluster", "local")
+SERVER_TIMING = "app"
+"The W3C Server-Timing metric of /metrics and the session list: this instance's own time."
+
+
+def server_timing(started: float) -> dict[str, str]:
+    """`Server-Timing: app;dur=<ms>` since `started` (perf_counter): a slow answer measured
+    from outside is then told apart from the time spent here."""
+    return {"Server-Timing": f"{SERVER_TIMING};dur={(time.perf_counter() - started) * 1000:.2f}"}
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    """This instance's sessions (`?scope=local`), or by default the whole cluster's."""
+    """One page of this instance's sessions (`?scope=local`), or by default the whole
+    cluster's: sorted by session id, `limit` at most, those after `cursor`; `next` is the
+    cursor of the page after, null on the last."""
+    started = time.perf_counter()
     claims = authenticate(request, request.app[settings_key].secret, allow_query=True)
     require(claims, scopes=("admin",))
     scope = request.query.get("scope", "cluster")
     if scope not in LIST_SCOPES:
         raise bad_request(f"scope must be one of {', '.join(LIST_SCOPES)}")
-    snapshots = request.app[sessions_key].snapshots(time.monotonic())
-    instance = request.app[instance_id_key]
+    try:
+        limit = parse_limit(request.query.get("limit"))
+        after = decode_cursor(request.query.get("cursor"))
+    except PageError as exc:
+        raise bad_request(str(exc)) from None
+    registry = request.app[sessions_key]
+    # Only the page's sessions are snapshotted and turned into JSON, not every one held.
+    ids, more = first_after(
+        registry.sessions.keys() | registry.ended.keys(), after=after, limit=limit
+    )
+    now, instance = time.monotonic(), request.app[instance_id_key]
     loc = default_localizer(request.app)  # no warnings listed: nothing to translate
-    local = [session_json(s, instance=instance, loc=loc) for s in snapshots]
+    local = [
+        session_json(snapshot, instance=instance, loc=loc)
+        for snapshot in (registry.snapshot_of(i, now) for i in ids)
+        if snapshot is not None
+    ]
+    page = {"sessions": local, "next": next_cursor(ids, more)}
     owners = request.app.get(owners_key)
     if scope == "local":
-        return web.json_response({"sessions": local})
-    if owners is None:
-        return web.json_response({"sessions": local, "partial": []})  # a cluster of one
-    return web.json_response(await cluster_sessions(request, owners, local))
+        doc = page
+    elif owners is None:
+        doc = {**page, "partial": []}  # a cluster of one
+    else:
+        doc = await cluster_sessions(request, owners, local, more=more, after=after, limit=limit)
+    text = json.dumps(doc)  # inside the measured time: the bulk of a long page's cost
+    return web.Response(text=text, content_type="application/json", headers=server_timing(started))
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -61,8 +91,11 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     body = generate_latest(request.app[metrics_key].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(
+        body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, **server_timing(started)}
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -26,6 +26,8 @@ JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
 # MOS lives in 1..4.5; the E-model's clean-line value is 4.41 with our delay assumptions.
 MOS_BUCKETS = (1.0, 2.0, 2.5, 3.0, 3.25, 3.5, 3.75, 4.0, 4.2, 4.3, 4.4, 4.5)
 TALK_SHARE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# The API-scale goal (issue 17) is p95 <= 20 ms: a bound sits on it.
+WHIP_OFFER_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 # Therapy sessions run 30–90 min; short ones are usually failed starts.
 SESSION_DURATION_BUCKETS = (60, 300, 600, 1200, 1800, 2700, 3600, 4500, 5400, 7200, 10800)
@@ -83,6 +85,13 @@ class QualmonMetrics(SessionObserver, ReportObserver):
             "qualmon_whip_requests",
             "WHIP requests by method and HTTP status.",
             ["method", "code"],
+            registry=r,
+        )
+        self.whip_offer_seconds = Histogram(
+            "qualmon_whip_offer_seconds",
+            "Time this instance took to answer a WHIP offer with 201 (its handler, aiortc's"
+            " answer included).",
+            buckets=WHIP_OFFER_BUCKETS,
             registry=r,
         )
         self.rtt = Histogram(

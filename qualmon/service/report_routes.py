@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from ..config import ConfigError
-from ..core.ascii_digits import parse_ascii_int
 from ..core.instants import iso, parse_instant
 from ..l10n.localizer import Localizer
 from ..reports.async_store import AsyncReportStore
@@ -28,7 +27,7 @@ from ..reports.resume import resume_lookup
 from ..reports.sql_store import BaseReportStore
 from ..reports.warning_log import WarningTimeline
 from .auth import authenticate, authorize_session, require
-from .http import unavailable
+from .http import bad_request, unavailable
 from .keys import (
     instance_id_key,
     metrics_key,
@@ -41,6 +40,7 @@ from .keys import (
 )
 from .language import language_headers, request_localizer
 from .metrics import register_store_collector
+from .paging import PageError, parse_limit
 from .views import session_json
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ T = TypeVar("T")
 PURGE_EVERY_SECONDS = 3600.0
 SHUTDOWN_SAVE_SECONDS = 7.0
 "Budget for final saves on SIGTERM; the process must be gone within 10 s."
-MAX_LIST_LIMIT = 1000
 PRIVATE_HEADERS = {
     # Reports are health data and the URL may carry a token: no caching, no referrer.
     "Cache-Control": "no-store",
@@ -149,9 +148,10 @@ async def list_reports(request: web.Request) -> web.Response:
     until = _query_instant(request, "until")
     if since is not None and until is not None and since > until:
         raise web.HTTPBadRequest(text="since must not be after until\n")
-    limit = parse_ascii_int(request.query.get("limit", "100"), max_digits=4)
-    if limit is None or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise web.HTTPBadRequest(text=f"limit must be an integer 1..{MAX_LIST_LIMIT}\n")
+    try:
+        limit = parse_limit(request.query.get("limit"))
+    except PageError as exc:
+        raise bad_request(str(exc)) from None
     await request.app[recorder_key].flush()
     store = request.app[store_key]
     if store.held_back_between(since, until):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from aiohttp import web
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
@@ -28,6 +29,9 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 TRICKLE_TYPE = "application/trickle-ice-sdpfrag"
+SERVER_TIMING_NAME = "answer"
+"The Server-Timing metric of a 201: milliseconds from the handler taking the request (its"
+" headers read) to the answer."
 
 
 def _count(request: web.Request, status: int) -> None:
@@ -68,6 +72,7 @@ async def _read_text(request: web.Request, limit: int, what: str) -> str:
 
 @_counted
 async def post_offer(request: web.Request) -> web.StreamResponse:
+    started = time.perf_counter()
     settings = request.app[settings_key]
     sessions = request.app[sessions_key]
     if not sessions.accepting:
@@ -99,6 +104,8 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
         log.warning("offer refused by aiortc: %s", type(exc).__name__)
         raise bad_request("bad offer: refused by the media stack") from None
     etag = '"' + hashlib.sha256(answer.encode()).hexdigest()[:16] + '"'
+    seconds = time.perf_counter() - started
+    request.app[metrics_key].whip_offer_seconds.observe(seconds)
     return web.Response(
         status=201,
         text=answer,
@@ -107,6 +114,9 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
             "Location": f"/whip/{leg.resource_id}",
             "ETag": etag,
             "Accept-Patch": TRICKLE_TYPE,
+            # W3C Server Timing: what the offer cost here, apart from the network and any
+            # relay (`qualmon bench --connect` reads it).
+            "Server-Timing": f"{SERVER_TIMING_NAME};dur={seconds * 1000:.2f}",
         },
     )
 

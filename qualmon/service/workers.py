@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Settings
+from ..config.flags import MAX_WORKERS as MAX_WORKERS
 
 log = logging.getLogger(__name__)
 
-MAX_WORKERS = 64
 CLEAN_EXITS = (0, -signal.SIGTERM, -signal.SIGINT)
 "0, or ended by the forwarded signal before it could install its handlers (still starting,"
 " so nothing to save)."

@@ -110,17 +110,38 @@ def speech_like_packets(seconds: float = 10.0, *, seed: int = 1) -> list[bytes]:
     return _cache[key]
 
 
+DTX_EVERY_PACKETS = 20
+"Opus DTX: during silence one packet per 400 ms (20 frames of 20 ms) keeps comfort noise."
+
+
+def dtx_packets(seconds: float = 2.0) -> list[bytes]:
+    """Opus packets of silence (3 bytes each): what a muted or silent participant's DTX
+    sends, for benches that hold many legs at a low packet rate."""
+    key = (-seconds, 0)  # apart from speech_like_packets' keys
+    if key not in _cache:
+        _cache[key] = encode_opus(np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16))
+    return _cache[key]
+
+
 class EncodedAudioTrack(MediaStreamTrack):
     """Replays Opus packets in real time; aiortc's sender packs av.Packet without encoding."""
 
     kind = "audio"
 
-    def __init__(self, packets: Sequence[bytes], *, loop_forever: bool = True) -> None:
+    def __init__(
+        self, packets: Sequence[bytes], *, loop_forever: bool = True, every_packets: int = 1
+    ) -> None:
+        """`every_packets` > 1 sends one packet per that many 20 ms frames, its RTP timestamp
+        moved on by all of them, as Opus DTX does for a silent participant (with
+        dtx_packets(): one comfort-noise packet every 400 ms at 20)."""
         super().__init__()
         if not packets:
             raise ValueError("no packets to replay")
+        if every_packets < 1:
+            raise ValueError(f"every_packets must be >= 1, got {every_packets}")
         self._packets = packets
         self._loop_forever = loop_forever
+        self._pts_step = SAMPLES_PER_PACKET * every_packets
         self._index = 0
         self._pts = 0
         self._start: float | None = None
@@ -165,5 +186,5 @@ class EncodedAudioTrack(MediaStreamTrack):
         packet.pts = self._pts
         packet.time_base = TIME_BASE
         self._index += 1
-        self._pts += SAMPLES_PER_PACKET
+        self._pts += self._pts_step
         return packet

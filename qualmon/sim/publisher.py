@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from urllib.parse import urljoin
 
@@ -54,6 +55,14 @@ class WhipPublisher:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.impairment: Impairment | None = None
         self.resource_url: str | None = None
+        self.server_timing: str | None = None
+        "The 201's Server-Timing header, if it had one."
+        self.answer_seconds: float | None = None
+        "From sending the POST to having read its 201."
+        self.ice_seconds: float | None = None
+        "From sending the POST to ICE `completed` (a pair checked and nominated)."
+        self.connect_seconds: float | None = None
+        "From sending the POST to `connected` (answer, ICE and DTLS), once started."
         # Keep the track paused after connecting, so several publishers can start together.
         self._hold_audio = hold_audio
 
@@ -81,6 +90,13 @@ class WhipPublisher:
             self.pc.addTransceiver(self._video, direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {self._token}"}
+        posted = time.perf_counter()
+
+        @self.pc.on("iceconnectionstatechange")
+        def on_ice() -> None:
+            if self.pc.iceConnectionState == "completed" and self.ice_seconds is None:
+                self.ice_seconds = time.perf_counter() - posted
+
         async with self._http.post(
             self.url, data=self.pc.localDescription.sdp, headers=headers
         ) as r:
@@ -91,8 +107,11 @@ class WhipPublisher:
             if not location:
                 raise WhipError("WHIP POST answered 201 without Location", status=r.status)
             self.resource_url = urljoin(self.url, location)
+            self.server_timing = r.headers.get("Server-Timing")
+            self.answer_seconds = time.perf_counter() - posted
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
         await self._wait_connected(timeout_seconds)
+        self.connect_seconds = time.perf_counter() - posted
         if self._impairment_config is not None:
             pair = selected_pair(self.pc)
             if pair is None:

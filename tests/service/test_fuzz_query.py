@@ -13,6 +13,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from yarl import URL
 
+from qualmon.service.paging import encode_cursor
+
 from ..conftest import Service, make_settings
 from ..fuzzing import examples, fuzz_service, nasty_text, numbers, one_line_refusal
 
@@ -81,6 +83,34 @@ async def test_list_reports_answers_or_refuses_its_parameters(
     status, text = await get(service, "/v1/reports", params, service.token("admin"))
     event(f"status {status}")
     assert status == 200 or (status == 400 and one_line_refusal(status, text)), (status, text)
+
+
+@examples(60)
+@given(
+    limit=st.one_of(st.none(), numbers(), nasty_text()),
+    cursor=st.one_of(
+        st.none(),
+        nasty_text(max_size=40),
+        nasty_text(max_size=40).filter(bool).map(encode_cursor),
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_="),
+    ),
+    scope=st.one_of(st.none(), st.sampled_from(["local", "cluster"]), nasty_text()),
+    unknown=UNKNOWN_PARAMS,
+)
+async def test_list_sessions_answers_or_refuses_its_parameters(
+    service: Service, limit: str | None, cursor: str | None, scope: str | None, unknown: Any
+) -> None:
+    """?limit=, ?cursor= (real ones, base64 noise, any text) and ?scope=: 200 with a page and
+    its `next`, or a one-line 400."""
+    params = without(unknown, "limit", "cursor", "scope", "token")
+    for name, value in (("limit", limit), ("cursor", cursor), ("scope", scope)):
+        if value is not None:
+            params[name] = value
+    status, text = await get(service, "/v1/sessions", params, service.token("admin"))
+    event(f"status {status}")
+    assert status == 200 or (status == 400 and one_line_refusal(status, text)), (status, text)
+    if status == 200:
+        assert '"next":' in text.replace(" ", "")
 
 
 @examples(60)

@@ -234,6 +234,42 @@ async def test_the_session_list_covers_the_cluster(trio: dict[str, Instance]) ->
         assert r.status == 403
 
 
+async def test_session_pages_walk_the_cluster(trio: dict[str, Instance]) -> None:
+    """Pages of 4 through any instance: every session of every instance once, in id order,
+    `partial` naming the dead one on each page; the instances were asked for pages too."""
+    a, b, c = trio["a"], trio["b"], trio["c"]
+    owned = {f"p{i:02}": "abc"[i % 3] for i in range(14)}
+    a.owners.owner_by_session.update(owned)
+    for session in owned:
+        assert await post_sample(a, session, 0) == 204
+    assert [len(i.sessions.sessions) for i in (a, b, c)] == [5, 5, 4]
+    for via in (a, c):
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            params = {"limit": "4", **({"cursor": cursor} if cursor else {})}
+            async with via.http.get(
+                f"{via.url}/v1/sessions", params=params, headers=via.auth("admin")
+            ) as r:
+                assert r.status == 200
+                doc = await r.json()
+            assert len(doc["sessions"]) <= 4
+            assert doc["partial"] == ["dead"]
+            seen += [s["id"] for s in doc["sessions"]]
+            pages += 1
+            cursor = doc["next"]
+            if cursor is None:
+                break
+            assert pages < 20
+        assert seen == sorted(owned)
+        assert pages == 4
+    async with a.http.get(
+        f"{a.url}/v1/sessions", params={"cursor": "*"}, headers=a.auth("admin")
+    ) as r:
+        assert r.status == 400  # refused before any instance is asked
+
+
 async def test_reports_are_served_by_any_instance(settings: Settings, tmp_path: Any) -> None:
     """With one shared store: a live session's report through a non-owner (relayed to the
     owner, which checkpoints it first), and an ended one from the store anywhere."""

@@ -216,6 +216,25 @@ async def test_whip_requests_are_counted_by_code(service: Service, offer: str) -
     assert counter("qualmon_whip_requests_total", {"method": "POST", "code": "201"}) == 1
 
 
+async def test_an_answer_says_what_it_cost_here(service: Service, offer: str) -> None:
+    """A 201 carries Server-Timing `answer;dur=<ms>` and is observed once in
+    qualmon_whip_offer_seconds (no session label); a refusal is in neither."""
+    status, _, refused = await post(
+        service, "v=0\r\n", token=service.token("publish", "s", "client")
+    )
+    assert status == 400 and "Server-Timing" not in refused
+    status, body, headers = await post(
+        service, offer, token=service.token("publish", "s", "client")
+    )
+    assert status == 201, body
+    name, _, duration = headers["Server-Timing"].partition(";dur=")
+    assert name == "answer" and 0 < float(duration) < 60_000
+    sample = service.metrics.registry.get_sample_value
+    assert sample("qualmon_whip_offer_seconds_count") == 1
+    observed = sample("qualmon_whip_offer_seconds_sum")
+    assert observed == pytest.approx(float(duration) / 1000, abs=0.00001)
+
+
 @pytest.fixture
 def settings() -> Any:
     # Short timers so lifecycle tests run in seconds; a cap of 2 legs for the 503 test.

@@ -133,6 +133,14 @@ def whip_paths(settings: Settings) -> dict[str, dict[str, Operation]]:
                         "Accept-Patch": header(
                             f"Always `{whip.TRICKLE_TYPE}`.", {"const": whip.TRICKLE_TYPE}
                         ),
+                        "Server-Timing": header(
+                            "W3C Server Timing: the milliseconds this instance took to answer"
+                            f" (`{whip.SERVER_TIMING_NAME};dur=3.52`).",
+                            {
+                                "type": "string",
+                                "pattern": f"^{whip.SERVER_TIMING_NAME};dur=[0-9]+[.][0-9]+$",
+                            },
+                        ),
                         "Access-Control-Expose-Headers": WHIP_CORS["Access-Control-Expose-Headers"],
                     },
                 ),

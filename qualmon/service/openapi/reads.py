@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..api import LIST_SCOPES
-from ..report_routes import MAX_LIST_LIMIT, PRIVATE_HEADERS
+from ..paging import DEFAULT_LIMIT, MAX_LIMIT
+from ..report_routes import PRIVATE_HEADERS
 from .common import (
     BAD_LANG,
     HTML,
@@ -32,6 +33,15 @@ NO_STORE = {
 }
 
 
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": "How many at most (ASCII digits).",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+}
+
+
 def _page_headers(csp: str) -> dict[str, Schema]:
     return {"Content-Security-Policy": header("No external resources.", {"const": csp})}
 
@@ -42,11 +52,15 @@ def session_paths() -> dict[str, dict[str, Operation]]:
             "get": operation(
                 operation_id="listSessions",
                 tag="Sessions",
-                summary="Live and recently ended sessions",
-                description="Ended sessions stay listed for 10 minutes. In a cluster, by "
-                "default the sessions of every live instance: each is asked for its own list "
-                "concurrently (`scope=local`) and the lists merged; an instance that does not "
-                "answer within 5 s is left out and named in `partial`.",
+                summary="Live and recently ended sessions, a page at a time",
+                description="Ended sessions stay listed for 10 minutes. Sorted by session id "
+                "(code points), at most `limit` per page; `next` is the `cursor` of the page "
+                "after (null on the last page): follow it until null to list every session "
+                "once. A page may hold fewer than `limit` sessions before the end. In a "
+                "cluster, by default the sessions of every live instance: each is asked for "
+                "its own page concurrently (`scope=local`, the same `limit` and `cursor`) "
+                "and the pages merged; an instance that does not answer within 5 s is left "
+                "out and named in `partial`.",
                 auth=security("admin", query=True),
                 parameters=[
                     {
@@ -56,16 +70,30 @@ def session_paths() -> dict[str, dict[str, Operation]]:
                         "description": "`cluster`: every instance's sessions; `local`: only "
                         "those of the instance that answers.",
                         "schema": {"enum": list(LIST_SCOPES), "default": "cluster"},
-                    }
+                    },
+                    _LIMIT,
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "required": False,
+                        "description": "`next` of the previous page (opaque); absent: the "
+                        "first page.",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
+                    },
                 ],
                 responses={
                     "200": answer(
-                        "The sessions (one entry per session, its live one if any).",
+                        "A page of sessions (one entry per session, its live one if any).",
                         json_body(
                             {
                                 "type": "object",
                                 "properties": {
                                     "sessions": {"type": "array", "items": ref("SessionListed")},
+                                    "next": {
+                                        "type": ["string", "null"],
+                                        "description": "The `cursor` of the next page; null "
+                                        "on the last page.",
+                                    },
                                     "partial": {
                                         "type": "array",
                                         "items": {"type": "string"},
@@ -75,12 +103,15 @@ def session_paths() -> dict[str, dict[str, Operation]]:
                                         "list is complete.",
                                     },
                                 },
-                                "required": ["sessions"],
+                                "required": ["sessions", "next"],
                                 "additionalProperties": False,
                             }
                         ),
                     ),
-                    "400": reason("scope is neither `cluster` nor `local`."),
+                    "400": reason(
+                        "scope is neither `cluster` nor `local`, limit not an integer "
+                        f"1..{MAX_LIMIT}, or cursor not one this API gave out."
+                    ),
                 },
             )
         },
@@ -251,24 +282,13 @@ def report_paths(report_csp: str) -> dict[str, dict[str, Operation]]:
                 parameters=[
                     {"name": "since", "in": "query", "required": False, "schema": instant},
                     {"name": "until", "in": "query", "required": False, "schema": instant},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "description": "How many at most (ASCII digits).",
-                        "schema": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": MAX_LIST_LIMIT,
-                            "default": 100,
-                        },
-                    },
+                    _LIMIT,
                 ],
                 responses={
                     "200": answer("The reports.", json_body(ref("ReportList")), NO_STORE),
                     "400": reason(
                         "since or until not an ISO 8601 date, since after until, or limit "
-                        f"not an integer 1..{MAX_LIST_LIMIT}."
+                        f"not an integer 1..{MAX_LIMIT}."
                     ),
                     "503": store_busy,
                 },
