@@ -179,6 +179,17 @@ def test_stream_messages_match_the_contract(session: Session, clock: FakeClock) 
     messages[2][1]["talk_balance_enabled"] = False  # added by the stream, as events.py does
     for event, data in messages:
         check("StreamMessage", {"event": event, "data": data})
+        # The same message as an SSE event as OpenAPI 3.1 tools read one (schemathesis
+        # validates each event of a text/event-stream answer against its `schema`).
+        _check_sse_event({"event": event, "data": json.dumps(data)})
+
+
+def _check_sse_event(event: dict[str, str]) -> None:
+    stream = DOCUMENT["paths"]["/v1/sessions/{session_id}/events"]["get"]["responses"]["200"]
+    schema = stream["content"]["text/event-stream"]["schema"]
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(event)]
+    assert not errors, errors
+    assert json.loads(event["data"]) is not None
 
 
 def test_reports_match_the_contract(tmp_path: Path, session: Session, clock: FakeClock) -> None:

@@ -21,7 +21,7 @@ from .common import (
     security,
 )
 from .page import DOCS_CSP
-from .schemas import Schema, ref
+from .schemas import SSE_EVENT, Schema, ref
 
 READERS = security("admin", "watch", query=True)
 "Admin, or a watch token for the path's session; header or `?token=`."
@@ -152,7 +152,7 @@ def stream_paths(widget_csp: str) -> dict[str, dict[str, Operation]]:
             "400": reason(BAD_LANG),
             "200": answer(
                 "An endless event stream.",
-                {"text/event-stream": {"schema": {"type": "string"}}},
+                {"text/event-stream": {"schema": SSE_EVENT}},
                 {"Cache-Control": header("Always `no-cache`.", {"const": "no-cache"})},
             ),
             "404": UNKNOWN_SESSION,

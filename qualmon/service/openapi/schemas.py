@@ -237,6 +237,18 @@ STREAM_MESSAGE: Schema = {
     ],
 }
 
+SSE_EVENT: Schema = {
+    "description": "One Server-Sent Event as its lines read: the `event:` name and the "
+    "`data:` line, a JSON object (StreamMessage's `data` for that event).",
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": [*get_args(EventType), "snapshot", "heartbeat", "restart"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+"What an OpenAPI 3.0/3.1 `text/event-stream` schema describes: each event, not the stream."
+
 LEG_AGGREGATE = closed(
     {
         "packets_received": COUNT,
