@@ -288,6 +288,38 @@ async def test_demo_runs_the_sessions_and_stops_by_itself(
     assert admin.group(1) not in logs and "127.0.0.1" not in logs and "a=candidate" not in logs
 
 
+@pytest.mark.realtime
+async def test_a_drained_demo_ends_its_sessions_and_exits(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """POST /v1/admin/drain to a running demo (no --seconds): its simulated sessions end
+    and it exits 0, as a drained `qualmon serve` does."""
+    port = free_port()
+    env["QUALMON_PORT"] = str(port)
+    async with (
+        cli_process("demo", env=env, cwd=tmp_path) as proc,
+        aiohttp.ClientSession() as http,
+    ):
+        assert proc.stdout is not None
+        banner = await read_until(proc.stdout, "Ctrl-C to stop", timeout=30)
+        admin = re.search(r"export ADMIN_TOKEN=(\S+)", banner)
+        assert admin is not None, banner
+        base_url = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {admin.group(1)}"}
+
+        async def some_live() -> bool:
+            async with http.get(base_url + "/v1/sessions", headers=headers) as r:
+                assert r.status == 200, await r.text()
+                sessions = (await r.json())["sessions"]
+            return any(leg["state"] == "live" for s in sessions for leg in s["legs"].values())
+
+        await wait_for(some_live, timeout=30, interval=0.5, what="a live demo leg")
+        async with http.post(base_url + "/v1/admin/drain", headers=headers) as r:
+            assert r.status in (200, 202), await r.text()
+        assert await asyncio.wait_for(proc.wait(), 60) == 0, stderr_of(tmp_path)
+        assert "stopped." in (await proc.stdout.read()).decode()
+
+
 # -- publish -----------------------------------------------------------------
 
 

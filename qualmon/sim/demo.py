@@ -19,6 +19,7 @@ from aiohttp import web
 from ..config import Settings, server_overrides, settings_from_env
 from ..service.app import PrivateAccessLogger, create_app, start_site
 from ..service.auth import issue_token
+from ..service.keys import drain_key
 from .audio import speech_like_packets
 from .impairment import ImpairmentConfig
 from .publisher import WhipError, WhipPublisher, describe_failure
@@ -230,9 +231,8 @@ async def run_demo(args: argparse.Namespace) -> int:
     settings = demo_settings(args, secret)
     packets = speech_like_packets()  # encoded once, replayed by every publisher
 
-    runner = web.AppRunner(
-        create_app(settings), access_log_class=PrivateAccessLogger, shutdown_timeout=8.0
-    )
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log_class=PrivateAccessLogger, shutdown_timeout=8.0)
     await runner.setup()
     problem = await start_site(runner, settings.host, settings.port)
     if problem is not None:
@@ -257,11 +257,20 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         for d in DEMO_SESSIONS
     ]
+
+    async def stop_when_drained() -> None:
+        # A drain asked of the demo (`qualmon drain`, POST /v1/admin/drain) ends its
+        # simulated sessions, so their legs end and the demo exits, as a served one does.
+        await app[drain_key].started.wait()
+        stop.set()
+
+    draining = asyncio.create_task(stop_when_drained(), name="qualmon-demo-drain")
     try:
         await _sleep_or_stop(stop, args.seconds)
     finally:
         print("stopping…", flush=True)
         stop.set()
+        draining.cancel()
         # Running sessions see `stop` and end with a DELETE. Cancelling them at once could
         # cut those DELETEs short, so only a session still connecting after the grace is.
         _, connecting = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
