@@ -35,7 +35,6 @@ import aiohttp
 
 from ..media.ice import use_host_addresses
 from ..sim.publisher import WhipError, WhipPublisher
-from . import receiver
 from .api_goals import (
     GOAL_CONNECT_P95_SECONDS,
     GOAL_WHIP_SERVER_P95_SECONDS,
@@ -45,7 +44,7 @@ from .api_goals import (
     server_timing_seconds,
 )
 from .load import dtx_publisher, start_load
-from .pipeline import ROLES, wait_healthy
+from .pipeline import ROLES, spawn_receiver, wait_healthy
 from .procfs import cpu_seconds, free_port, machine_cpu_seconds, rss_mb
 
 SETTLE_SECONDS = 3.0
@@ -97,18 +96,8 @@ class ConnectResult:
 async def qualmon_receiver(http: aiohttp.ClientSession) -> AsyncIterator[tuple[Any, str, str]]:
     """(process, url, token secret) of a fresh qualmon receiver as shipped."""
     port, secret = free_port(), secrets.token_hex(32)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        receiver.__name__,
-        "--serve-mode",
-        "qualmon",
-        "--port",
-        str(port),
-        # The secret is not in argv, where ps shows it; the receiver times its fleet-wide
-        # periodic calls (stalls.py).
-        env={**os.environ, "QUALMON_SECRET": secret, "QUALMON_BENCH_TIME_CALLS": "1"},
-    )
+    # The receiver times its fleet-wide periodic calls (stalls.py).
+    proc = await spawn_receiver("qualmon", port, secret, env={"QUALMON_BENCH_TIME_CALLS": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(http, url, proc)

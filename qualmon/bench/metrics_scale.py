@@ -17,15 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import secrets
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -36,9 +31,8 @@ from . import scaling
 from .api_goals import Spread, metric_sum, server_timing_seconds
 from .load import LoadProcess, start_load
 from .metrics_report import print_result
-from .pipeline import wait_healthy
-from .procfs import cpu_seconds, free_port, rss_mb
-from .workers import Worker, serve_env, stop, wait_workers
+from .procfs import cpu_seconds, rss_mb
+from .workers import Worker, serving
 
 SETTLE_SECONDS = 5.0
 MEASURED_SECONDS = 10.0
@@ -217,39 +211,6 @@ async def snapshot(
     legs = sum(s.legs for s in states)
     load_cores = sum(cpu1[lp.proc.pid] - cpu0[lp.proc.pid] for lp in loads) / elapsed
     return Snapshot(sessions, legs, load_cores, tuple(measured), tuple(states), pages, big)
-
-
-@contextlib.asynccontextmanager
-async def serving(workers: int) -> AsyncIterator[tuple[Any, str, str, list[Worker]]]:
-    """(supervisor process, public URL, token secret, workers) of a fresh `serve --workers`."""
-    port, secret = free_port(), secrets.token_hex(32)
-    with tempfile.TemporaryDirectory(prefix="qualmon-bench-metrics-") as tmpdir:
-        tmp = Path(tmpdir)
-        # Opened once, for the child to write to: not worth a thread.
-        with open(tmp / "serve.log", "wb") as log:  # noqa: ASYNC230
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "qualmon",
-                "serve",
-                "--workers",
-                str(workers),
-                env=serve_env(tmp, port, secret),
-                stdout=log,
-                stderr=log,
-            )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with aiohttp.ClientSession() as http:
-                await wait_healthy(http, url, proc)
-                found = await wait_workers(http, proc, workers, tmp / "reports.db")
-            yield proc, url, secret, found
-        except BaseException:
-            tail = (tmp / "serve.log").read_text(errors="replace").splitlines()[-20:]
-            print("\n".join(["serve's last lines:", *tail]), file=sys.stderr)
-            raise
-        finally:
-            await stop(proc)
 
 
 async def add_load(

@@ -70,6 +70,22 @@ Inspect = Callable[[aiohttp.ClientSession, str, str, int], Awaitable[dict[str, A
 "(http, receiver url, token secret, legs) -> what to keep of the receiver's own view."
 
 
+async def spawn_receiver(
+    mode: str, port: int, secret: str, *, db: str | None = None, env: dict[str, str] | None = None
+) -> Any:
+    """The bench receiver (receiver.py) of this mode in a process of its own, on `port`;
+    `db` its report store (default in memory), `env` added to this process's environment."""
+    args = ["--serve-mode", mode, "--port", str(port), *(["--db", db] if db else [])]
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        receiver.__name__,
+        *args,
+        # The secret is not in argv, where ps shows it.
+        env={**os.environ, **(env or {}), "QUALMON_SECRET": secret},
+    )
+
+
 async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: Any) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -126,16 +142,7 @@ async def measure(
     """Publish `legs` legs (with `video`, audio and VP8 video) to a fresh receiver of this
     mode and measure its CPU; `inspect` reads the receiver's own view after measuring."""
     port, secret = free_port(), secrets.token_hex(32)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        receiver.__name__,
-        "--serve-mode",
-        mode,
-        "--port",
-        str(port),
-        env={**os.environ, "QUALMON_SECRET": secret},  # not in argv, where ps shows it
-    )
+    proc = await spawn_receiver(mode, port, secret)
     url = f"http://127.0.0.1:{port}"
     packets = speech_like_packets()
     publishers: list[WhipPublisher] = []

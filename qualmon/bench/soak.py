@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import sys
 import tempfile
 import time
 from collections import deque
@@ -28,8 +27,7 @@ import aiohttp
 from ..service.auth import issue_token
 from ..sim.audio import speech_like_packets
 from ..sim.publisher import WhipPublisher
-from . import receiver
-from .pipeline import wait_healthy
+from .pipeline import spawn_receiver, wait_healthy
 from .procfs import fd_count, free_port, rss_mb
 
 GOAL_SLOPE_MB_PER_MINUTE = 0.2
@@ -72,18 +70,7 @@ class Receiver:
         self.started = time.monotonic()
 
     async def __aenter__(self) -> Receiver:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            receiver.__name__,
-            "--serve-mode",
-            "qualmon",
-            "--port",
-            str(self.port),
-            "--db",
-            self.db_path,
-            env={**os.environ, "QUALMON_SECRET": self.secret},
-        )
+        self.proc = await spawn_receiver("qualmon", self.port, self.secret, db=self.db_path)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -27,9 +27,10 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -137,17 +138,11 @@ async def session_owners(
     return owners, split
 
 
-async def measure(
-    count: int,
-    legs: int,
-    seconds: float,
-    packets: list[bytes],
-    say: Callable[[str], object] = print,
-) -> ConfigResult:
-    """One configuration, `serve --workers count`, from start to stop."""
+@contextlib.asynccontextmanager
+async def serving(workers: int) -> AsyncIterator[tuple[Any, str, str, list[Worker]]]:
+    """(supervisor process, public URL, token secret, workers) of a fresh `serve --workers`."""
     port, secret = free_port(), secrets.token_hex(32)
-    publishers: list[WhipPublisher] = []
-    with tempfile.TemporaryDirectory(prefix="qualmon-bench-workers-") as tmpdir:
+    with tempfile.TemporaryDirectory(prefix="qualmon-bench-serve-") as tmpdir:
         tmp = Path(tmpdir)
         # Opened once, for the child to write to: not worth a thread.
         with open(tmp / "serve.log", "wb") as log:  # noqa: ASYNC230
@@ -157,7 +152,7 @@ async def measure(
                 "qualmon",
                 "serve",
                 "--workers",
-                str(count),
+                str(workers),
                 env=serve_env(tmp, port, secret),
                 stdout=log,
                 stderr=log,
@@ -166,42 +161,57 @@ async def measure(
         try:
             async with aiohttp.ClientSession() as http:
                 await wait_healthy(http, url, proc)
-                workers = await wait_workers(http, proc, count, tmp / "reports.db")
-                idle0 = {w.pid: cpu_seconds(w.pid) for w in workers}
-                await asyncio.sleep(IDLE_SECONDS)
-                idle = {w.pid: (cpu_seconds(w.pid) - idle0[w.pid]) / IDLE_SECONDS for w in workers}
-                say(f"[workers {count}] connecting {legs} legs …")
-                await publish_legs(http, url, secret, legs, publishers, packets=packets)
-                await asyncio.sleep(WARMUP_SECONDS)
-                before = {w.pid: await scrape(http, w) for w in workers}
-                pids = [*(w.pid for w in workers), proc.pid, os.getpid()]
-                cpu0, machine0, t0 = (
-                    {pid: cpu_seconds(pid) for pid in pids},
-                    machine_cpu_seconds(),
-                    time.monotonic(),
-                )
-                say(f"[workers {count}] measuring {seconds:g} s …")
-                await asyncio.sleep(seconds)
-                cpu1, machine1, t1 = (
-                    {pid: cpu_seconds(pid) for pid in pids},
-                    machine_cpu_seconds(),
-                    time.monotonic(),
-                )
-                after = {w.pid: await scrape(http, w) for w in workers}
-                connected = sum(1 for p in publishers if p.pc.connectionState == "connected")
-                sessions = sorted({session_of_leg(i) for i in range(legs)})
-                owners, split = await session_owners(http, url, secret, sessions)
-                for publisher in publishers:
-                    await publisher.stop()
+                found = await wait_workers(http, proc, workers, tmp / "reports.db")
+            yield proc, url, secret, found
         except BaseException:
             tail = (tmp / "serve.log").read_text(errors="replace").splitlines()[-20:]
             print("\n".join(["serve's last lines:", *tail]), file=sys.stderr)
             raise
         finally:
+            await stop(proc)
+
+
+async def measure(
+    count: int,
+    legs: int,
+    seconds: float,
+    packets: list[bytes],
+    say: Callable[[str], object] = print,
+) -> ConfigResult:
+    """One configuration, `serve --workers count`, from start to stop."""
+    publishers: list[WhipPublisher] = []
+    async with serving(count) as (proc, url, secret, workers), aiohttp.ClientSession() as http:
+        try:
+            idle0 = {w.pid: cpu_seconds(w.pid) for w in workers}
+            await asyncio.sleep(IDLE_SECONDS)
+            idle = {w.pid: (cpu_seconds(w.pid) - idle0[w.pid]) / IDLE_SECONDS for w in workers}
+            say(f"[workers {count}] connecting {legs} legs …")
+            await publish_legs(http, url, secret, legs, publishers, packets=packets)
+            await asyncio.sleep(WARMUP_SECONDS)
+            before = {w.pid: await scrape(http, w) for w in workers}
+            pids = [*(w.pid for w in workers), proc.pid, os.getpid()]
+            cpu0, machine0, t0 = (
+                {pid: cpu_seconds(pid) for pid in pids},
+                machine_cpu_seconds(),
+                time.monotonic(),
+            )
+            say(f"[workers {count}] measuring {seconds:g} s …")
+            await asyncio.sleep(seconds)
+            cpu1, machine1, t1 = (
+                {pid: cpu_seconds(pid) for pid in pids},
+                machine_cpu_seconds(),
+                time.monotonic(),
+            )
+            after = {w.pid: await scrape(http, w) for w in workers}
+            connected = sum(1 for p in publishers if p.pc.connectionState == "connected")
+            sessions = sorted({session_of_leg(i) for i in range(legs)})
+            owners, split = await session_owners(http, url, secret, sessions)
+            for publisher in publishers:
+                await publisher.stop()
+        finally:
             for publisher in publishers:
                 with contextlib.suppress(Exception):
                     await publisher.pc.close()
-            await stop(proc)
     elapsed = t1 - t0
 
     def rate(pid: int) -> float:
